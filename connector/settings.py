@@ -1,0 +1,259 @@
+"""Typed settings: one TOML file overridden by ``CONSENT_SYNC_…`` environment variables.
+
+Load once in a composition root (the CLI, the API factory, the daemon) with :func:`load_settings` and
+pass the result in; nothing here runs at import time. Secrets (API key, webhook secrets, admin tokens,
+the suppression key) come only from the environment or from files, never from the TOML file.
+
+Nested keys use a double underscore in the environment: ``CONSENT_SYNC_DATABASE__URL``,
+``CONSENT_SYNC_MAILCHIMP__API_KEY``, ``CONSENT_SYNC_POLICY__REQUIRE_DOUBLE_OPT_IN``.
+"""
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from connector.core.policy_settings import PolicySettings
+from connector.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("consent-sync.toml")
+CONFIG_FILE_VARIABLE = "CONSENT_SYNC_CONFIG"
+
+SECRET_KEYS: tuple[tuple[str, str], ...] = (
+    ("mailchimp", "api_key"),
+    ("webhooks", "secret"),
+    ("webhooks", "signing_secret"),
+    ("admin", "tokens"),
+    ("security", "suppression_key"),
+    ("security", "confirmation_key"),
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///./consent-sync.db"
+    echo: bool = False
+
+
+class MailchimpSettings(_Section):
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    """Override of ``https://<dc>.api.mailchimp.com/3.0``, e.g. the sandbox's ``http://127.0.0.1:8800/3.0``."""
+    max_connections: int = Field(default=8, ge=1, le=10)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_initial_seconds: float = Field(default=0.5, ge=0)
+    backoff_max_seconds: float = Field(default=30.0, ge=0)
+
+
+class AudienceSettings(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    list_id: str | None = None
+    """Mailchimp's audience id; when empty, the audience is created on first use (sandbox and demo)."""
+    purposes: tuple[str, ...] = ()
+    merge_fields: dict[str, str] = Field(
+        default_factory=lambda: {"FNAME": "first_name", "LNAME": "last_name"}
+    )
+    mode: Literal["segments", "strict"] | None = None
+    """Overrides ``mapping.mode`` for this audience."""
+
+
+class MappingSettings(_Section):
+    tag_prefix: str = "cs:"
+    mode: Literal["segments", "strict"] = "segments"
+    on_no_entitlement: Literal["archive", "keep"] = "archive"
+
+
+class SyncSettings(_Section):
+    max_destructive_fraction: float = Field(default=0.10, ge=0, le=1)
+    batch_size: int = Field(default=500, ge=1, le=500)
+
+
+class ScheduleSettings(_Section):
+    sync_interval_seconds: int = Field(default=300, ge=5)
+    reconcile_interval_seconds: int = Field(default=3600, ge=60)
+    full_reconcile_cron: str = "0 3 * * *"
+    housekeeping_cron: str = "30 3 * * *"
+    inbox_retention_days: int = Field(default=90, ge=1)
+    run_retention_days: int = Field(default=90, ge=1)
+    shutdown_timeout_seconds: int = Field(default=30, ge=1)
+
+
+class WebhookSettings(_Section):
+    secret: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    tolerance_seconds: int = Field(default=300, ge=1)
+
+
+class AdminSettings(_Section):
+    tokens: SecretStr | None = None
+    """Comma-separated ``name:scope:sha256hex`` entries (scope ``read`` or ``write``)."""
+
+
+class SecuritySettings(_Section):
+    suppression_key: SecretStr | None = None
+    suppression_key_file: Path = Path("consent-sync.key")
+    confirmation_key: SecretStr | None = None
+
+
+class ContactSettings(_Section):
+    default_region: str = Field(default="NO", pattern=r"^[A-Z]{2}$")
+    default_jurisdiction: str = "NO"
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+def _default_audiences() -> tuple[AudienceSettings, ...]:
+    return (AudienceSettings(name="main", purposes=("newsletter", "offers", "partner_offers")),)
+
+
+class Settings(BaseSettings):
+    """The effective configuration. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONSENT_SYNC_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    mailchimp: MailchimpSettings = Field(default_factory=MailchimpSettings)
+    audiences: tuple[AudienceSettings, ...] = Field(default_factory=_default_audiences)
+    mapping: MappingSettings = Field(default_factory=MappingSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    contacts: ContactSettings = Field(default_factory=ContactSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init values; the environment overrides it.
+        return (env_settings, init_settings)
+
+    @field_validator("audiences")
+    @classmethod
+    def _unique_audiences(cls, value: tuple[AudienceSettings, ...]) -> tuple[AudienceSettings, ...]:
+        names = [a.name for a in value]
+        if len(names) != len(set(names)):
+            raise ValueError("audience names must be unique")
+        return value
+
+    def audience(self, name: str) -> AudienceSettings:
+        for audience in self.audiences:
+            if audience.name == name:
+                return audience
+        known = ", ".join(a.name for a in self.audiences) or "none"
+        raise ConfigError(f"audiences: no audience named {name!r} (configured: {known})")
+
+    def is_sqlite(self) -> bool:
+        return self.database.url.startswith("sqlite")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file, then the environment.
+
+    The file is ``config_file``, else ``$CONSENT_SYNC_CONFIG``, else ``./consent-sync.toml`` if present.
+    """
+    path = _config_path(config_file)
+    data = _read_toml(path) if path is not None else {}
+    data.update(overrides)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    _check_policy_references(settings)
+    return settings
+
+
+def suppression_key(settings: Settings) -> bytes:
+    """The HMAC key for suppression hashes: from the environment, or a key file.
+
+    On the embedded default (SQLite) a missing key file is created once with a random key, so a fresh
+    machine works out of the box; elsewhere a missing key is a configuration error.
+    """
+    if settings.security.suppression_key is not None:
+        return settings.security.suppression_key.get_secret_value().encode()
+    path = settings.security.suppression_key_file
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip().encode()
+    if not settings.is_sqlite():
+        raise ConfigError(
+            f"security.suppression_key: not set; set CONSENT_SYNC_SECURITY__SUPPRESSION_KEY or create {path}"
+        )
+    path.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip().encode()
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, secrets shown as ``********`` (or ``null`` when unset)."""
+    data: dict[str, Any] = settings.model_dump(mode="json")
+    for section, key in SECRET_KEYS:
+        if data.get(section, {}).get(key) is not None:
+            data[section][key] = "********"
+    return data
+
+
+def _config_path(config_file: Path | None) -> Path | None:
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"{config_file}: configuration file not found")
+        return config_file
+    from_env = os.environ.get(CONFIG_FILE_VARIABLE)
+    if from_env:
+        return _config_path(Path(from_env))
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for section, key in SECRET_KEYS:
+        if key in data.get(section, {}):
+            variable = f"CONSENT_SYNC_{section.upper()}__{key.upper()}"
+            raise ConfigError(f"{path}: {section}.{key} is a secret; set it in the environment ({variable})")
+    return data
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    where = f"{path}: " if path is not None else ""
+    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}{key}: {first['msg']}{extra}"
+
+
+def _check_policy_references(settings: Settings) -> None:
+    known = {p.name for p in settings.policy.purposes}
+    for audience in settings.audiences:
+        for purpose in audience.purposes:
+            if purpose not in known:
+                raise ConfigError(f"audiences.{audience.name}.purposes: unknown purpose {purpose!r}")
