@@ -1,0 +1,68 @@
+"""Fold append-only consent events into the current consent state per purpose × channel.
+
+Events are ordered by when they occurred, never by when they arrived; at the same instant a withdrawal
+sorts after a grant (the cautious reading), and the record id breaks any remaining tie, so the fold is a
+function of the set of events alone.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from connector.core.model import Channel, ConsentAction, ConsentEvent
+
+_ACTION_ORDER = {ConsentAction.GIVEN: 0, ConsentAction.CONFIRMED: 1, ConsentAction.WITHDRAWN: 2}
+
+ConsentKey = tuple[str, Channel]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    """Where consent for one purpose × channel stands after every event.
+
+    ``grant`` is the latest grant that is an act of consent (ticked by the person, with evidence) and
+    that no withdrawal has followed; ``confirmation`` confirms that grant (double opt-in);
+    ``withdrawal`` is the latest withdrawal; ``not_consent`` is the latest grant that was no act of
+    consent (a pre-ticked box, missing evidence), kept to explain a refusal.
+    """
+
+    purpose: str
+    channel: Channel
+    grant: ConsentEvent | None = None
+    confirmation: ConsentEvent | None = None
+    withdrawal: ConsentEvent | None = None
+    not_consent: ConsentEvent | None = None
+
+
+def is_act_of_consent(event: ConsentEvent) -> bool:
+    """A grant counts only if the person actively gave it and its evidence is on record."""
+    return event.action is ConsentAction.GIVEN and event.active_act and event.has_evidence
+
+
+def event_order(event: ConsentEvent) -> tuple[object, ...]:
+    return (event.occurred_at, _ACTION_ORDER[event.action], event.id)
+
+
+def fold(events: Iterable[ConsentEvent]) -> Mapping[ConsentKey, ConsentState]:
+    """The consent state per (purpose, channel), independent of the order events arrived in."""
+    states: dict[ConsentKey, ConsentState] = {}
+    for event in sorted(events, key=event_order):
+        key = (event.purpose, event.channel)
+        current = states.get(key) or ConsentState(purpose=event.purpose, channel=event.channel)
+        states[key] = step(current, event)
+    return states
+
+
+def step(state: ConsentState, event: ConsentEvent) -> ConsentState:
+    """Apply one event to the state of its purpose × channel."""
+    match event.action:
+        case ConsentAction.GIVEN if is_act_of_consent(event):
+            return replace(state, grant=event, confirmation=None)
+        case ConsentAction.GIVEN:
+            return replace(state, not_consent=event)
+        case ConsentAction.CONFIRMED if state.grant is not None:
+            return replace(state, confirmation=event)
+        case ConsentAction.CONFIRMED:
+            return state
+        case ConsentAction.WITHDRAWN:
+            return replace(state, grant=None, confirmation=None, withdrawal=event)
+    raise AssertionError(f"unhandled consent action {event.action!r}")

@@ -1,0 +1,52 @@
+"""Normalised identities: e-mail addresses, phone numbers and the keyed hash used for suppression.
+
+Pure: ``email-validator`` runs without DNS look-ups, ``phonenumbers`` parses offline, the HMAC key is
+an argument.
+"""
+
+import hashlib
+import hmac
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+
+class IdentityError(ValueError):
+    """An address or number that cannot be used; the message says why in plain words."""
+
+
+def normalise_email(text: str) -> str:
+    """Trimmed, lower-cased, syntax-checked (no DNS). Mailchimp hashes the lower-cased address too."""
+    candidate = text.strip().lower()
+    if not candidate:
+        raise IdentityError("e-mail address is empty")
+    try:
+        result = validate_email(candidate, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise IdentityError(f"not a valid e-mail address: {exc}") from None
+    return result.normalized.lower()
+
+
+def normalise_phone(text: str, default_region: str) -> str:
+    """E.164 (``+4791234567``); numbers without a country code get ``default_region``."""
+    candidate = text.strip()
+    if not candidate:
+        raise IdentityError("phone number is empty")
+    try:
+        number = phonenumbers.parse(candidate, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise IdentityError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise IdentityError(f"not a valid phone number for region {default_region}")
+    formatted: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return formatted
+
+
+def address_hash(email: str, key: bytes) -> str:
+    """The suppression key of an address: HMAC-SHA256 of the normalised address, hex."""
+    return hmac.new(key, email.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def mailchimp_subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: MD5 of the lower-cased address (not a security measure)."""
+    return hashlib.md5(email.strip().lower().encode("utf-8"), usedforsecurity=False).hexdigest()

@@ -1,0 +1,135 @@
+"""``consent-sync demo``: the product end to end on a fresh machine, no Mailchimp account needed.
+
+It creates ``consent-sync-demo.db`` (SQLite) in the working directory, migrates it, records sample
+contacts — a confirmed newsletter sign-up, the travel-agency customer, a person who unsubscribed, a
+pre-ticked box — and explains what may be sent to each, in plain words.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import typer
+
+from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, RelationshipKind
+from connector.errors import InputError
+from connector.services.consents import Evidence, record_consent
+from connector.services.contacts import ContactInput, upsert_contact
+from connector.services.context import AppContext, Origin, build_context
+from connector.services.explain import explain_contact
+from connector.services.relationships import RelationshipInput, add_relationship
+from connector.settings import load_settings
+from connector.store.engine import unit_of_work
+from connector.store.migrate import upgrade
+
+DEMO_DATABASE = Path("consent-sync-demo.db")
+DEMO_KEY = Path("consent-sync-demo.key")
+DEMO_CONFIG = Path("consent-sync-demo.toml")
+ORIGIN = Origin(actor="demo", source="demo")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    email: str
+    first_name: str
+    story: str
+
+
+KARI = Person("kari.nordmann@example.no", "Kari", "signed up for the newsletter and confirmed the e-mail")
+OLA = Person("ola.hansen@example.no", "Ola", "bought a 14-day trip departing in 60 days (soft opt-in)")
+PER = Person("per.berg@example.no", "Per", "subscribed, then clicked unsubscribe in a Mailchimp campaign")
+ANNE = Person("anne.lie@example.no", "Anne", "bought a concert ticket; the newsletter box was pre-ticked")
+
+
+def demo(
+    database: Path = typer.Option(DEMO_DATABASE, help="SQLite file for the demo (recreated)."),
+) -> None:
+    """Run the sample flow on SQLite in the working directory and explain each contact."""
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        path.unlink(missing_ok=True)
+    DEMO_CONFIG.write_text(
+        f'[database]\nurl = "sqlite:///{database}"\n\n[security]\nsuppression_key_file = "{DEMO_KEY}"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(DEMO_CONFIG)
+    upgrade(settings.database.url)
+    ctx = build_context(settings)
+    now = ctx.now()
+    _record_samples(ctx, now)
+    typer.echo(f"Demo store: {database} (SQLite). What may be sent to each person, and why:\n")
+    for person in (KARI, OLA, PER, ANNE):
+        typer.echo(f"{person.first_name} — {person.story}")
+        for sentence in explain_contact(ctx, person.email).sentences:
+            typer.echo(f"  {sentence}")
+        typer.echo("")
+    _print_next_steps(now)
+
+
+def _record_samples(ctx: AppContext, now: datetime) -> None:
+    for person in (KARI, OLA, PER, ANNE):
+        with unit_of_work(ctx.engine) as session:
+            upsert_contact(
+                session, ctx, ContactInput(person.email, first_name=person.first_name), ORIGIN, now
+            )
+    _newsletter(ctx, KARI.email, ConsentAction.GIVEN, now - timedelta(days=30))
+    _newsletter(ctx, KARI.email, ConsentAction.CONFIRMED, now - timedelta(days=30, minutes=-5))
+    trip = RelationshipInput(
+        kind=RelationshipKind.PURCHASE,
+        started_at=now - timedelta(days=2),
+        reference="TRIP-8812",
+        categories=frozenset({"travel"}),
+        service_date=now + timedelta(days=58 + 14),
+        opt_out_offered=True,
+        order_value=Decimal("24900"),
+    )
+    add_relationship(ctx, OLA.email, trip, ORIGIN)
+    _newsletter(ctx, PER.email, ConsentAction.GIVEN, now - timedelta(days=200))
+    _newsletter(ctx, PER.email, ConsentAction.CONFIRMED, now - timedelta(days=200, minutes=-3))
+    _newsletter(
+        ctx, PER.email, ConsentAction.WITHDRAWN, now - timedelta(days=10), method=ConsentMethod.MAILCHIMP
+    )
+    concert = RelationshipInput(
+        kind=RelationshipKind.PURCHASE,
+        started_at=now - timedelta(days=1),
+        reference="TICKET-311",
+        categories=frozenset({"concerts"}),
+        service_date=now + timedelta(days=40),
+        opt_out_offered=False,
+    )
+    add_relationship(ctx, ANNE.email, concert, ORIGIN)
+    try:
+        _newsletter(ctx, ANNE.email, ConsentAction.GIVEN, now - timedelta(days=1), ticked=False)
+    except InputError as refused:
+        typer.echo(f"(refused as expected for Anne: {refused.reason})\n")
+
+
+def _newsletter(
+    ctx: AppContext,
+    email: str,
+    action: ConsentAction,
+    at: datetime,
+    *,
+    method: ConsentMethod = ConsentMethod.FORM,
+    ticked: bool = True,
+) -> None:
+    evidence = Evidence(
+        occurred_at=at,
+        method=method,
+        notice_version="newsletter-2026-01",
+        ticked_by_person=ticked,
+        recorded_by=Actor.PERSON,
+        source_ref="campaign 42ab" if method is ConsentMethod.MAILCHIMP else "signup-form",
+    )
+    record_consent(ctx, email, ["newsletter"], Channel.EMAIL, action, evidence, ORIGIN)
+
+
+def _print_next_steps(now: datetime) -> None:
+    use = f"consent-sync --config {DEMO_CONFIG}"
+    later = (now + timedelta(days=200)).date().isoformat()
+    typer.echo(f"Try next (the demo's settings are in {DEMO_CONFIG}):")
+    typer.echo(f"  {use} explain ola.hansen@example.no --at {later}   # after the trip's follow-up")
+    typer.echo(f"  {use} object ola.hansen@example.no                  # objection beats soft opt-in")
+    typer.echo(f"  {use} explain ola.hansen@example.no --json")
+    typer.echo(f"  {use} subject export per.berg@example.no")
+    typer.echo("  consent-sync --help")

@@ -1,0 +1,83 @@
+"""Structured logging: JSON in production, console on a terminal, and never a raw address or number.
+
+Every event passes through :func:`redact_personal_data`, which replaces e-mail addresses and phone
+numbers anywhere in the event with a stable fingerprint (``email:1a2b3c4d``), so the same person can be
+followed through the logs without the logs holding their address.
+"""
+
+import hashlib
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from connector.settings import LoggingSettings
+
+EMAIL_PATTERN = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+"
+)
+PHONE_PATTERN = re.compile(r"(?<![\w.:-])\+?\d[\d ()-]{6,}\d(?![\w.:-])")
+
+
+def fingerprint(kind: str, value: str) -> str:
+    digest = hashlib.sha256(value.strip().lower().encode("utf-8")).hexdigest()[:10]
+    return f"{kind}:{digest}"
+
+
+def redact_text(text: str) -> str:
+    text = EMAIL_PATTERN.sub(lambda m: fingerprint("email", m.group(0)), text)
+    return PHONE_PATTERN.sub(lambda m: fingerprint("phone", m.group(0)), text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def redact_personal_data(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: fingerprint e-mail addresses and phone numbers in every value."""
+    for key, value in list(event.items()):
+        event[key] = _redact(value)
+    return event
+
+
+class _RedactingFilter(logging.Filter):
+    """The same guarantee for stdlib log records (uvicorn, SQLAlchemy, alembic)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage())
+        record.args = None
+        return True
+
+
+def configure_logging(settings: LoggingSettings) -> None:
+    renderer: Any
+    use_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
+    renderer = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    level = logging.getLevelNamesMapping()[settings.level]
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_personal_data,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RedactingFilter())
+    logging.basicConfig(level=max(level, logging.INFO), handlers=[handler], force=True)

@@ -1,0 +1,122 @@
+"""Consent events: grant, confirm (double opt-in), withdraw. Append-only; one unit of work each."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
+from connector.core.policy_settings import PolicySettings
+from connector.errors import InputError
+from connector.services.contacts import ensure_contact, mark_changed
+from connector.services.context import AppContext, Origin
+from connector.services.history import record_change
+from connector.store.engine import unit_of_work
+from connector.store.tables import ConsentEventRow, ContactRow
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """How and when the person acted, as recorded with a consent event (DESIGN §2)."""
+
+    occurred_at: datetime
+    method: ConsentMethod
+    notice_version: str | None = None
+    ticked_by_person: bool = True
+    ip: str | None = None
+    user_agent: str | None = None
+    recorded_by: Actor = Actor.STAFF
+    source_ref: str | None = None
+    double_opt_in_requested_at: datetime | None = None
+
+
+def check_scope(policy: PolicySettings, purposes: Sequence[str], channel: Channel) -> None:
+    """Every purpose must be configured and allow the channel; names the offending option."""
+    if not purposes:
+        raise InputError("--purpose", "name at least one purpose")
+    for name in purposes:
+        purpose = policy.purpose(name)
+        if purpose is None:
+            known = ", ".join(p.name for p in policy.purposes)
+            raise InputError("--purpose", f"unknown purpose {name!r} (configured: {known})")
+        if channel not in purpose.channels:
+            allowed = ", ".join(c.value for c in purpose.channels)
+            raise InputError(
+                "--channel", f"purpose {name!r} does not use {channel.value} (allowed: {allowed})"
+            )
+
+
+def check_grant(evidence: Evidence) -> None:
+    """A grant is recorded only as an act of consent with its evidence (P2)."""
+    if not evidence.ticked_by_person:
+        raise InputError("--pre-ticked", "a pre-ticked or unticked box is not consent; nothing was recorded")
+    if not evidence.notice_version:
+        raise InputError("--notice-version", "required for a grant: the version of the notice the person saw")
+
+
+def record_consent(
+    ctx: AppContext,
+    email: str,
+    purposes: Sequence[str],
+    channel: Channel,
+    action: ConsentAction,
+    evidence: Evidence,
+    origin: Origin,
+) -> list[ConsentEventRow]:
+    """Record one event per purpose for the contact (created if new), in one transaction."""
+    check_scope(ctx.settings.policy, purposes, channel)
+    if action is ConsentAction.GIVEN:
+        check_grant(evidence)
+    now = ctx.now()
+    with unit_of_work(ctx.engine) as session:
+        contact = ensure_contact(session, ctx, email, origin, now)
+        rows = [
+            add_consent_event(session, contact, purpose, channel, action, evidence, origin, now)
+            for purpose in purposes
+        ]
+        mark_changed(session, ctx, contact, now)
+    return rows
+
+
+def add_consent_event(
+    session: Session,
+    contact: ContactRow,
+    purpose: str,
+    channel: Channel,
+    action: ConsentAction,
+    evidence: Evidence,
+    origin: Origin,
+    now: datetime,
+) -> ConsentEventRow:
+    row = ConsentEventRow(
+        id=str(uuid.uuid4()),
+        contact_id=contact.id,
+        purpose=purpose,
+        channel=channel.value,
+        action=action.value,
+        occurred_at=evidence.occurred_at,
+        recorded_at=now,
+        method=evidence.method.value,
+        source=origin.source,
+        notice_version=evidence.notice_version,
+        active_act=evidence.ticked_by_person,
+        ip=evidence.ip,
+        user_agent=evidence.user_agent,
+        double_opt_in_requested_at=evidence.double_opt_in_requested_at,
+        recorded_by=evidence.recorded_by.value,
+        source_ref=evidence.source_ref,
+    )
+    session.add(row)
+    record_change(
+        session,
+        contact_id=contact.id,
+        origin=origin,
+        action=f"consent.{action.value}",
+        at=now,
+        record=row.id,
+        purpose=purpose,
+        channel=channel.value,
+    )
+    return row

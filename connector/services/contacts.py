@@ -1,0 +1,132 @@
+"""Contacts: create or update, find by address, and keep their review times current."""
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from connector.core.identity import IdentityError, normalise_email, normalise_phone
+from connector.core.policy import decide, review_at
+from connector.errors import InputError, NotFoundError
+from connector.services.context import AppContext, Origin
+from connector.services.history import record_change
+from connector.store.facts import load_contact_facts
+from connector.store.tables import ContactRow
+
+
+@dataclass(frozen=True, slots=True)
+class ContactInput:
+    email: str
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    external_id: str | None = None
+    locale: str | None = None
+    jurisdiction: str | None = None
+
+
+_UPDATABLE = ("phone", "first_name", "last_name", "external_id", "locale", "jurisdiction")
+
+
+def checked_email(text: str, where: str = "email") -> str:
+    try:
+        return normalise_email(text)
+    except IdentityError as exc:
+        raise InputError(where, str(exc)) from None
+
+
+def checked_phone(text: str | None, region: str, where: str = "phone") -> str | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return normalise_phone(text, region)
+    except IdentityError as exc:
+        raise InputError(where, str(exc)) from None
+
+
+def normalised(data: ContactInput, region: str) -> ContactInput:
+    return ContactInput(
+        email=checked_email(data.email),
+        phone=checked_phone(data.phone, region),
+        first_name=_clean(data.first_name),
+        last_name=_clean(data.last_name),
+        external_id=_clean(data.external_id),
+        locale=_clean(data.locale),
+        jurisdiction=_clean(data.jurisdiction),
+    )
+
+
+def find_contact(session: Session, email: str) -> ContactRow | None:
+    row: ContactRow | None = session.execute(
+        select(ContactRow).where(ContactRow.email == email)  # type: ignore[arg-type]
+    ).scalar_one_or_none()
+    return row
+
+
+def require_contact(session: Session, email: str, where: str = "EMAIL") -> ContactRow:
+    contact = find_contact(session, checked_email(email, where))
+    if contact is None:
+        raise NotFoundError(where, "no contact with this e-mail address")
+    return contact
+
+
+def upsert_contact(
+    session: Session, ctx: AppContext, data: ContactInput, origin: Origin, now: datetime
+) -> tuple[ContactRow, bool]:
+    """Create the contact, or fill in the fields given; returns the row and whether it was created."""
+    clean = normalised(data, ctx.settings.contacts.default_region)
+    contact = find_contact(session, clean.email)
+    if contact is None:
+        return _create(session, ctx, clean, origin, now), True
+    changed = [name for name in _UPDATABLE if _update_field(contact, name, getattr(clean, name))]
+    if changed:
+        contact.updated_at = now
+        record_change(
+            session, contact_id=contact.id, origin=origin, action="contact.updated", at=now, fields=changed
+        )
+    return contact, False
+
+
+def ensure_contact(
+    session: Session, ctx: AppContext, email: str, origin: Origin, now: datetime
+) -> ContactRow:
+    return upsert_contact(session, ctx, ContactInput(email=email), origin, now)[0]
+
+
+def mark_changed(session: Session, ctx: AppContext, contact: ContactRow, now: datetime) -> None:
+    """The contact must be looked at by the next sync; its next review time is recomputed."""
+    session.flush()
+    facts = load_contact_facts(session, contact, ctx.suppression_key)
+    contact.changed_at = now
+    contact.updated_at = now
+    contact.next_review_at = review_at(facts, decide(facts, ctx.settings.policy, now))
+
+
+def _create(
+    session: Session, ctx: AppContext, data: ContactInput, origin: Origin, now: datetime
+) -> ContactRow:
+    values = {f.name: getattr(data, f.name) for f in fields(data)}
+    values["jurisdiction"] = values["jurisdiction"] or ctx.settings.contacts.default_jurisdiction
+    contact = ContactRow(id=str(uuid.uuid4()), created_at=now, updated_at=now, changed_at=now, **values)
+    session.add(contact)
+    filled = sorted(k for k, v in values.items() if v is not None)
+    record_change(
+        session, contact_id=contact.id, origin=origin, action="contact.created", at=now, fields=filled
+    )
+    return contact
+
+
+def _update_field(contact: ContactRow, name: str, value: str | None) -> bool:
+    if value is None or getattr(contact, name) == value:
+        return False
+    setattr(contact, name, value)
+    return True
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    return stripped or None

@@ -1,0 +1,64 @@
+"""Explain what may be sent to a contact, now or as of a past date (P8)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from connector.core.model import Entitlement
+from connector.core.policy import decide
+from connector.core.wording import explanation
+from connector.services.contacts import require_contact
+from connector.services.context import AppContext
+from connector.store.engine import unit_of_work
+from connector.store.facts import load_contact_facts
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    contact_id: str
+    entitlement: Entitlement
+    sentences: tuple[str, ...]
+
+
+def explain_contact(ctx: AppContext, email: str, at: datetime | None = None) -> Explanation:
+    moment = at or ctx.now()
+    with unit_of_work(ctx.engine) as session:
+        contact = require_contact(session, email)
+        facts = load_contact_facts(session, contact, ctx.suppression_key)
+    entitlement = decide(facts, ctx.settings.policy, moment)
+    sentences = tuple(explanation(entitlement, ctx.settings.policy))
+    return Explanation(contact_id=contact.id, entitlement=entitlement, sentences=sentences)
+
+
+def entitlement_document(result: Explanation) -> dict[str, object]:
+    """The explanation as plain JSON-ready data."""
+    entitlement = result.entitlement
+    return {
+        "contact_id": result.contact_id,
+        "decided_at": entitlement.decided_at.isoformat(),
+        "marketing": [
+            {
+                "purpose": d.purpose,
+                "channel": d.channel.value,
+                "allowed": d.allowed,
+                "basis": d.basis.value,
+                "rule": d.rule.value,
+                "reason": d.reason,
+                "valid_until": d.valid_until.isoformat() if d.valid_until else None,
+                "records": [{"kind": r.kind.value, "id": r.id} for r in d.records],
+            }
+            for d in entitlement.marketing
+        ],
+        "transactional": {
+            "allowed": entitlement.transactional.allowed,
+            "rule": entitlement.transactional.rule.value,
+            "reason": entitlement.transactional.reason,
+            "valid_until": _iso(entitlement.transactional.valid_until),
+            "records": [{"kind": r.kind.value, "id": r.id} for r in entitlement.transactional.records],
+        },
+        "next_review_at": _iso(entitlement.next_review_at),
+        "sentences": list(result.sentences),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

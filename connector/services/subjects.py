@@ -1,0 +1,96 @@
+"""Data-subject rights: access/portability (Art. 15/20) and erasure (Art. 17, the local part of P7)."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlmodel import Session, SQLModel
+
+from connector.core.identity import address_hash, mailchimp_subscriber_hash
+from connector.core.model import SuppressionReason
+from connector.services.contacts import require_contact
+from connector.services.context import AppContext, Origin
+from connector.services.explain import entitlement_document, explain_contact
+from connector.services.history import record_change
+from connector.services.suppressions import suppress
+from connector.store.engine import unit_of_work
+from connector.store.tables import (
+    ConsentEventRow,
+    ContactRow,
+    ErasureRow,
+    HistoryRow,
+    ObjectionRow,
+    RelationshipRow,
+    SuppressionRow,
+)
+
+_PER_CONTACT = (ConsentEventRow, RelationshipRow, ObjectionRow, HistoryRow)
+
+
+def export_subject(ctx: AppContext, email: str) -> dict[str, Any]:
+    """Everything held about the person, as one JSON-ready document."""
+    with unit_of_work(ctx.engine) as session:
+        contact = require_contact(session, email)
+        document: dict[str, Any] = {
+            "exported_at": ctx.now().isoformat(),
+            "contact": _plain(contact),
+            "consent_events": _rows(session, ConsentEventRow, contact.id),
+            "relationships": _rows(session, RelationshipRow, contact.id),
+            "objections": _rows(session, ObjectionRow, contact.id),
+            "history": _rows(session, HistoryRow, contact.id),
+            "suppressions": _suppressions(session, contact, ctx.suppression_key),
+        }
+    document["entitlement"] = entitlement_document(explain_contact(ctx, email))
+    return document
+
+
+def erase_subject(ctx: AppContext, email: str, origin: Origin) -> ErasureRow:
+    """Remove the person's data; keep a suppression hash and a PII-free tombstone.
+
+    The Mailchimp member is deleted (or archived, per ``policy.mailchimp_erasure``) by the next sync,
+    which finds the tombstone's subscriber hash and clears it once Mailchimp confirmed.
+    """
+    now = ctx.now()
+    with unit_of_work(ctx.engine) as session:
+        contact = require_contact(session, email)
+        address = contact.email or ""
+        suppress(session, address, ctx.suppression_key, SuppressionReason.ERASED, origin, now)
+        for table in _PER_CONTACT:
+            session.execute(delete(table).where(table.contact_id == contact.id))  # type: ignore[arg-type]
+        session.delete(contact)
+        tombstone = ErasureRow(
+            contact_id=contact.id,
+            erased_at=now,
+            actor=origin.actor,
+            source=origin.source,
+            mailchimp_subscriber_hash=mailchimp_subscriber_hash(address),
+        )
+        session.add(tombstone)
+        record_change(session, contact_id=contact.id, origin=origin, action="contact.erased", at=now)
+    return tombstone
+
+
+def _rows(session: Session, table: type[SQLModel], contact_id: str) -> list[dict[str, Any]]:
+    column = getattr(table, "contact_id")  # noqa: B009 - every per-contact table has it
+    found = session.execute(select(table).where(column == contact_id)).scalars()
+    return [_plain(row) for row in found]
+
+
+def _suppressions(session: Session, contact: ContactRow, key: bytes) -> list[dict[str, Any]]:
+    if not contact.email:
+        return []
+    hashed = address_hash(contact.email, key)
+    found = session.execute(select(SuppressionRow).where(SuppressionRow.address_hash == hashed))  # type: ignore[arg-type]
+    return [_plain(row) for row in found.scalars()]
+
+
+def _plain(row: SQLModel) -> dict[str, Any]:
+    return {key: _json_value(value) for key, value in row.model_dump().items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "as_tuple"):  # Decimal
+        return str(value)
+    return value
