@@ -86,13 +86,14 @@ def _fail(exc: ConsentSyncError) -> NoReturn:
 
 
 def _settings() -> Settings:
-    settings = load_settings(_state.config_file)
+    settings = _run(lambda: load_settings(_state.config_file))
     configure_logging(settings.logging)
     return settings
 
 
 def _context() -> AppContext:
-    return build_context(_settings())
+    settings = _settings()
+    return _run(lambda: build_context(settings))
 
 
 def _origin() -> Origin:
@@ -414,10 +415,9 @@ def subject_erase(
 
 
 @app.command("check-config")
-def check_config(as_json: JsonOption = True) -> None:
-    """Print the effective settings (file + environment), secrets masked."""
-    settings = _run(_settings)
-    _print_json(masked(settings))
+def check_config() -> None:
+    """Print the effective settings (file + environment) as JSON, secrets masked."""
+    _print_json(masked(_settings()))
 
 
 def _register_optional_commands() -> None:

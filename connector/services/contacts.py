@@ -111,6 +111,7 @@ def _create(
     values["jurisdiction"] = values["jurisdiction"] or ctx.settings.contacts.default_jurisdiction
     contact = ContactRow(id=str(uuid.uuid4()), created_at=now, updated_at=now, changed_at=now, **values)
     session.add(contact)
+    session.flush()  # rows that refer to the contact may follow in this unit of work
     filled = sorted(k for k, v in values.items() if v is not None)
     record_change(
         session, contact_id=contact.id, origin=origin, action="contact.created", at=now, fields=filled
