@@ -1,0 +1,240 @@
+"""The plan: the ordered, immutable operations that turn Mailchimp's mirror into the desired state.
+
+``diff`` is pure and deterministic and emits no no-ops. ``sync/apply.py`` performs a plan and
+``sync/explain.py`` renders it; both ``match`` on :data:`Operation` and end in ``assert_never``.
+"""
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from connector.core.desired import AudienceMapping, DesiredMember
+from connector.core.remote import MemberStatus, MergeFields, RemoteMember
+
+BATCH_LIMIT = 500
+OPTED_OUT = frozenset({MemberStatus.UNSUBSCRIBED, MemberStatus.CLEANED})
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertMember:
+    """Create the member, or bring its status and merge fields up to date (batch subscribe)."""
+
+    subscriber_hash: str
+    email: str
+    status: MemberStatus | None
+    status_if_new: MemberStatus
+    merge_fields: MergeFields
+    because: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddTags:
+    subscriber_hash: str
+    email: str
+    tags: frozenset[str]
+    because: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveTags:
+    subscriber_hash: str
+    email: str
+    tags: frozenset[str]
+    because: str
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    subscriber_hash: str
+    because: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePermanently:
+    subscriber_hash: str
+    because: str
+
+
+Operation = UpsertMember | AddTags | RemoveTags | Archive | DeletePermanently
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    audience: str
+    operations: tuple[Operation, ...]
+
+    def __len__(self) -> int:
+        return len(self.operations)
+
+    def counts(self) -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for op in self.operations:
+            counted[type(op).__name__] = counted.get(type(op).__name__, 0) + 1
+        return counted
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """A member to erase in Mailchimp (P7), found from an erasure tombstone."""
+
+    subscriber_hash: str
+    how: Literal["delete_permanent", "archive"]
+
+
+def diff(
+    desired: Mapping[str, DesiredMember],
+    mirror: Mapping[str, RemoteMember],
+    mapping: AudienceMapping,
+    managed: frozenset[str] = frozenset(),
+    erasures: Iterable[Erasure] = (),
+) -> Plan:
+    """Operations turning ``mirror`` into ``desired``; both keyed by subscriber hash.
+
+    ``managed`` are the members consent-sync created: only those are archived when they lose every
+    entitlement; others only lose our tags.
+    """
+    operations: list[Operation] = []
+    for key in sorted(desired):
+        operations += member_operations(desired[key], mirror.get(key), mapping, key in managed)
+    for erasure in sorted(erasures, key=lambda e: e.subscriber_hash):
+        operations += erasure_operations(erasure, mirror.get(erasure.subscriber_hash))
+    return Plan(audience=mapping.name, operations=tuple(operations))
+
+
+def member_operations(
+    want: DesiredMember, have: RemoteMember | None, mapping: AudienceMapping, managed: bool
+) -> list[Operation]:
+    if have is not None and have.forgotten:
+        return []
+    if not want.present:
+        return _leave(want, have, mapping, managed)
+    if have is None or have.is_archived:
+        return _join(want, have, mapping)
+    return _update(want, have, mapping)
+
+
+def erasure_operations(erasure: Erasure, have: RemoteMember | None) -> list[Operation]:
+    if have is None or have.forgotten:
+        return []
+    if erasure.how == "archive":
+        return [] if have.is_archived else [Archive(erasure.subscriber_hash, "erased (P7)")]
+    return [DeletePermanently(erasure.subscriber_hash, "erased (P7)")]
+
+
+def _join(want: DesiredMember, have: RemoteMember | None, mapping: AudienceMapping) -> list[Operation]:
+    assert want.status is not None
+    status = want.status if have is not None else None  # `status` unarchives; `status_if_new` creates
+    because = "archived member is entitled again" if have is not None else "new member with an entitlement"
+    upsert = UpsertMember(want.subscriber_hash, want.email, status, want.status, want.merge_fields, because)
+    return [upsert, *_tag_operations(want, want.tags, have.tags if have else frozenset(), mapping, have)]
+
+
+def _tag_operations(
+    want: DesiredMember,
+    wanted: frozenset[str],
+    current: frozenset[str],
+    mapping: AudienceMapping,
+    have: RemoteMember | None,
+) -> list[Operation]:
+    owned = frozenset(t for t in current if mapping.owns(t))
+    ops: list[Operation] = []
+    if add := wanted - owned:
+        ops.append(AddTags(want.subscriber_hash, want.email, add, _tag_reason(want)))
+    if remove := owned - wanted:
+        because = _untag_reason(want, have) if have is not None else "entitlement ended or withdrawn"
+        ops.append(RemoveTags(want.subscriber_hash, want.email, remove, because))
+    return ops
+
+
+def _update(want: DesiredMember, have: RemoteMember, mapping: AudienceMapping) -> list[Operation]:
+    ops: list[Operation] = []
+    status = _status_change(want, have)
+    if status is not None or _merge_fields_differ(want.merge_fields, have.merge_fields, mapping):
+        because = f"status {have.status.value} → {status.value}" if status else "contact details changed"
+        ops.append(
+            UpsertMember(
+                want.subscriber_hash,
+                want.email,
+                status,
+                want.status or status or have.status,
+                want.merge_fields,
+                because,
+            )
+        )
+    return ops + _tag_operations(want, reachable_tags(want, have, mapping), have.tags, mapping, have)
+
+
+def _leave(
+    want: DesiredMember, have: RemoteMember | None, mapping: AudienceMapping, managed: bool
+) -> list[Operation]:
+    if have is None:
+        return []
+    ops: list[Operation] = []
+    if owned := frozenset(t for t in have.tags if mapping.owns(t)):
+        ops.append(RemoveTags(want.subscriber_hash, want.email, owned, "no entitlement any more"))
+    if have.is_present and managed and mapping.on_no_entitlement == "archive":
+        ops.append(Archive(want.subscriber_hash, "no entitlement any more (archived, reversible)"))
+    return ops
+
+
+def reachable_tags(want: DesiredMember, have: RemoteMember, mapping: AudienceMapping) -> frozenset[str]:
+    """The tags a member may carry given Mailchimp's own status: opted out there means no marketing."""
+    if have.status is MemberStatus.CLEANED:
+        return frozenset()
+    if have.status is MemberStatus.UNSUBSCRIBED:
+        return want.tags & {mapping.transactional_tag}
+    return want.tags
+
+
+def _status_change(want: DesiredMember, have: RemoteMember) -> MemberStatus | None:
+    """The status to send, if any. Never re-subscribes an opted-out member; never touches pending."""
+    target = want.status
+    if target is None or have.status in OPTED_OUT or have.status is MemberStatus.PENDING:
+        return None
+    if target is MemberStatus.TRANSACTIONAL and have.status is MemberStatus.SUBSCRIBED:
+        return MemberStatus.UNSUBSCRIBED  # strict mode: an existing subscriber loses marketing
+    if target is MemberStatus.TRANSACTIONAL and have.status is MemberStatus.UNSUBSCRIBED:
+        return None
+    return None if target == have.status else target
+
+
+def _merge_fields_differ(want: MergeFields, have: MergeFields, mapping: AudienceMapping) -> bool:
+    ours = {tag for tag, _ in mapping.merge_fields}
+    current = {tag: value for tag, value in have if tag in ours}
+    return any(current.get(tag, "") != value for tag, value in want)
+
+
+def _tag_reason(want: DesiredMember) -> str:
+    parts = sorted(want.marketing_purposes)
+    if want.transactional:
+        parts.append("transactional")
+    return "entitled to " + ", ".join(parts) if parts else "entitled"
+
+
+def _untag_reason(want: DesiredMember, have: RemoteMember) -> str:
+    if have.status in OPTED_OUT:
+        return f"{have.status.value} in Mailchimp"
+    return "entitlement ended or withdrawn"
+
+
+def estimate_calls(plan: Plan, batch_limit: int = BATCH_LIMIT) -> int:
+    """API calls ``apply`` will make: batch upserts, bulk tag calls per tag, one call per archive/delete."""
+    upserts = sum(isinstance(op, UpsertMember) for op in plan.operations)
+    adds: dict[str, int] = {}
+    removes: dict[str, int] = {}
+    singles = 0
+    for op in plan.operations:
+        match op:
+            case AddTags(tags=tags):
+                for tag in tags:
+                    adds[tag] = adds.get(tag, 0) + 1
+            case RemoveTags(tags=tags):
+                for tag in tags:
+                    removes[tag] = removes.get(tag, 0) + 1
+            case Archive() | DeletePermanently():
+                singles += 1
+    tag_calls = sum(
+        math.ceil(max(adds.get(t, 0), removes.get(t, 0)) / batch_limit) for t in adds.keys() | removes.keys()
+    )
+    return math.ceil(upserts / batch_limit) + tag_calls + singles

@@ -1,0 +1,77 @@
+"""Counters the benchmarks and ``/metrics`` read: calls, retries and throttles per endpoint.
+
+Endpoints are labelled ``METHOD /template`` (``PUT /lists/{list_id}/members/{subscriber_hash}``), never
+with ids or addresses. Every HTTP attempt counts as a call, retries included.
+"""
+
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    calls: Mapping[str, int]
+    retries: Mapping[str, int]
+    throttles: Mapping[str, int]
+    failures: Mapping[str, int]
+    """Calls that ended in an error after the last attempt."""
+    peak_in_flight: int
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def total_retries(self) -> int:
+        return sum(self.retries.values())
+
+    @property
+    def total_throttles(self) -> int:
+        return sum(self.throttles.values())
+
+
+class GatewayStats:
+    """Thread-safe counters; read them with :meth:`snapshot`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._retries: Counter[str] = Counter()
+        self._throttles: Counter[str] = Counter()
+        self._failures: Counter[str] = Counter()
+        self._peak_in_flight = 0
+
+    def called(self, endpoint: str, in_flight: int) -> None:
+        with self._lock:
+            self._calls[endpoint] += 1
+            self._peak_in_flight = max(self._peak_in_flight, in_flight)
+
+    def retried(self, endpoint: str) -> None:
+        with self._lock:
+            self._retries[endpoint] += 1
+
+    def throttled(self, endpoint: str) -> None:
+        with self._lock:
+            self._throttles[endpoint] += 1
+
+    def failed(self, endpoint: str) -> None:
+        with self._lock:
+            self._failures[endpoint] += 1
+
+    def snapshot(self) -> StatsSnapshot:
+        with self._lock:
+            return StatsSnapshot(
+                calls=dict(self._calls),
+                retries=dict(self._retries),
+                throttles=dict(self._throttles),
+                failures=dict(self._failures),
+                peak_in_flight=self._peak_in_flight,
+            )
+
+    def reset(self) -> None:
+        with self._lock:
+            for counter in (self._calls, self._retries, self._throttles, self._failures):
+                counter.clear()
+            self._peak_in_flight = 0
