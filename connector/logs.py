@@ -60,6 +60,23 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger on whatever ``sys.stderr`` is now (test runners swap it)."""
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(settings: LoggingSettings) -> None:
     renderer: Any
     use_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
@@ -75,9 +92,9 @@ def configure_logging(settings: LoggingSettings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.addFilter(_RedactingFilter())
     logging.basicConfig(level=max(level, logging.INFO), handlers=[handler], force=True)
