@@ -3,6 +3,7 @@
 Exit codes: 0 success, 1 operational failure, 2 bad input (nothing was written), 3 bad configuration.
 """
 
+import functools
 import getpass
 import json
 import sys
@@ -418,6 +419,149 @@ def subject_erase(
 def check_config() -> None:
     """Print the effective settings (file + environment) as JSON, secrets masked."""
     _print_json(masked(_settings()))
+
+
+# --- sync -------------------------------------------------------------------------------------------
+
+AudienceOption = Annotated[
+    str | None, typer.Option("--audience", help="Audience name (default: every configured audience).")
+]
+FullOption = Annotated[bool, typer.Option("--full", help="Look at every contact, not only changed ones.")]
+ContactOption = Annotated[str | None, typer.Option("--contact", help="Only this contact (e-mail).")]
+
+
+def _audiences(ctx: AppContext, name: str | None) -> list[str]:
+    return (
+        [_run(lambda: ctx.settings.audience(name)).name] if name else [a.name for a in ctx.settings.audiences]
+    )
+
+
+@app.command("plan")
+def plan(
+    audience: AudienceOption = None,
+    full: FullOption = False,
+    contact: ContactOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Dry-run: per-member changes, counts per operation and the API calls a sync would make."""
+    from connector.sync import explain as explainer
+    from connector.sync.run import plan_audience, record_plan
+
+    ctx = _context()
+    documents = []
+    for name in _audiences(ctx, audience):
+        planned = _run(functools.partial(plan_audience, ctx, name, full=full, contact=contact))
+        record_plan(ctx, planned, contact)
+        if as_json:
+            documents.append(explainer.document(planned.plan, planned.emails))
+            continue
+        for line in explainer.render(planned.plan, planned.emails):
+            typer.echo(line)
+        if not planned.safety.ok:
+            typer.echo(planned.safety.message())
+    if as_json:
+        _print_json(documents)
+
+
+@app.command("sync")
+def sync(
+    audience: AudienceOption = None,
+    contact: ContactOption = None,
+    full: FullOption = False,
+    allow_destructive: Annotated[
+        bool, typer.Option("--allow-destructive", help="Override the destructive-fraction guard.")
+    ] = False,
+) -> None:
+    """Bring Mailchimp in line with the store (resumes an interrupted run first)."""
+    ctx = _context()
+    for name in _audiences(ctx, audience):
+        _sync_one(ctx, name, full=full, contact=contact, allow_destructive=allow_destructive)
+
+
+def _sync_one(
+    ctx: AppContext, name: str, *, full: bool, contact: str | None, allow_destructive: bool
+) -> None:
+    from connector.sync.connect import open_gateway
+    from connector.sync.run import sync_audience
+
+    bars: list[Any] = []
+
+    def start(total: int) -> Callable[[int], None]:
+        bar = typer.progressbar(length=max(total, 1), label=f"{name}: API calls")
+        bar.__enter__()
+        bars.append(bar)
+        return bar.update
+
+    def work() -> Any:
+        with open_gateway(ctx.settings.mailchimp) as gateway:
+            return sync_audience(
+                ctx,
+                gateway,
+                name,
+                full=full,
+                contact=contact,
+                allow_destructive=allow_destructive,
+                progress=start,
+            )
+
+    try:
+        report = _run(work)
+    finally:
+        for bar in bars:
+            bar.__exit__(None, None, None)
+    applied = report.applied
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "nothing to change"
+    typer.echo(f"{name}: run {report.run_id}{' (resumed)' if report.resumed else ''}: {counts}")
+    typer.echo(
+        f"  {applied.calls} API calls; {applied.done} done, {applied.rejected} rejected, "
+        f"{applied.opted_out} found opted out in Mailchimp"
+    )
+    for line in applied.rejections[:10]:
+        typer.echo(f"  rejected: {line}")
+
+
+@app.command("reconcile")
+def reconcile(audience: AudienceOption = None, full: FullOption = False, as_json: JsonOption = False) -> None:
+    """Read Mailchimp back: record opt-outs and cleaned addresses, report drift."""
+    ctx = _context()
+    for name in _audiences(ctx, audience):
+        report = _run(functools.partial(_reconcile_one, ctx, name, full))
+        if as_json:
+            _print_json(report.document())
+            continue
+        typer.echo(
+            f"{name}: read {report.read} members; {report.opted_out} opted out, {report.cleaned} cleaned, "
+            f"{len(report.drift)} drifted (healed by the next sync)"
+        )
+
+
+def _reconcile_one(ctx: AppContext, name: str, full: bool) -> Any:
+    from connector.sync.connect import open_gateway
+    from connector.sync.reconcile import reconcile_audience
+
+    with open_gateway(ctx.settings.mailchimp) as gateway:
+        return reconcile_audience(ctx, gateway, name, full=full)
+
+
+@app.command("status")
+def status(as_json: JsonOption = False) -> None:
+    """Last runs per audience and how many contacts wait for the next sync."""
+    from connector.sync.status import status_document
+
+    ctx = _context()
+    document = _run(lambda: status_document(ctx))
+    if as_json:
+        _print_json(document)
+        return
+    for item in document["audiences"]:
+        typer.echo(
+            f"{item['audience']}: {item['pending_contacts']} contacts waiting; "
+            f"last sync {item['last_sync_at']}"
+        )
+        for run in item["runs"]:
+            typer.echo(
+                f"  {run['started_at']} {run['kind']} {run['status']} {run['counts']} calls={run['calls']}"
+            )
 
 
 def _register_optional_commands() -> None:

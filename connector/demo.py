@@ -2,18 +2,27 @@
 
 It creates ``consent-sync-demo.db`` (SQLite) in the working directory, migrates it, records sample
 contacts — a confirmed newsletter sign-up, the travel-agency customer, a person who unsubscribed, a
-pre-ticked box — and explains what may be sent to each, in plain words.
+pre-ticked box — and explains what may be sent to each, in plain words. Then it starts the built-in
+Mailchimp sandbox in-process, plans and syncs the audience, lets Kari click "unsubscribe" in a campaign,
+reconciles (the opt-out lands in the store), syncs again and shows that Kari left every marketing tag
+while keeping ``cs:transactional``.
 """
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import requests
 import typer
 
+from connector.core.desired import DesiredMember
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, RelationshipKind
+from connector.core.remote import subscriber_hash
 from connector.errors import InputError
+from connector.mailchimp.gateway import MailchimpGateway
+from connector.sandbox.server import SandboxHandle, running_sandbox
 from connector.services.consents import Evidence, record_consent
 from connector.services.contacts import ContactInput, upsert_contact
 from connector.services.context import AppContext, Origin, build_context
@@ -22,11 +31,17 @@ from connector.services.relationships import RelationshipInput, add_relationship
 from connector.settings import load_settings
 from connector.store.engine import unit_of_work
 from connector.store.migrate import upgrade
+from connector.store.sync_tables import AudienceStateRow
+from connector.sync.connect import open_gateway
+from connector.sync.explain import render
+from connector.sync.reconcile import reconcile_audience
+from connector.sync.run import plan_audience, sync_audience
 
 DEMO_DATABASE = Path("consent-sync-demo.db")
 DEMO_KEY = Path("consent-sync-demo.key")
 DEMO_CONFIG = Path("consent-sync-demo.toml")
 ORIGIN = Origin(actor="demo", source="demo")
+AUDIENCE = "main"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +51,11 @@ class Person:
     story: str
 
 
-KARI = Person("kari.nordmann@example.no", "Kari", "signed up for the newsletter and confirmed the e-mail")
+KARI = Person(
+    "kari.nordmann@example.no",
+    "Kari",
+    "has a customer account; signed up for the newsletter and confirmed it",
+)
 OLA = Person("ola.hansen@example.no", "Ola", "bought a 14-day trip departing in 60 days (soft opt-in)")
 PER = Person("per.berg@example.no", "Per", "subscribed, then clicked unsubscribe in a Mailchimp campaign")
 ANNE = Person("anne.lie@example.no", "Anne", "bought a concert ticket; the newsletter box was pre-ticked")
@@ -63,6 +82,8 @@ def demo(
         for sentence in explain_contact(ctx, person.email).sentences:
             typer.echo(f"  {sentence}")
         typer.echo("")
+    with running_sandbox() as sandbox:
+        _sync_story(ctx, sandbox)
     _print_next_steps(now)
 
 
@@ -84,6 +105,13 @@ def _record_samples(ctx: AppContext, now: datetime) -> None:
         order_value=Decimal("24900"),
     )
     add_relationship(ctx, OLA.email, trip, ORIGIN)
+    membership = RelationshipInput(
+        kind=RelationshipKind.ACCOUNT,
+        started_at=now - timedelta(days=30),
+        reference="ACCOUNT-1001",
+        opt_out_offered=True,
+    )
+    add_relationship(ctx, KARI.email, membership, ORIGIN)
     _newsletter(ctx, PER.email, ConsentAction.GIVEN, now - timedelta(days=200))
     _newsletter(ctx, PER.email, ConsentAction.CONFIRMED, now - timedelta(days=200, minutes=-3))
     _newsletter(
@@ -122,6 +150,59 @@ def _newsletter(
         source_ref="campaign 42ab" if method is ConsentMethod.MAILCHIMP else "signup-form",
     )
     record_consent(ctx, email, ["newsletter"], Channel.EMAIL, action, evidence, ORIGIN)
+
+
+def _sync_story(ctx: AppContext, sandbox: SandboxHandle) -> None:
+    settings = ctx.settings.model_copy(
+        update={"mailchimp": ctx.settings.mailchimp.model_copy(update={"base_url": sandbox.base_url})}
+    )
+    ctx = replace(ctx, settings=settings)
+    typer.echo(
+        f"Mailchimp sandbox running at {sandbox.base_url} (in-process, nothing leaves this machine).\n"
+    )
+    planned = plan_audience(ctx, AUDIENCE)
+    typer.echo("1. Plan (dry-run) for audience 'main':")
+    for line in render(planned.plan, _emails(planned.desired.values())):
+        typer.echo(f"   {line}")
+    with open_gateway(settings.mailchimp) as gateway:
+        report = sync_audience(ctx, gateway, AUDIENCE)
+        typer.echo(
+            f"\n2. Sync applied {sum(report.counts.values())} operations in {report.applied.calls} API calls."
+        )
+        list_id = _list_id(ctx)
+        kari = subscriber_hash(KARI.email)
+        typer.echo(f"   Kari's tags in Mailchimp: {_tags(gateway, list_id, kari)}")
+        url = f"{sandbox.root_url}/_sandbox/lists/{list_id}/members/{kari}/unsubscribe"
+        requests.post(url, json={"campaign_id": "demo-campaign"}, timeout=10).raise_for_status()
+        typer.echo("\n3. Kari clicks 'unsubscribe' in a campaign (simulated in the sandbox).")
+        reconciled = reconcile_audience(ctx, gateway, AUDIENCE)
+        recorded = reconciled.opted_out
+        typer.echo(
+            f"4. Reconcile read {reconciled.read} members; opt-outs recorded in the store: {recorded}."
+        )
+        sync_audience(ctx, gateway, AUDIENCE)
+        typer.echo(f"5. Second sync. Kari's tags in Mailchimp now: {_tags(gateway, list_id, kari)}")
+        typer.echo("   (no marketing tags; still reachable for transactional notices)\n")
+    typer.echo("Kari, explained after the opt-out:")
+    for sentence in explain_contact(ctx, KARI.email).sentences:
+        typer.echo(f"  {sentence}")
+    typer.echo("")
+
+
+def _emails(members: Iterable[DesiredMember]) -> dict[str, str]:
+    return {m.subscriber_hash: m.email for m in members}
+
+
+def _list_id(ctx: AppContext) -> str:
+    with unit_of_work(ctx.engine) as session:
+        state = session.get(AudienceStateRow, AUDIENCE)
+        assert state is not None
+        assert state.list_id is not None
+        return state.list_id
+
+
+def _tags(gateway: MailchimpGateway, list_id: str, member: str) -> str:
+    return ", ".join(sorted(gateway.member_tags(list_id, member))) or "(none)"
 
 
 def _print_next_steps(now: datetime) -> None:

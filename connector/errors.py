@@ -57,3 +57,7 @@ class PlanRefusedError(ConsentSyncError):
 
 class WebhookAuthError(ConsentSyncError):
     """A webhook request failed its secret or signature check."""
+
+
+class SyncBusyError(ConsentSyncError):
+    """Another run holds the audience's lock; try again later."""

@@ -1,0 +1,264 @@
+"""One sync run of one audience: lock → load → decide → build → diff → guard → persist → apply → record.
+
+A run left ``applying`` by a crash is resumed from its persisted operations before anything is planned.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
+from connector.core.model import Entitlement
+from connector.core.plan import Plan, UpsertMember, diff, estimate_calls
+from connector.core.policy import decide, review_at
+from connector.core.remote import MemberStatus, RemoteMember, normalise_email
+from connector.core.safety import SafetyReport, check
+from connector.errors import PlanRefusedError
+from connector.mailchimp.gateway import MailchimpGateway
+from connector.services.context import AppContext
+from connector.settings import AudienceSettings, Settings
+from connector.store.engine import unit_of_work
+from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
+from connector.store.tables import ContactRow
+from connector.sync.apply import ApplyReport, Progress, apply_run
+from connector.sync.audience import AudienceTarget, ensure_audience
+from connector.sync.load import RunInputs, load_inputs
+from connector.sync.lock import audience_lock
+from connector.sync.stored_plan import encode
+
+ProgressStart = Callable[[int], Progress]
+"""Given the number of calls a run will make, the callback to advance per call."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSync:
+    plan: Plan
+    safety: SafetyReport
+    desired: dict[str, DesiredMember]
+    inputs: RunInputs
+    entitlements: dict[str, Entitlement]
+
+    @property
+    def emails(self) -> dict[str, str]:
+        known = {k: m.email for k, m in self.inputs.mirror.items() if m.email}
+        return known | {k: d.email for k, d in self.desired.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    run_id: str
+    audience: str
+    resumed: bool
+    counts: dict[str, int]
+    applied: ApplyReport = field(default_factory=ApplyReport)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "audience": self.audience,
+            "resumed": self.resumed,
+            "counts": self.counts,
+            "calls": self.applied.calls,
+            "done": self.applied.done,
+            "rejected": self.applied.rejected,
+            "opted_out_in_mailchimp": self.applied.opted_out,
+            "rejections": self.applied.rejections[:50],
+        }
+
+
+def mapping_for(settings: Settings, audience: AudienceSettings) -> AudienceMapping:
+    return AudienceMapping(
+        name=audience.name,
+        purposes=audience.purposes,
+        merge_fields=tuple(sorted(audience.merge_fields.items())),
+        tag_prefix=settings.mapping.tag_prefix,
+        mode=audience.mode or settings.mapping.mode,
+        on_no_entitlement=settings.mapping.on_no_entitlement,
+    )
+
+
+def plan_audience(
+    ctx: AppContext,
+    name: str,
+    *,
+    full: bool = False,
+    contact: str | None = None,
+    allow_destructive: bool = False,
+) -> PlannedSync:
+    """Load, decide, build and diff one audience; judge the plan. Sends nothing anywhere."""
+    audience = ctx.settings.audience(name)
+    mapping = mapping_for(ctx.settings, audience)
+    now = ctx.now()
+    with unit_of_work(ctx.engine) as session:
+        inputs = load_inputs(session, name, ctx.suppression_key, now, full=full, email=contact)
+    entitlements = {cid: decide(f, ctx.settings.policy, now) for cid, f in inputs.facts.items()}
+    desired: dict[str, DesiredMember] = {}
+    for row in inputs.contacts:
+        member = build(_profile(row, audience), entitlements[row.id], mapping)
+        desired[member.subscriber_hash] = member
+    plan = diff(desired, inputs.mirror, mapping, inputs.managed, inputs.erasures)
+    safety = check(
+        plan,
+        desired,
+        inputs.mirror,
+        mapping,
+        max_fraction=ctx.settings.sync.max_destructive_fraction,
+        allow_destructive=allow_destructive,
+    )
+    return PlannedSync(plan, safety, desired, inputs, entitlements)
+
+
+def _profile(row: ContactRow, audience: AudienceSettings) -> ContactProfile:
+    fields = {name: getattr(row, name, None) for name in audience.merge_fields.values()}
+    return ContactProfile(row.id, normalise_email(row.email or ""), fields)
+
+
+def record_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> str:
+    """Remember a dry-run as a ``plan`` run (nothing is sent)."""
+    run = _run_row(ctx, planned, "plan", "planned", contact)
+    run.finished_at = ctx.now()
+    with unit_of_work(ctx.engine) as session:
+        session.add(run)
+    return run.id
+
+
+def sync_audience(
+    ctx: AppContext,
+    gateway: MailchimpGateway,
+    name: str,
+    *,
+    full: bool = False,
+    contact: str | None = None,
+    allow_destructive: bool = False,
+    progress: ProgressStart | None = None,
+) -> SyncReport:
+    """Sync one audience; resumes an interrupted run first. ``PlanRefusedError`` if the guard says no."""
+    audience = ctx.settings.audience(name)
+    mapping = mapping_for(ctx.settings, audience)
+    with audience_lock(ctx, name):
+        target = ensure_audience(ctx, gateway, audience, mapping)
+        unfinished = _unfinished_run(ctx, name)
+        if unfinished is not None:
+            return _apply(ctx, gateway, unfinished, target, audience, progress, resumed=True)
+        planned = plan_audience(ctx, name, full=full, contact=contact, allow_destructive=allow_destructive)
+        if not planned.safety.ok:
+            _record_refused(ctx, planned, contact)
+            raise PlanRefusedError(planned.safety.message())
+        run_id = persist_plan(ctx, planned, contact)
+        return _apply(ctx, gateway, run_id, target, audience, progress, resumed=False)
+
+
+def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> str:
+    """Write the run and every operation (state ``pending``) in one transaction; refresh review times."""
+    run = _run_row(ctx, planned, "sync", "applying", contact)
+    with unit_of_work(ctx.engine) as session:
+        session.add(run)
+        session.flush()
+        for seq, op in enumerate(planned.plan.operations):
+            want = planned.desired.get(op.subscriber_hash)
+            send = _send_status(op, planned.inputs.mirror.get(op.subscriber_hash))
+            kind, payload = encode(op, send_status=send, contact_id=want.contact_id if want else None)
+            session.add(
+                PlanOperationRow(
+                    run_id=run.id, seq=seq, kind=kind, subscriber_hash=op.subscriber_hash, payload=payload
+                )
+            )
+        for row in planned.inputs.contacts:
+            stored = session.get(ContactRow, row.id)
+            if stored is not None:
+                stored.next_review_at = review_at(planned.inputs.facts[row.id], planned.entitlements[row.id])
+                session.add(stored)
+    return run.id
+
+
+def _send_status(op: object, have: RemoteMember | None) -> MemberStatus | None:
+    """Batch subscribe needs a status: the wanted one, else the member's current one, else the new one."""
+    if not isinstance(op, UpsertMember):
+        return None
+    if op.status is not None:
+        return op.status
+    if have is not None and have.is_present:
+        return have.status
+    return op.status_if_new
+
+
+def _run_row(
+    ctx: AppContext, planned: PlannedSync, kind: str, status: str, contact: str | None
+) -> SyncRunRow:
+    return SyncRunRow(
+        id=str(uuid.uuid4()),
+        audience=planned.plan.audience,
+        kind=kind,
+        status=status,
+        started_at=ctx.now(),
+        counts=planned.plan.counts(),
+        calls=estimate_calls(planned.plan),
+        report={"contacts": len(planned.inputs.contacts), "contact_only": contact is not None},
+        watermark=None if contact is not None else planned.inputs.watermark,
+    )
+
+
+def _record_refused(ctx: AppContext, planned: PlannedSync, contact: str | None) -> None:
+    run = _run_row(ctx, planned, "sync", "refused", contact)
+    run.finished_at = ctx.now()
+    run.report = {**run.report, "refused": planned.safety.message()}
+    with unit_of_work(ctx.engine) as session:
+        session.add(run)
+
+
+def _unfinished_run(ctx: AppContext, audience: str) -> str | None:
+    query = select(col(SyncRunRow.id)).where(
+        col(SyncRunRow.audience) == audience,
+        col(SyncRunRow.status) == "applying",
+        col(SyncRunRow.kind) == "sync",
+    )
+    with unit_of_work(ctx.engine) as session:
+        return session.execute(query.order_by(col(SyncRunRow.started_at))).scalars().first()
+
+
+def _apply(
+    ctx: AppContext,
+    gateway: MailchimpGateway,
+    run_id: str,
+    target: AudienceTarget,
+    audience: AudienceSettings,
+    progress: ProgressStart | None,
+    *,
+    resumed: bool,
+) -> SyncReport:
+    with unit_of_work(ctx.engine) as session:
+        run = session.get(SyncRunRow, run_id)
+        assert run is not None
+        total = run.calls
+    advance = progress(total) if progress is not None else None
+    batch = ctx.settings.sync.batch_size
+    applied = apply_run(ctx, gateway, run_id, target, audience.purposes, batch_size=batch, progress=advance)
+    return _finish(ctx, run_id, applied, resumed)
+
+
+def _finish(ctx: AppContext, run_id: str, applied: ApplyReport, resumed: bool) -> SyncReport:
+    with unit_of_work(ctx.engine) as session:
+        run = session.get(SyncRunRow, run_id)
+        assert run is not None
+        run.status, run.finished_at = "done", ctx.now()
+        run.report = {**run.report, **_applied_document(applied), "resumed": resumed}
+        state = session.get(AudienceStateRow, run.audience) or AudienceStateRow(audience=run.audience)
+        if run.watermark is not None:
+            state.last_sync_at = run.watermark
+        session.add_all([run, state])
+        counts = dict(run.counts)
+    return SyncReport(run_id, run.audience, resumed, counts, applied)
+
+
+def _applied_document(applied: ApplyReport) -> dict[str, Any]:
+    return {
+        "calls_made": applied.calls,
+        "done": applied.done,
+        "rejected": applied.rejected,
+        "opted_out_in_mailchimp": applied.opted_out,
+        "rejections": applied.rejections[:50],
+    }

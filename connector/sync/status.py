@@ -1,0 +1,47 @@
+"""What ``consent-sync status`` shows: last runs per audience and the contacts waiting for a sync."""
+
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlmodel import col
+
+from connector.services.context import AppContext
+from connector.store.engine import unit_of_work
+from connector.store.sync_tables import AudienceStateRow, SyncRunRow
+from connector.store.tables import ContactRow
+
+
+def status_document(ctx: AppContext, runs: int = 5) -> dict[str, Any]:
+    now = ctx.now()
+    audiences = []
+    with unit_of_work(ctx.engine) as session:
+        for audience in ctx.settings.audiences:
+            state = session.get(AudienceStateRow, audience.name)
+            since = state.last_sync_at if state is not None else None
+            waiting = select(func.count()).select_from(ContactRow)
+            if since is not None:
+                waiting = waiting.where(
+                    or_(col(ContactRow.changed_at) >= since, col(ContactRow.next_review_at) <= now)
+                )
+            query = select(SyncRunRow).where(col(SyncRunRow.audience) == audience.name)
+            latest = session.execute(query.order_by(col(SyncRunRow.started_at).desc()).limit(runs)).scalars()
+            audiences.append(
+                {
+                    "audience": audience.name,
+                    "list_id": state.list_id if state is not None else audience.list_id,
+                    "last_sync_at": since.isoformat() if since else None,
+                    "pending_contacts": session.execute(waiting).scalar_one(),
+                    "runs": [
+                        {
+                            "id": r.id,
+                            "kind": r.kind,
+                            "status": r.status,
+                            "started_at": r.started_at.isoformat(),
+                            "counts": r.counts,
+                            "calls": r.calls,
+                        }
+                        for r in latest
+                    ],
+                }
+            )
+    return {"audiences": audiences}

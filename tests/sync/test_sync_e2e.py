@@ -1,0 +1,158 @@
+"""The sync run end to end against the sandbox over HTTP, on SQLite and PostgreSQL."""
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+import requests
+
+from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
+from connector.core.remote import subscriber_hash
+from connector.errors import PlanRefusedError
+from connector.mailchimp.gateway import MailchimpGateway
+from connector.sandbox.server import SandboxHandle, running_sandbox
+from connector.services.consents import Evidence, record_consent
+from connector.services.contacts import ContactInput, upsert_contact
+from connector.services.context import AppContext, Origin
+from connector.store.engine import unit_of_work
+from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
+from connector.sync.connect import gateway_settings, open_gateway
+from connector.sync.run import plan_audience, sync_audience
+
+ORIGIN = Origin("test", "test")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxHandle]:
+    with running_sandbox() as handle:
+        yield handle
+
+
+@pytest.fixture
+def synced(ctx: AppContext, sandbox: SandboxHandle) -> Iterator[tuple[AppContext, MailchimpGateway]]:
+    settings = ctx.settings.model_copy(
+        update={"mailchimp": ctx.settings.mailchimp.model_copy(update={"base_url": sandbox.base_url})}
+    )
+    local = replace(ctx, settings=settings)
+    with open_gateway(settings.mailchimp) as gateway:
+        yield local, gateway
+
+
+def _newsletter(ctx: AppContext, email: str, action: ConsentAction) -> None:
+    evidence = Evidence(
+        occurred_at=ctx.now() - timedelta(days=1),
+        method=ConsentMethod.FORM,
+        notice_version="n1",
+        recorded_by=Actor.PERSON,
+    )
+    record_consent(ctx, email, ["newsletter"], Channel.EMAIL, action, evidence, ORIGIN)
+
+
+def _subscribe(ctx: AppContext, email: str) -> None:
+    _newsletter(ctx, email, ConsentAction.GIVEN)
+    _newsletter(ctx, email, ConsentAction.CONFIRMED)
+
+
+def _mirror(ctx: AppContext, email: str) -> MirrorMemberRow | None:
+    with unit_of_work(ctx.engine) as session:
+        return session.get(MirrorMemberRow, ("main", subscriber_hash(email)))
+
+
+def _list_id(ctx: AppContext) -> str:
+    with unit_of_work(ctx.engine) as session:
+        state = session.get(AudienceStateRow, "main")
+        assert state is not None
+        assert state.list_id is not None
+        return state.list_id
+
+
+def _remote_tags(gateway: MailchimpGateway, list_id: str, email: str) -> frozenset[str]:
+    return gateway.member_tags(list_id, subscriber_hash(email))
+
+
+def test_initial_sync_creates_member_with_marketing_tags(synced: tuple[AppContext, MailchimpGateway]) -> None:
+    ctx, gateway = synced
+    _subscribe(ctx, "kari@example.no")
+    report = sync_audience(ctx, gateway, "main")
+    assert report.applied.rejected == 0
+    tags = _remote_tags(gateway, _list_id(ctx), "kari@example.no")
+    assert {"cs:newsletter", "cs:basis-consent"} <= tags
+    mirror = _mirror(ctx, "kari@example.no")
+    assert mirror is not None
+    assert mirror.status == "subscribed"
+    assert "cs:newsletter" in mirror.tags
+    assert len(plan_audience(ctx, "main", full=True).plan) == 0
+
+
+def test_store_opt_out_removes_marketing_tags(synced: tuple[AppContext, MailchimpGateway]) -> None:
+    ctx, gateway = synced
+    _subscribe(ctx, "kari@example.no")
+    sync_audience(ctx, gateway, "main")
+    _newsletter(ctx, "kari@example.no", ConsentAction.WITHDRAWN)
+    sync_audience(ctx, gateway, "main")
+    assert "cs:newsletter" not in _remote_tags(gateway, _list_id(ctx), "kari@example.no")
+
+
+def test_person_unsubscribed_in_mailchimp_is_never_resubscribed(
+    synced: tuple[AppContext, MailchimpGateway], sandbox: SandboxHandle
+) -> None:
+    ctx, gateway = synced
+    _subscribe(ctx, "per@example.no")
+    sync_audience(ctx, gateway, "main")
+    list_id = _list_id(ctx)
+    url = (
+        f"{sandbox.root_url}/_sandbox/lists/{list_id}/members/{subscriber_hash('per@example.no')}/unsubscribe"
+    )
+    requests.post(url, json={}, timeout=10).raise_for_status()
+    with unit_of_work(ctx.engine) as session:
+        upsert_contact(session, ctx, ContactInput("per@example.no", first_name="Per"), ORIGIN, ctx.now())
+    report = sync_audience(ctx, gateway, "main")
+    assert report.applied.opted_out == 1
+    member = gateway.get_member(list_id, subscriber_hash("per@example.no"))
+    assert member is not None
+    assert member.status.value == "unsubscribed"
+    mirror = _mirror(ctx, "per@example.no")
+    assert mirror is not None
+    assert mirror.status == "unsubscribed"
+    sync_audience(ctx, gateway, "main")
+    assert "cs:newsletter" not in _remote_tags(gateway, list_id, "per@example.no")
+
+
+def test_mass_withdrawal_is_refused_without_allow_destructive(
+    synced: tuple[AppContext, MailchimpGateway],
+) -> None:
+    ctx, gateway = synced
+    emails = [f"p{i}@example.no" for i in range(12)]
+    for email in emails:
+        _subscribe(ctx, email)
+    sync_audience(ctx, gateway, "main")
+    for email in emails:
+        _newsletter(ctx, email, ConsentAction.WITHDRAWN)
+    with pytest.raises(PlanRefusedError):
+        sync_audience(ctx, gateway, "main")
+    report = sync_audience(ctx, gateway, "main", allow_destructive=True)
+    assert report.counts.get("RemoveTags") == 12
+
+
+def test_interrupted_run_resumes_without_duplicates(
+    synced: tuple[AppContext, MailchimpGateway],
+) -> None:
+    ctx, gateway = synced
+    _subscribe(ctx, "a@example.no")
+
+    class CrashError(Exception):
+        pass
+
+    class CrashOnTags(MailchimpGateway):
+        def bulk_segment(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+            raise CrashError
+
+    crashing = CrashOnTags(gateway_settings(ctx.settings.mailchimp))
+    with pytest.raises(CrashError):
+        sync_audience(ctx, crashing, "main")
+    report = sync_audience(ctx, gateway, "main")
+    assert report.resumed
+    assert report.applied.rejected == 0
+    assert "cs:newsletter" in _remote_tags(gateway, _list_id(ctx), "a@example.no")
+    assert len(plan_audience(ctx, "main", full=True).plan) == 0
