@@ -172,9 +172,15 @@ def qualifies_for_soft_opt_in(
     if not relationship.opt_out_offered or not purpose.is_similar_to(relationship.categories):
         return False
     if relationship.kind is RelationshipKind.PURCHASE:
-        value = relationship.order_value
-        return value is None or value >= settings.soft_opt_in.min_order_value
+        return _meets_min_order_value(relationship, settings)
     return True
+
+
+def _meets_min_order_value(relationship: Relationship, settings: PolicySettings) -> bool:
+    """With a minimum set, an order of unknown value is not shown to reach it (no basis, P1)."""
+    minimum = settings.soft_opt_in.min_order_value
+    value = relationship.order_value
+    return minimum == 0 or (value is not None and value >= minimum)
 
 
 def window_end(relationship: Relationship, settings: PolicySettings) -> datetime | None:
@@ -319,6 +325,8 @@ def _why_no_relationship_qualifies(
         why = "no free opt-out was offered when the address was collected"
     elif not purpose.is_similar_to(latest.categories):
         why = "the products bought are not similar to this purpose"
+    elif latest.order_value is None:
+        why = f"the order value is unknown (minimum {settings.soft_opt_in.min_order_value})"
     else:
         why = f"the order value is below {settings.soft_opt_in.min_order_value}"
     return f"no consent; {describe_relationship(latest)} gives no existing-customer basis: {why}", (
@@ -364,7 +372,7 @@ def _withdrawal_records(state: ConsentState) -> tuple[RecordRef, ...]:
 
 
 def _latest_suppression(entries: Iterable[Suppression]) -> Suppression | None:
-    return max(entries, key=lambda s: (s.created_at, s.reason.value), default=None)
+    return max(entries, key=lambda s: (s.created_at, s.reason.value, s.address_hash), default=None)
 
 
 def _latest_objection(objections: Iterable[Objection], purpose: str, channel: Channel) -> Objection | None:
@@ -397,5 +405,6 @@ def review_at(facts: ContactFacts, entitlement: Entitlement) -> datetime | None:
     future += [r.started_at for r in facts.relationships if r.started_at > now]
     future += [r.ended_at for r in facts.relationships if r.ended_at is not None and r.ended_at > now]
     future += [o.occurred_at for o in facts.objections if o.occurred_at > now]
+    future += [s.created_at for s in facts.suppressions if s.created_at > now]
     candidates = future + ([entitlement.next_review_at] if entitlement.next_review_at else [])
     return min(candidates, default=None)

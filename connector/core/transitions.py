@@ -378,9 +378,8 @@ def _update_item(
     rules: Rules,
 ) -> Outcome:
     target = status or (member.status_before_archive if member.is_archived else None)
-    updated: Outcome = merge(member, merge_fields, now)
-    if target is not None:
-        updated = set_status(updated, target, Source.API, now, rules)
+    merged = merge(member, merge_fields, now)
+    updated = merged if target is None else set_status(merged, target, Source.API, now, rules)
     if isinstance(updated, Rejection):
         return updated
     return _retag(updated, tags if sync_tags else updated.tags | tags, now, rules)

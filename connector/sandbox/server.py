@@ -1,0 +1,152 @@
+"""Run the sandbox: in-process on a free port for tests, the demo and benchmarks, or in the foreground.
+
+    with running_sandbox(SandboxKnobs(latency_ms=5)) as sandbox:
+        client.api_client.host = sandbox.base_url   # http://127.0.0.1:<port>/3.0
+        ...
+
+uvicorn serves it with the h11 protocol, subclassed so that every request knows its connection's
+transport (see :mod:`connector.sandbox.guard`: that is how a dropped-connection fault closes the socket
+without a response).
+"""
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from connector.sandbox.app import create_app
+from connector.sandbox.guard import CONNECTION
+from connector.sandbox.knobs import SandboxKnobs
+from connector.sandbox.persistence import SnapshotStore
+from connector.sandbox.runtime import SandboxRuntime
+from connector.sandbox.state import SandboxState
+
+LOCALHOST = "127.0.0.1"
+STARTUP_TIMEOUT_S = 10.0
+
+
+class _TransportAwareH11(H11Protocol):
+    def data_received(self, data: bytes) -> None:
+        CONNECTION.set(self.transport)  # copied into the request task that handle_events creates
+        super().data_received(data)
+
+
+def load_state(knobs: SandboxKnobs) -> SandboxState:
+    """The state saved in ``knobs.state_file``, or an empty one."""
+    if knobs.state_file is None:
+        return SandboxState()
+    return SandboxState(SnapshotStore(knobs.state_file).load())
+
+
+@dataclass
+class SandboxHandle:
+    """A sandbox running in a background thread."""
+
+    app: FastAPI
+    host: str
+    port: int
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """Where the official client's ``api_client.host`` should point."""
+        return f"{self.root_url}/3.0"
+
+    @property
+    def runtime(self) -> SandboxRuntime:
+        return cast(SandboxRuntime, self.app.state.runtime)
+
+    @property
+    def state(self) -> SandboxState:
+        return self.runtime.state
+
+    @property
+    def seed(self) -> int:
+        return self.runtime.faults.seed
+
+    @property
+    def api_key(self) -> str:
+        """A key the sandbox accepts (any prefix, the data-centre suffix)."""
+        return f"sandbox-{self.runtime.knobs.dc}"
+
+    def stats(self) -> dict[str, Any]:
+        return self.runtime.observations.stats()
+
+    def wait_for_webhooks(self, timeout_s: float = 10.0) -> bool:
+        """Wait until no webhook delivery is queued or in progress; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self.runtime.webhooks.pending():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=STARTUP_TIMEOUT_S)
+
+
+def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=_TransportAwareH11,
+        loop="asyncio",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        backlog=2048,
+    )
+
+
+def start_sandbox(knobs: SandboxKnobs | None = None, host: str = LOCALHOST, port: int = 0) -> SandboxHandle:
+    """Start a sandbox in a daemon thread; ``port`` 0 picks a free port. Call ``stop()`` when done."""
+    knobs = knobs or SandboxKnobs()
+    app = create_app(load_state(knobs), knobs)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it keep-alive answers wait ~40 ms for a delayed ACK (Nagle).
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    server = uvicorn.Server(_config(app, host, listener.getsockname()[1]))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="sandbox", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the Mailchimp sandbox did not start")
+        time.sleep(0.005)
+    return SandboxHandle(app, host, listener.getsockname()[1], server, thread)
+
+
+@contextmanager
+def running_sandbox(knobs: SandboxKnobs | None = None) -> Iterator[SandboxHandle]:
+    """A sandbox on a free port of 127.0.0.1 for the duration of the ``with`` block."""
+    handle = start_sandbox(knobs)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def serve(knobs: SandboxKnobs, host: str, port: int, announce: Callable[[str], None] = print) -> None:
+    """Run in the foreground until interrupted (the CLI); ``announce`` gets the base URL and the seed."""
+    app = create_app(load_state(knobs), knobs)
+    runtime = cast(SandboxRuntime, app.state.runtime)
+    announce(f"Mailchimp sandbox: http://{host}:{port}/3.0  (API key: anything-{knobs.dc})")
+    announce(f"fault seed: {runtime.faults.seed}  (replay with --seed {runtime.faults.seed})")
+    uvicorn.Server(_config(app, host, port)).run()

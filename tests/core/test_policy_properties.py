@@ -1,0 +1,317 @@
+"""Properties of the policy over random histories (DESIGN §1 guarantees 1–4, §8).
+
+Histories are drawn over three weeks with coarse times (whole days at midnight or noon; suppressions on
+one of three days) so that records often share an instant, and ``now`` sits in the middle so that some
+records lie in the future.
+"""
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connector.core.consent import fold, is_act_of_consent
+from connector.core.model import (
+    Basis,
+    Channel,
+    ConsentAction,
+    ConsentEvent,
+    ConsentMethod,
+    ContactFacts,
+    Decision,
+    Objection,
+    RecordKind,
+    Relationship,
+    RelationshipKind,
+    Rule,
+    Suppression,
+    SuppressionReason,
+)
+from connector.core.policy import decide, needs_confirmation, review_at
+from connector.core.policy_settings import FollowUpSettings, PolicySettings, SoftOptInSettings
+from connector.core.wording import explanation
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = START + timedelta(days=10, hours=6)
+PURPOSES = ("newsletter", "offers", "partner_offers", "unconfigured")
+_T = TypeVar("_T")
+EXAMPLES = settings(max_examples=200, deadline=None)
+
+SETTINGS = (
+    PolicySettings(),
+    PolicySettings(require_double_opt_in=False),
+    PolicySettings(
+        consent_max_age_days=5,
+        follow_up=FollowUpSettings(purchase=3, subscription=2, account=1),
+        soft_opt_in=SoftOptInSettings(min_order_value=Decimal(100)),
+        double_opt_in_methods=(ConsentMethod.FORM, ConsentMethod.IMPORT),
+    ),
+)
+
+moments = st.builds(
+    lambda days, hours: START + timedelta(days=days, hours=hours),
+    st.integers(min_value=0, max_value=20),
+    st.sampled_from((0, 12)),
+)
+channels = st.sampled_from(tuple(Channel))
+policy_settings = st.sampled_from(SETTINGS)
+
+
+@st.composite
+def consent_events(draw: st.DrawFn, index: int) -> ConsentEvent:
+    return ConsentEvent(
+        id=f"consent-{index:02d}",
+        purpose=draw(st.sampled_from(PURPOSES)),
+        channel=draw(channels),
+        action=draw(st.sampled_from(tuple(ConsentAction))),
+        occurred_at=draw(moments),
+        method=draw(st.sampled_from(tuple(ConsentMethod))),
+        source=draw(st.sampled_from(("shop", "consent-form", "mailchimp-webhook", ""))),
+        notice_version=draw(st.sampled_from(("notice-3", "notice-4", None))),
+        active_act=draw(st.booleans()),
+    )
+
+
+@st.composite
+def relationships(draw: st.DrawFn, index: int) -> Relationship:
+    started = draw(moments)
+    later = st.builds(lambda days: started + timedelta(days=days), st.integers(0, 12))
+    return Relationship(
+        id=f"relationship-{index:02d}",
+        kind=draw(st.sampled_from(tuple(RelationshipKind))),
+        started_at=started,
+        reference=f"R{index}",
+        categories=frozenset(draw(st.sets(st.sampled_from(("trips", "shoes")), max_size=2))),
+        service_date=draw(st.none() | later),
+        ended_at=draw(st.none() | later),
+        opt_out_offered=draw(st.booleans()),
+        order_value=draw(st.sampled_from((None, Decimal(0), Decimal(99), Decimal(100), Decimal(2500)))),
+    )
+
+
+@st.composite
+def objections(draw: st.DrawFn, index: int) -> Objection:
+    return Objection(
+        id=f"objection-{index:02d}",
+        occurred_at=draw(moments),
+        source=draw(st.sampled_from(("admin-api", "mailchimp-webhook"))),
+        purpose=draw(st.none() | st.sampled_from(PURPOSES)),
+        channel=draw(st.none() | channels),
+    )
+
+
+suppressions = st.builds(
+    Suppression,
+    address_hash=st.sampled_from(("aa" * 32, "bb" * 32)),
+    reason=st.sampled_from(tuple(SuppressionReason)),
+    created_at=st.sampled_from(tuple(START + timedelta(days=d) for d in (2, 5, 14))),
+    source=st.just("mailchimp-webhook"),
+)
+
+
+def _numbered(
+    build: Callable[[int], st.SearchStrategy[_T]], max_size: int
+) -> st.SearchStrategy[tuple[_T, ...]]:
+    """Up to ``max_size`` records, the i-th built with id number i (ids are unique, times are not)."""
+    return st.integers(min_value=0, max_value=max_size).flatmap(
+        lambda size: st.tuples(*(build(i) for i in range(size)))
+    )
+
+
+rarely = st.sampled_from((False, False, False, False, True))
+
+contact_facts = st.builds(
+    ContactFacts,
+    contact_id=st.just("contact-1"),
+    has_email=st.sampled_from((True, True, True, False)),
+    has_phone=st.booleans(),
+    erased=rarely,
+    processing_restricted=rarely,
+    consent_events=_numbered(consent_events, 10),
+    relationships=_numbered(relationships, 3),
+    objections=_numbered(objections, 2),
+    suppressions=st.lists(suppressions, max_size=3).map(tuple),
+)
+
+
+def _without_opt_outs(facts: ContactFacts) -> ContactFacts:
+    return replace(
+        facts,
+        consent_events=tuple(e for e in facts.consent_events if e.action is not ConsentAction.WITHDRAWN),
+        objections=(),
+        suppressions=(),
+    )
+
+
+def _opt_out_moments(facts: ContactFacts, purpose: str, channel: Channel, now: datetime) -> list[datetime]:
+    """When each opt-out covering purpose × channel happened, of those known at ``now``."""
+    moments_ = [
+        e.occurred_at
+        for e in facts.consent_events
+        if e.action is ConsentAction.WITHDRAWN and (e.purpose, e.channel) == (purpose, channel)
+    ]
+    moments_ += [o.occurred_at for o in facts.objections if o.covers(purpose, channel)]
+    if channel is Channel.EMAIL:
+        moments_ += [s.created_at for s in facts.suppressions]
+    return [m for m in moments_ if m <= now]
+
+
+def _events_named(facts: ContactFacts, decision: Decision) -> list[ConsentEvent]:
+    ids = {r.id for r in decision.records if r.kind is RecordKind.CONSENT}
+    return [e for e in facts.consent_events if e.id in ids]
+
+
+def _grant_of(facts: ContactFacts, decision: Decision) -> ConsentEvent:
+    grants = [e for e in _events_named(facts, decision) if e.action is ConsentAction.GIVEN]
+    assert len(grants) == 1, decision
+    return grants[0]
+
+
+def _assert_valid_grant(facts: ContactFacts, decision: Decision, policy: PolicySettings) -> None:
+    grant = _grant_of(facts, decision)
+    assert is_act_of_consent(grant)
+    assert (grant.purpose, grant.channel) == (decision.purpose, decision.channel)
+    assert grant.occurred_at <= NOW
+    if needs_confirmation(grant, policy):
+        confirmations = [e for e in _events_named(facts, decision) if e.action is ConsentAction.CONFIRMED]
+        assert len(confirmations) == 1
+        assert grant.occurred_at <= confirmations[0].occurred_at <= NOW
+        assert (confirmations[0].purpose, confirmations[0].channel) == (grant.purpose, grant.channel)
+    if policy.consent_max_age_days is not None:
+        assert grant.occurred_at + timedelta(days=policy.consent_max_age_days) > NOW
+
+
+def _assert_current_relationship(facts: ContactFacts, decision: Decision, policy: PolicySettings) -> None:
+    purpose = policy.purpose(decision.purpose)
+    assert purpose is not None
+    assert purpose.similar_products
+    (ref,) = decision.records
+    assert ref.kind is RecordKind.RELATIONSHIP
+    (relationship,) = [r for r in facts.relationships if r.id == ref.id]
+    assert relationship.started_at <= NOW
+    assert relationship.opt_out_offered
+    assert purpose.is_similar_to(relationship.categories)
+    assert decision.valid_until is None or decision.valid_until > NOW
+
+
+@EXAMPLES
+@given(facts=contact_facts, data=st.data())
+def test_fold_does_not_depend_on_arrival_order(facts: ContactFacts, data: st.DataObject) -> None:
+    shuffled = data.draw(st.permutations(facts.consent_events))
+
+    assert fold(shuffled) == fold(facts.consent_events)
+
+
+@EXAMPLES
+@given(facts=contact_facts, policy=policy_settings, data=st.data())
+def test_decision_does_not_depend_on_arrival_order(
+    facts: ContactFacts, policy: PolicySettings, data: st.DataObject
+) -> None:
+    shuffled = replace(
+        facts,
+        consent_events=tuple(data.draw(st.permutations(facts.consent_events))),
+        relationships=tuple(data.draw(st.permutations(facts.relationships))),
+        objections=tuple(data.draw(st.permutations(facts.objections))),
+        suppressions=tuple(data.draw(st.permutations(facts.suppressions))),
+    )
+
+    assert decide(shuffled, policy, NOW) == decide(facts, policy, NOW)
+
+
+@EXAMPLES
+@given(facts=contact_facts, policy=policy_settings)
+def test_no_allow_without_a_basis(facts: ContactFacts, policy: PolicySettings) -> None:
+    for decision in decide(facts, policy, NOW).marketing:
+        if not decision.allowed:
+            assert decision.basis is Basis.NONE
+            assert decision.rule in (Rule.P0_HARD_STOP, Rule.P1_NO_BASIS)
+            continue
+        assert not facts.erased
+        assert not facts.processing_restricted
+        assert facts.has_email if decision.channel is Channel.EMAIL else facts.has_phone
+        if decision.basis is Basis.CONSENT:
+            assert decision.rule is Rule.P2_CONSENT
+            _assert_valid_grant(facts, decision, policy)
+        else:
+            assert decision.basis is Basis.EXISTING_CUSTOMER
+            assert decision.rule is Rule.P3_SOFT_OPT_IN
+            _assert_current_relationship(facts, decision, policy)
+
+
+@EXAMPLES
+@given(facts=contact_facts, policy=policy_settings)
+def test_no_allow_after_an_opt_out_unless_a_strictly_newer_valid_consent(
+    facts: ContactFacts, policy: PolicySettings
+) -> None:
+    for decision in decide(facts, policy, NOW).marketing:
+        opted_out = _opt_out_moments(facts, decision.purpose, decision.channel, NOW)
+        if not decision.allowed or not opted_out:
+            continue
+        assert decision.basis is Basis.CONSENT
+        _assert_valid_grant(facts, decision, policy)
+        assert _grant_of(facts, decision).occurred_at > max(opted_out)
+
+
+@EXAMPLES
+@given(facts=contact_facts, policy=policy_settings, moment=moments)
+def test_explaining_at_a_date_equals_deciding_from_the_history_up_to_it(
+    facts: ContactFacts, policy: PolicySettings, moment: datetime
+) -> None:
+    from_history = decide(facts.as_of(moment), policy, moment)
+    explained = decide(facts, policy, moment)
+
+    assert explained == from_history
+    assert explanation(explained, policy) == explanation(from_history, policy)
+
+
+@EXAMPLES
+@given(facts=contact_facts, policy=policy_settings, moment=moments)
+def test_transactional_is_identical_with_and_without_opt_outs(
+    facts: ContactFacts, policy: PolicySettings, moment: datetime
+) -> None:
+    with_opt_outs = decide(facts, policy, moment).transactional
+    without = decide(_without_opt_outs(facts), policy, moment).transactional
+
+    assert with_opt_outs == without
+
+
+def _one_future_record(facts: ContactFacts, keep: int) -> ContactFacts:
+    """The history up to NOW plus only the ``keep``-th record dated after NOW (if there is one)."""
+    future: list[object] = [e for e in facts.consent_events if e.occurred_at > NOW]
+    future += [r for r in facts.relationships if r.started_at > NOW]
+    future += [o for o in facts.objections if o.occurred_at > NOW]
+    future += [s for s in facts.suppressions if s.created_at > NOW]
+    kept = future[keep % len(future)] if future else None
+
+    def known(record: object, when: datetime) -> bool:
+        return when <= NOW or record is kept
+
+    return replace(
+        facts,
+        consent_events=tuple(e for e in facts.consent_events if known(e, e.occurred_at)),
+        relationships=tuple(r for r in facts.relationships if known(r, r.started_at)),
+        objections=tuple(o for o in facts.objections if known(o, o.occurred_at)),
+        suppressions=tuple(s for s in facts.suppressions if known(s, s.created_at)),
+    )
+
+
+# Every record time, window end and expiry falls on this grid, so checking it sees every change.
+GRID = tuple(START + timedelta(hours=12 * step) for step in range(2 * 40))
+
+
+@EXAMPLES
+@given(facts=contact_facts, keep=st.integers(min_value=0, max_value=20), policy=policy_settings)
+def test_answer_holds_until_the_review_moment(facts: ContactFacts, keep: int, policy: PolicySettings) -> None:
+    facts = _one_future_record(facts, keep)
+    now = decide(facts, policy, NOW)
+    review = review_at(facts, now)
+
+    for moment in GRID:
+        if moment >= NOW and (review is None or moment < review):
+            later = decide(facts, policy, moment)
+            assert later.allowed_purposes == now.allowed_purposes, moment
+            assert later.transactional.allowed == now.transactional.allowed, moment
