@@ -1,23 +1,29 @@
 """The sandbox's own ceiling, so that it is never mistaken for the bottleneck of other benchmarks.
 
-Starts the sandbox in-process with zero latency and measures
-  * simple calls/s: GET /ping and GET member, 8 threads, each with a pooled requests.Session;
-  * batch-subscribe members/s: POST /lists/{id} with 500-member batches, 8 threads.
+Starts the sandbox in-process with zero latency and measures, with 8 client threads each holding a
+pooled requests.Session:
+  * simple calls/s: GET /ping and GET one member;
+  * batch-subscribe members/s: POST /lists/{id} with 500-member batches.
+
+Each figure is taken twice: with the client threads in the sandbox's own process (they share its GIL:
+what an in-process test or benchmark sees), and with them in a separate process (the sandbox's own
+ceiling; on a 2-core machine the client gets the other core).
 
 Run: .venv/bin/python bench/sandbox_bench.py [--seconds 5]
 """
 
 import argparse
+import itertools
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import requests
 
 from connector.core.remote import subscriber_hash
 from connector.sandbox.knobs import SandboxKnobs
-from connector.sandbox.server import SandboxHandle, running_sandbox
+from connector.sandbox.server import running_sandbox
 
 THREADS = 8
 BATCH = 500
@@ -28,35 +34,67 @@ AUDIENCE = {
     "campaign_defaults": {"from_name": "f", "from_email": "f@konsert.no", "subject": "s", "language": "no"},
     "email_type_option": False,
 }
+MEASURES = (("GET /ping", "calls"), ("GET member", "calls"), ("batch subscribe (500/call)", "members"))
 
 
-def session(sandbox: SandboxHandle) -> requests.Session:
-    pooled = requests.Session()
-    pooled.auth = ("bench", sandbox.api_key)
-    return pooled
+@dataclass(frozen=True)
+class Target:
+    base_url: str
+    api_key: str
+    list_id: str
+    member_hash: str
 
 
-def run_for(
-    seconds: float, work: Callable[[requests.Session], int], sandbox: SandboxHandle
-) -> tuple[int, float]:
-    """Run ``work`` in THREADS threads for ``seconds``; returns units done and elapsed seconds."""
+def _work(
+    target: Target, name: str, pooled: requests.Session, batches: "itertools.count[int]", prefix: str
+) -> int:
+    if name == "GET /ping":
+        pooled.get(f"{target.base_url}/ping", timeout=30).raise_for_status()
+        return 1
+    if name == "GET member":
+        pooled.get(
+            f"{target.base_url}/lists/{target.list_id}/members/{target.member_hash}", timeout=30
+        ).raise_for_status()
+        return 1
+    start = next(batches) * BATCH
+    members = [
+        {"email_address": f"{prefix}{start + i}@konsert.no", "status": "subscribed"} for i in range(BATCH)
+    ]
+    response = pooled.post(f"{target.base_url}/lists/{target.list_id}", json={"members": members}, timeout=60)
+    return int(response.json()["total_created"])
+
+
+def measure(target: Target, name: str, seconds: float, prefix: str) -> tuple[int, float]:
+    """Run one measure in THREADS threads for ``seconds``: units done and elapsed seconds."""
     stop = time.monotonic() + seconds
     totals: list[int] = []
     lock = threading.Lock()
+    batches = itertools.count()
 
     def worker() -> None:
         done = 0
-        with session(sandbox) as pooled:
+        with requests.Session() as pooled:
+            pooled.auth = ("bench", target.api_key)
             while time.monotonic() < stop:
-                done += work(pooled)
+                done += _work(target, name, pooled, batches, prefix)
         with lock:
             totals.append(done)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(THREADS) as pool:
-        for _ in range(THREADS):
-            pool.submit(worker)
+        for future in [pool.submit(worker) for _ in range(THREADS)]:
+            future.result()
     return sum(totals), time.perf_counter() - started
+
+
+def prepare(base_url: str, api_key: str) -> Target:
+    with requests.Session() as pooled:
+        pooled.auth = ("bench", api_key)
+        list_id = pooled.post(f"{base_url}/lists", json=AUDIENCE, timeout=30).json()["id"]
+        email = "bench@konsert.no"
+        body = {"email_address": email, "status_if_new": "subscribed"}
+        pooled.put(f"{base_url}/lists/{list_id}/members/{subscriber_hash(email)}", json=body, timeout=30)
+    return Target(base_url, api_key, list_id, subscriber_hash(email))
 
 
 def main() -> None:
@@ -66,45 +104,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
     seconds = parser.parse_args().seconds
     with running_sandbox(SandboxKnobs(max_connections=THREADS + 2, seed=0)) as sandbox:
-        with session(sandbox) as pooled:
-            list_id = pooled.post(f"{sandbox.base_url}/lists", json=AUDIENCE, timeout=30).json()["id"]
-            email = "bench@konsert.no"
-            body = {"email_address": email, "status_if_new": "subscribed"}
-            pooled.put(
-                f"{sandbox.base_url}/lists/{list_id}/members/{subscriber_hash(email)}", json=body, timeout=30
-            )
-        member_url = f"{sandbox.base_url}/lists/{list_id}/members/{subscriber_hash(email)}"
-        counter = iter(range(10**9))
-
-        def ping(pooled: requests.Session) -> int:
-            pooled.get(f"{sandbox.base_url}/ping", timeout=30).raise_for_status()
-            return 1
-
-        def get_member(pooled: requests.Session) -> int:
-            pooled.get(member_url, timeout=30).raise_for_status()
-            return 1
-
-        def batch(pooled: requests.Session) -> int:
-            start = next(counter) * BATCH
-            members = [
-                {"email_address": f"m{start + i}@konsert.no", "status": "subscribed"} for i in range(BATCH)
-            ]
-            result = pooled.post(
-                f"{sandbox.base_url}/lists/{list_id}", json={"members": members}, timeout=60
-            ).json()
-            return int(result["total_created"])
-
-        print(f"sandbox ceiling ({THREADS} client threads, zero latency, {seconds:g} s each)")
-        for name, work, unit in (
-            ("GET /ping", ping, "calls"),
-            ("GET member", get_member, "calls"),
-            ("batch subscribe (500/call)", batch, "members"),
-        ):
-            done, elapsed = run_for(seconds, work, sandbox)
-            print(f"  {name:<28} {done / elapsed:>10,.0f} {unit}/s  ({done:,} in {elapsed:.1f} s)")
+        target = prepare(sandbox.base_url, sandbox.api_key)
+        print(
+            f"sandbox ceiling: {THREADS} client threads with pooled sessions,"
+            f" zero latency, {seconds:g} s each"
+        )
+        print(f"  {'':<28} {'clients in-process':>22} {'clients in another process':>28}")
+        with ProcessPoolExecutor(1) as other_process:
+            for index, (name, unit) in enumerate(MEASURES):
+                here = measure(target, name, seconds, f"in{index}-")
+                there = other_process.submit(measure, target, name, seconds, f"out{index}-").result()
+                rates = [f"{done / elapsed:>12,.0f} {unit}/s" for done, elapsed in (here, there)]
+                print(f"  {name:<28} {rates[0]:>22} {rates[1]:>28}")
         stats = sandbox.stats()
         print(
-            f"  peak concurrency {stats['peak_concurrency']}, rejected over limit {stats['rejected_over_limit']}"
+            f"  peak concurrency {stats['peak_concurrency']},"
+            f" rejected over limit {stats['rejected_over_limit']}"
         )
 
 

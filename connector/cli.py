@@ -567,8 +567,10 @@ def status(as_json: JsonOption = False) -> None:
 def _register_optional_commands() -> None:
     """Commands from other packages, registered here so the CLI stays one app."""
     from connector.demo import demo
+    from connector.sandbox.cli import sandbox
 
     app.command("demo")(demo)
+    app.command("sandbox")(sandbox)
 
 
 _register_optional_commands()

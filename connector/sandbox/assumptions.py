@@ -140,6 +140,12 @@ ASSUMPTIONS: Final = (
         "API-NOTES 1.3",
     ),
     Assumption(
+        "member_list_excludes_archived",
+        "Listing members without `status` leaves archived members out (ask `status=archived`); "
+        "`unsubscribed_since` compares with `last_changed`.",
+        "API-NOTES 1.7",
+    ),
+    Assumption(
         "unknown_merge_tags_rejected",
         "Merge tags the audience does not define answer 400 Invalid Resource "
         "('Your merge fields were invalid.'), as do missing required fields without skip_merge_validation.",

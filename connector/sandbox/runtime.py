@@ -137,6 +137,8 @@ class SandboxRuntime:
         source: Source,
         campaign_id: str,
     ) -> None:
+        if not any(hook.enabled for hook in audience.webhooks.values()):
+            return
         short = self.extras(audience, after.subscriber_hash).unique_email_id
         context = EventContext(audience.id, short, self.now(), campaign_id)
         for event in events_for(before, after, source, context):

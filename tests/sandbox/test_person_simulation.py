@@ -30,7 +30,14 @@ def test_unsubscribe_from_a_campaign_is_a_compliance_state(
     assert act(sandbox, list_id, "unsubscribe", campaign_id="c1").status_code == 200
     assert status(client, list_id) == "unsubscribed"
     expect_problem(
-        400, "Member In Compliance State", put, client, list_id, ANN, status_if_new="subscribed", status="subscribed"
+        400,
+        "Member In Compliance State",
+        put,
+        client,
+        list_id,
+        ANN,
+        status_if_new="subscribed",
+        status="subscribed",
     )
 
 
@@ -48,7 +55,14 @@ def test_hard_bounce_cleans_the_member(client: Any, list_id: str, sandbox: Sandb
     act(sandbox, list_id, "bounce")
     assert status(client, list_id) == "cleaned"
     expect_problem(
-        400, "Member In Compliance State", put, client, list_id, ANN, status_if_new="subscribed", status="pending"
+        400,
+        "Member In Compliance State",
+        put,
+        client,
+        list_id,
+        ANN,
+        status_if_new="subscribed",
+        status="pending",
     )
 
 

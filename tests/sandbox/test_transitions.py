@@ -27,7 +27,7 @@ def test_subscriber_hash_is_md5_of_trimmed_lowercase() -> None:
 
 
 def test_sandbox_rules_are_the_default_rules() -> None:
-    assert MEMBER_RULES == t.Rules()
+    assert t.Rules() == MEMBER_RULES
 
 
 def test_upsert_creates_with_status_if_new() -> None:
