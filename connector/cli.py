@@ -108,6 +108,11 @@ def _run(work: Callable[[], _T]) -> _T:
         _fail(exc)
 
 
+def _when(at: str | None) -> datetime:
+    """The ``--at`` option of an event: the moment given, or now."""
+    return _run(lambda: parse_moment(at, "--at")) or datetime.now(UTC)
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -222,7 +227,7 @@ def consent_grant(
 ) -> None:
     """Record that the person actively gave consent (with its evidence)."""
     evidence = Evidence(
-        occurred_at=_run(lambda: parse_moment(at, "--at")) or datetime.now(UTC),
+        occurred_at=_when(at),
         method=method,
         notice_version=notice_version,
         ticked_by_person=not pre_ticked,
@@ -250,7 +255,7 @@ def consent_confirm(
 ) -> None:
     """Record the double opt-in confirmation of the latest grant."""
     evidence = Evidence(
-        occurred_at=_run(lambda: parse_moment(at, "--at")) or datetime.now(UTC),
+        occurred_at=_when(at),
         method=method,
         ip=ip,
         recorded_by=Actor.PERSON,
@@ -271,7 +276,7 @@ def consent_withdraw(
 ) -> None:
     """Record that the person withdrew consent."""
     evidence = Evidence(
-        occurred_at=_run(lambda: parse_moment(at, "--at")) or datetime.now(UTC),
+        occurred_at=_when(at),
         method=method,
         recorded_by=Actor.STAFF,
         source_ref=source_ref,

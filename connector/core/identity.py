@@ -45,8 +45,3 @@ def normalise_phone(text: str, default_region: str) -> str:
 def address_hash(email: str, key: bytes) -> str:
     """The suppression key of an address: HMAC-SHA256 of the normalised address, hex."""
     return hmac.new(key, email.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def mailchimp_subscriber_hash(email: str) -> str:
-    """Mailchimp's member id: MD5 of the lower-cased address (not a security measure)."""
-    return hashlib.md5(email.strip().lower().encode("utf-8"), usedforsecurity=False).hexdigest()

@@ -101,55 +101,43 @@ def _person_change(
         return member_document(runtime, audience, saved)
 
 
+async def _campaign_change(
+    request: Request,
+    list_id: str,
+    member_ref: str,
+    change: Callable[[SandboxRuntime, RemoteMember | None], transitions.Outcome],
+) -> Response:
+    runtime, audience = audience_of(request, list_id)
+    body = await json_body(request)
+    campaign = _campaign(body)
+    return JSONResponse(
+        _person_change(runtime, audience, member_ref, Source.USER, campaign, lambda m: change(runtime, m))
+    )
+
+
 @router.post(MEMBER + "/unsubscribe")
 async def unsubscribe(list_id: str, member_ref: str, request: Request) -> Response:
     """The person clicks the unsubscribe link in a campaign (``campaign_id`` optional)."""
-    runtime, audience = audience_of(request, list_id)
-    body = await json_body(request)
-    return JSONResponse(
-        _person_change(
-            runtime,
-            audience,
-            member_ref,
-            Source.USER,
-            _campaign(body),
-            lambda m: transitions.unsubscribe_by_person(m, runtime.now()),
-        )
+    return await _campaign_change(
+        request, list_id, member_ref, lambda rt, m: transitions.unsubscribe_by_person(m, rt.now())
     )
 
 
 @router.post(MEMBER + "/complain")
 async def complain(list_id: str, member_ref: str, request: Request) -> Response:
     """The person marks a campaign as spam: unsubscribed, reason abuse."""
-    runtime, audience = audience_of(request, list_id)
-    body = await json_body(request)
-    return JSONResponse(
-        _person_change(
-            runtime,
-            audience,
-            member_ref,
-            Source.USER,
-            _campaign(body),
-            lambda m: transitions.unsubscribe_by_person(m, runtime.now(), complaint=True),
-        )
+    return await _campaign_change(
+        request,
+        list_id,
+        member_ref,
+        lambda rt, m: transitions.unsubscribe_by_person(m, rt.now(), complaint=True),
     )
 
 
 @router.post(MEMBER + "/bounce")
 async def bounce(list_id: str, member_ref: str, request: Request) -> Response:
     """A hard bounce: the member is cleaned."""
-    runtime, audience = audience_of(request, list_id)
-    body = await json_body(request)
-    return JSONResponse(
-        _person_change(
-            runtime,
-            audience,
-            member_ref,
-            Source.USER,
-            _campaign(body),
-            lambda m: transitions.bounce(m, runtime.now()),
-        )
-    )
+    return await _campaign_change(request, list_id, member_ref, lambda rt, m: transitions.bounce(m, rt.now()))
 
 
 @router.post(MEMBER + "/confirm")

@@ -6,8 +6,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlmodel import Session, SQLModel
 
-from connector.core.identity import address_hash, mailchimp_subscriber_hash
+from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
+from connector.core.remote import subscriber_hash
 from connector.services.contacts import require_contact
 from connector.services.context import AppContext, Origin
 from connector.services.explain import entitlement_document, explain_contact
@@ -63,7 +64,7 @@ def erase_subject(ctx: AppContext, email: str, origin: Origin) -> ErasureRow:
             erased_at=now,
             actor=origin.actor,
             source=origin.source,
-            mailchimp_subscriber_hash=mailchimp_subscriber_hash(address),
+            mailchimp_subscriber_hash=subscriber_hash(address),
         )
         session.add(tombstone)
         record_change(session, contact_id=contact.id, origin=origin, action="contact.erased", at=now)

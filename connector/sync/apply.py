@@ -293,8 +293,8 @@ class _Applier:
             if row is not None:
                 row.confirmed_at = self.ctx.now()
                 session.add(row)
-            if isinstance(step.op, DeletePermanently):
-                self._erased(session, key, "deleted" if found else "not found")
+            done = "deleted" if isinstance(step.op, DeletePermanently) else "archived"
+            self._erased(session, key, done if found else "not found")  # P7 tombstones, for either way
             self._mark(session, step, "done", None if found else "not found in Mailchimp")
 
     def _erased(self, session: Session, key: str, outcome: str) -> None:

@@ -4,8 +4,10 @@ The watermark is Mailchimp's own ``last_changed`` (the newest one seen), never o
 """
 
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +26,7 @@ from connector.sync.inbound import record_opt_out, record_undeliverable
 from connector.sync.lock import audience_lock
 from connector.sync.run import mapping_for
 
+PAGE = 1000
 REACHABLE = frozenset(
     {MemberStatus.SUBSCRIBED.value, MemberStatus.TRANSACTIONAL.value, MemberStatus.PENDING.value}
 )
@@ -61,28 +64,65 @@ def reconcile_audience(
             state = session.get(AudienceStateRow, name)
             since = None if full or state is None else state.last_reconcile_at
         newest = since
-        for record in gateway.iter_members(target.list_id, since_last_changed=since):
-            remote = record.to_remote()
+        records = (
+            record.to_remote() for record in gateway.iter_members(target.list_id, since_last_changed=since)
+        )
+        for page in batched(records, PAGE):
             with unit_of_work(ctx.engine) as session:
-                _reconcile_member(session, ctx, name, remote, audience.purposes, mapping.owns, report)
-            report.read += 1
-            newest = remote.last_changed if newest is None else max(newest, remote.last_changed)
+                known = _Known.load(session, name, page)
+                for remote in page:
+                    _reconcile_member(
+                        session, ctx, known, name, remote, audience.purposes, mapping.owns, report
+                    )
+            report.read += len(page)
+            newest = max([m.last_changed for m in page] + ([newest] if newest else []))
         _record(ctx, name, report, started, newest)
     return report
+
+
+def batched(items: Iterable[RemoteMember], size: int) -> Iterator[list[RemoteMember]]:
+    """Consecutive lists of up to ``size`` members."""
+    iterator = iter(items)
+    while page := list(islice(iterator, size)):
+        yield page
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the store already holds for one page of members: mirror rows and contact ids by address."""
+
+    mirror: dict[str, MirrorMemberRow]
+    contacts: dict[str, str]
+
+    @classmethod
+    def load(cls, session: Session, audience: str, page: Sequence[RemoteMember]) -> "_Known":
+        hashes = [m.subscriber_hash for m in page]
+        emails = [m.email for m in page if m.email]
+        rows = session.execute(
+            select(MirrorMemberRow).where(
+                col(MirrorMemberRow.audience) == audience, col(MirrorMemberRow.subscriber_hash).in_(hashes)
+            )
+        ).scalars()
+        found = session.execute(
+            select(col(ContactRow.id), col(ContactRow.email)).where(col(ContactRow.email).in_(emails))
+        )
+        return cls({r.subscriber_hash: r for r in rows}, {email: cid for cid, email in found if email})
 
 
 def _reconcile_member(
     session: Session,
     ctx: AppContext,
+    known: _Known,
     audience: str,
     remote: RemoteMember,
     purposes: tuple[str, ...],
-    owns: Any,
+    owns: Callable[[str], bool],
     report: ReconcileReport,
 ) -> None:
     now = ctx.now()
-    row = session.get(MirrorMemberRow, (audience, remote.subscriber_hash))
-    contact_id = row.contact_id if row is not None and row.contact_id else _contact_id(session, remote.email)
+    row = known.mirror.get(remote.subscriber_hash)
+    contact_id = row.contact_id if row is not None and row.contact_id else known.contacts.get(remote.email)
+    before = row.status if row is not None else None
     changed = False
     if row is not None:
         ours = {t for t in row.tags if owns(t)} != {t for t in remote.tags if owns(t)}
@@ -92,12 +132,6 @@ def _reconcile_member(
                 + (" (tags)" if ours else "")
             )
             changed = True
-        if row.status in REACHABLE and remote.status is MemberStatus.UNSUBSCRIBED:
-            record_opt_out(session, ctx, contact_id, purposes, now, "unsubscribed in mailchimp")
-            report.opted_out += 1
-        if row.status != MemberStatus.CLEANED.value and remote.status is MemberStatus.CLEANED:
-            record_undeliverable(session, ctx, remote.email, contact_id, SuppressionReason.CLEANED, now)
-            report.cleaned += 1
     else:
         row = MirrorMemberRow(
             audience=audience,
@@ -105,6 +139,17 @@ def _reconcile_member(
             status=remote.status.value,
             confirmed_at=now,
         )
+    # An opt-out seen for the first time (a member we had as reachable, or never saw) is never lost.
+    first_seen_opt_out = (
+        before is None or before in REACHABLE
+    ) and remote.status is MemberStatus.UNSUBSCRIBED
+    if first_seen_opt_out and record_opt_out(
+        session, ctx, contact_id, purposes, now, "unsubscribed in mailchimp"
+    ):
+        report.opted_out += 1
+    if before != MemberStatus.CLEANED.value and remote.status is MemberStatus.CLEANED:
+        record_undeliverable(session, ctx, remote.email, contact_id, SuppressionReason.CLEANED, now)
+        report.cleaned += 1
     row.contact_id = contact_id
     row.email, row.status, row.tags = remote.email, remote.status.value, sorted(remote.tags)
     row.merge_fields, row.last_changed, row.confirmed_at = dict(remote.merge_fields), remote.last_changed, now
@@ -112,12 +157,6 @@ def _reconcile_member(
     contact = session.get(ContactRow, contact_id) if changed and contact_id else None
     if contact is not None:
         mark_changed(session, ctx, contact, now)
-
-
-def _contact_id(session: Session, email: str) -> str | None:
-    if not email:
-        return None
-    return session.execute(select(col(ContactRow.id)).where(col(ContactRow.email) == email)).scalars().first()
 
 
 def _record(
