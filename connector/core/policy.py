@@ -27,7 +27,7 @@ from connector.core.model import (
     TransactionalDecision,
 )
 from connector.core.policy_settings import PolicySettings, PurposeSettings
-from connector.core.wording import day, describe_relationship, describe_source, source_label
+from connector.core.wording import channel_label, day, describe_relationship, describe_source, source_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,9 +351,8 @@ def _suppression_reason(entry: Suppression) -> str:
 
 
 def _objection_reason(objection: Objection) -> str:
-    scope = "all marketing"
-    if objection.purpose or objection.channel:
-        scope = " by ".join(part for part in (objection.purpose, objection.channel) if part)
+    purpose = objection.purpose or "all marketing"
+    scope = f"{purpose} by {channel_label(objection.channel)}" if objection.channel else purpose
     return f"objected to {scope} on {day(objection.occurred_at)} via {source_label(objection.source)}"
 
 

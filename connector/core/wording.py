@@ -34,6 +34,10 @@ _METHOD_LABELS = {
 _CHANNEL_LABELS = {Channel.EMAIL: "e-mail", Channel.SMS: "SMS"}
 
 
+def channel_label(channel: Channel) -> str:
+    return _CHANNEL_LABELS[channel]
+
+
 def day(moment: datetime) -> str:
     return moment.date().isoformat()
 
