@@ -22,7 +22,9 @@ class ConsentState:
     ``grant`` is the latest grant that is an act of consent (ticked by the person, with evidence) and
     that no withdrawal has followed; ``confirmation`` confirms that grant (double opt-in);
     ``withdrawal`` is the latest withdrawal; ``not_consent`` is the latest grant that was no act of
-    consent (a pre-ticked box, missing evidence), kept to explain a refusal.
+    consent (a pre-ticked box, missing evidence), kept to explain a refusal. ``confirmed`` is the latest
+    confirmed grant with its confirmation since the last withdrawal: a repeat sign-up that still awaits
+    its own confirmation does not suspend it.
     """
 
     purpose: str
@@ -31,6 +33,7 @@ class ConsentState:
     confirmation: ConsentEvent | None = None
     withdrawal: ConsentEvent | None = None
     not_consent: ConsentEvent | None = None
+    confirmed: tuple[ConsentEvent, ConsentEvent] | None = None
 
 
 def is_act_of_consent(event: ConsentEvent) -> bool:
@@ -60,9 +63,9 @@ def step(state: ConsentState, event: ConsentEvent) -> ConsentState:
         case ConsentAction.GIVEN:
             return replace(state, not_consent=event)
         case ConsentAction.CONFIRMED if state.grant is not None:
-            return replace(state, confirmation=event)
+            return replace(state, confirmation=event, confirmed=(state.grant, event))
         case ConsentAction.CONFIRMED:
             return state
         case ConsentAction.WITHDRAWN:
-            return replace(state, grant=None, confirmation=None, withdrawal=event)
+            return replace(state, grant=None, confirmation=None, confirmed=None, withdrawal=event)
     raise AssertionError(f"unhandled consent action {event.action!r}")

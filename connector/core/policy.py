@@ -134,11 +134,25 @@ def valid_consent(state: ConsentState, settings: PolicySettings, now: datetime) 
     if grant is None:
         return None
     if needs_confirmation(grant, settings) and state.confirmation is None:
+        return _earlier_confirmed(state, settings, now)
+    return _unexpired(grant, state.confirmation, settings, now)
+
+
+def _earlier_confirmed(state: ConsentState, settings: PolicySettings, now: datetime) -> _Consent | None:
+    """A repeat sign-up awaiting confirmation leaves the earlier confirmed consent standing."""
+    if state.confirmed is None:
         return None
+    grant, confirmation = state.confirmed
+    return _unexpired(grant, confirmation, settings, now)
+
+
+def _unexpired(
+    grant: ConsentEvent, confirmation: ConsentEvent | None, settings: PolicySettings, now: datetime
+) -> _Consent | None:
     expires_at = consent_expiry(grant, settings)
     if expires_at is not None and now >= expires_at:
         return None
-    return _Consent(grant=grant, confirmation=state.confirmation, expires_at=expires_at)
+    return _Consent(grant=grant, confirmation=confirmation, expires_at=expires_at)
 
 
 def needs_confirmation(grant: ConsentEvent, settings: PolicySettings) -> bool:

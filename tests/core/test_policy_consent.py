@@ -18,6 +18,7 @@ from tests.core.builders import (
     form_grant,
     grant,
     purchase,
+    withdrawal,
 )
 
 
@@ -145,8 +146,27 @@ def test_a_new_unconfirmed_sign_up_is_not_confirmed_by_the_previous_confirmation
 
     found = decision(facts(first, confirmed, again))
 
+    assert again.ref not in found.records
+
+
+def test_a_repeat_sign_up_awaiting_confirmation_leaves_the_earlier_confirmed_consent_standing() -> None:
+    first, confirmed = confirmed_grant("newsletter", at=day(-10))
+    again = form_grant("newsletter", at=day(-1))
+
+    found = decision(facts(first, confirmed, again))
+
+    assert found.allowed
+    assert found.records == (first.ref, confirmed.ref)
+
+
+def test_a_repeat_sign_up_after_a_withdrawal_needs_its_own_confirmation() -> None:
+    first, confirmed = confirmed_grant("newsletter", at=day(-10))
+    gone = withdrawal("newsletter", at=day(-5))
+    again = form_grant("newsletter", at=day(-1))
+
+    found = decision(facts(first, confirmed, gone, again))
+
     assert not found.allowed
-    assert found.records == (again.ref,)
 
 
 def test_consent_expires_after_the_configured_maximum_age() -> None:
