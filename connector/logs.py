@@ -78,23 +78,34 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
 
 
 def configure_logging(settings: LoggingSettings) -> None:
-    renderer: Any
+    """structlog for our events; stdlib records (uvicorn, SQLAlchemy, alembic) rendered the same way."""
     use_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
-    renderer = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     level = logging.getLevelNamesMapping()[settings.level]
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact_personal_data,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, redact_personal_data, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     handler = _StderrHandler()
     handler.addFilter(_RedactingFilter())
-    logging.basicConfig(level=max(level, logging.INFO), handlers=[handler], force=True)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact_personal_data,
+                renderer,
+            ],
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+        )
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    quiet = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
+    for noisy in ("alembic", "sqlalchemy", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(quiet)

@@ -7,6 +7,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from connector.errors import ConfigError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -33,3 +36,16 @@ def current_revision(engine: Engine) -> str | None:
 
 def is_at_head(engine: Engine) -> bool:
     return current_revision(engine) == head_revision(str(engine.url))
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse to work on a database that cannot be reached or is not migrated to the latest schema."""
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc).splitlines()[0]
+        raise ConfigError(f"database.url: cannot open the database ({reason})") from None
+    head = head_revision(engine.url.render_as_string(hide_password=False))
+    if current != head:
+        at = f"at revision {current}" if current else "not initialised"
+        raise ConfigError(f"database is {at}, the code needs {head}: run `consent-sync db upgrade`")

@@ -151,3 +151,18 @@ def test_example_configuration_loads(env: dict[str, str]) -> None:
     code, out, err = run(env, "--config", str(example), "check-config")
     assert code == 0, err
     assert json.loads(out)["policy"]["follow_up"]["purchase"] == 90
+
+
+def test_unmigrated_database_says_to_run_db_upgrade(env: dict[str, str], tmp_path: Path) -> None:
+    fresh = env | {"CONSENT_SYNC_DATABASE__URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    code, _, err = run(fresh, "contact", "add", "a@firma.no")
+    assert code == 3
+    assert "run `consent-sync db upgrade`" in err
+
+
+def test_unreachable_database_is_one_line(env: dict[str, str]) -> None:
+    down = env | {"CONSENT_SYNC_DATABASE__URL": "postgresql+psycopg://postgres@127.0.0.1:1/none"}
+    code, _, err = run(down, "explain", "a@firma.no")
+    assert code == 3
+    assert err.startswith("error: database.url: cannot open the database")
+    assert err.strip().count("\n") == 0
