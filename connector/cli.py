@@ -578,6 +578,21 @@ def _register_optional_commands() -> None:
 
     app.command("demo")(demo)
     app.command("sandbox")(sandbox)
+    from connector.imports.cli import import_command
+
+    app.command("import")(import_command)
+    from connector.exports.cli import export_command
+
+    app.command("export")(export_command)
+    from connector.daemon_cli import daemon, run
+
+    app.command("daemon")(daemon)
+    app.command("run")(run)
+    from connector.api.cli import admin_app, serve, webhooks_app
+
+    app.command("serve")(serve)
+    app.add_typer(webhooks_app, name="webhooks")
+    app.add_typer(admin_app, name="admin")
 
 
 _register_optional_commands()

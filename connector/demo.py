@@ -3,9 +3,9 @@
 It creates ``consent-sync-demo.db`` (SQLite) in the working directory, migrates it, records sample
 contacts — a confirmed newsletter sign-up, the travel-agency customer, a person who unsubscribed, a
 pre-ticked box — and explains what may be sent to each, in plain words. Then it starts the built-in
-Mailchimp sandbox in-process, plans and syncs the audience, lets Kari click "unsubscribe" in a campaign,
-reconciles (the opt-out lands in the store), syncs again and shows that Kari left every marketing tag
-while keeping ``cs:transactional``.
+Mailchimp sandbox and ``consent-sync serve`` in-process, plans and syncs the audience, registers the
+webhook, lets Kari click "unsubscribe" in a campaign — the webhook lands the opt-out in the store —, syncs
+again and shows that Kari left every marketing tag while keeping ``cs:transactional``.
 """
 
 from collections.abc import Iterable
@@ -16,12 +16,17 @@ from pathlib import Path
 
 import requests
 import typer
+import uvicorn
+from pydantic import SecretStr
 
+from connector.api.app import create_app
 from connector.core.desired import DesiredMember
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, RelationshipKind
 from connector.core.remote import subscriber_hash
 from connector.errors import InputError
+from connector.logs import configure_logging
 from connector.mailchimp.gateway import MailchimpGateway
+from connector.mailchimp.payloads import WebhookEvent
 from connector.sandbox.server import SandboxHandle, running_sandbox
 from connector.services.consents import Evidence, record_consent
 from connector.services.contacts import ContactInput, upsert_contact
@@ -36,11 +41,14 @@ from connector.sync.connect import open_gateway
 from connector.sync.explain import render
 from connector.sync.reconcile import reconcile_audience
 from connector.sync.run import plan_audience, sync_audience
+from connector.threaded_server import ThreadedServer, start_threaded
 
 DEMO_DATABASE = Path("consent-sync-demo.db")
 DEMO_KEY = Path("consent-sync-demo.key")
 DEMO_CONFIG = Path("consent-sync-demo.toml")
 ORIGIN = Origin(actor="demo", source="demo")
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's own loopback webhook, not a credential
+LOCALHOST = "127.0.0.1"
 AUDIENCE = "main"
 
 
@@ -72,6 +80,7 @@ def demo(
         encoding="utf-8",
     )
     settings = load_settings(DEMO_CONFIG)
+    configure_logging(settings.logging.model_copy(update={"level": "WARNING"}))
     upgrade(settings.database.url)
     ctx = build_context(settings)
     now = ctx.now()
@@ -154,7 +163,10 @@ def _newsletter(
 
 def _sync_story(ctx: AppContext, sandbox: SandboxHandle) -> None:
     settings = ctx.settings.model_copy(
-        update={"mailchimp": ctx.settings.mailchimp.model_copy(update={"base_url": sandbox.base_url})}
+        update={
+            "mailchimp": ctx.settings.mailchimp.model_copy(update={"base_url": sandbox.base_url}),
+            "webhooks": ctx.settings.webhooks.model_copy(update={"secret": SecretStr(DEMO_WEBHOOK_SECRET)}),
+        }
     )
     ctx = replace(ctx, settings=settings)
     typer.echo(
@@ -164,29 +176,57 @@ def _sync_story(ctx: AppContext, sandbox: SandboxHandle) -> None:
     typer.echo("1. Plan (dry-run) for audience 'main':")
     for line in render(planned.plan, _emails(planned.desired.values())):
         typer.echo(f"   {line}")
-    with open_gateway(settings.mailchimp) as gateway:
-        report = sync_audience(ctx, gateway, AUDIENCE)
-        typer.echo(
-            f"\n2. Sync applied {sum(report.counts.values())} operations in {report.applied.calls} API calls."
-        )
-        list_id = _list_id(ctx)
-        kari = subscriber_hash(KARI.email)
-        typer.echo(f"   Kari's tags in Mailchimp: {_tags(gateway, list_id, kari)}")
-        url = f"{sandbox.root_url}/_sandbox/lists/{list_id}/members/{kari}/unsubscribe"
-        requests.post(url, json={"campaign_id": "demo-campaign"}, timeout=10).raise_for_status()
-        typer.echo("\n3. Kari clicks 'unsubscribe' in a campaign (simulated in the sandbox).")
-        reconciled = reconcile_audience(ctx, gateway, AUDIENCE)
-        recorded = reconciled.opted_out
-        typer.echo(
-            f"4. Reconcile read {reconciled.read} members; opt-outs recorded in the store: {recorded}."
-        )
-        sync_audience(ctx, gateway, AUDIENCE)
-        typer.echo(f"5. Second sync. Kari's tags in Mailchimp now: {_tags(gateway, list_id, kari)}")
-        typer.echo("   (no marketing tags; still reachable for transactional notices)\n")
+    service = _serve(ctx)
+    try:
+        with open_gateway(settings.mailchimp) as gateway:
+            _sync_unsubscribe_resync(ctx, gateway, sandbox, service)
+    finally:
+        service.stop()
     typer.echo("Kari, explained after the opt-out:")
     for sentence in explain_contact(ctx, KARI.email).sentences:
         typer.echo(f"  {sentence}")
     typer.echo("")
+
+
+def _sync_unsubscribe_resync(
+    ctx: AppContext, gateway: MailchimpGateway, sandbox: SandboxHandle, service: ThreadedServer
+) -> None:
+    report = sync_audience(ctx, gateway, AUDIENCE)
+    typer.echo(
+        f"\n2. Sync applied {sum(report.counts.values())} operations in {report.applied.calls} API calls."
+    )
+    list_id = _list_id(ctx)
+    kari = subscriber_hash(KARI.email)
+    typer.echo(f"   Kari's tags in Mailchimp: {_tags(gateway, list_id, kari)}")
+    hook = f"{service.root_url}/webhooks/mailchimp/{DEMO_WEBHOOK_SECRET}"
+    gateway.create_webhook(list_id, hook, tuple(WebhookEvent))
+    typer.echo(
+        f"\n3. consent-sync serve listens at {service.root_url}; its webhook is registered in Mailchimp."
+    )
+    url = f"{sandbox.root_url}/_sandbox/lists/{list_id}/members/{kari}/unsubscribe"
+    requests.post(url, json={"campaign_id": "demo-campaign"}, timeout=10).raise_for_status()
+    sandbox.wait_for_webhooks(timeout_s=20)
+    newsletter = explain_contact(ctx, KARI.email).entitlement.allows("newsletter", Channel.EMAIL)
+    typer.echo("4. Kari clicks 'unsubscribe' in a campaign (simulated in the sandbox); Mailchimp's webhook")
+    typer.echo(f"   reached consent-sync and the store recorded it: newsletter allowed = {newsletter}.")
+    sync_audience(ctx, gateway, AUDIENCE)
+    typer.echo(f"5. Next sync. Kari's tags in Mailchimp now: {_tags(gateway, list_id, kari)}")
+    typer.echo("   (no marketing tags; still reachable for transactional notices)")
+    reconciled = reconcile_audience(ctx, gateway, AUDIENCE)
+    typer.echo(
+        f"6. Reconcile, the safety net for missed webhooks, read {reconciled.read} members and found "
+        f"{reconciled.opted_out} opt-outs the webhooks had missed.\n"
+    )
+
+
+def _serve(ctx: AppContext) -> ThreadedServer:
+    app = create_app(ctx)
+    return start_threaded(
+        lambda port: uvicorn.Config(app, host=LOCALHOST, port=port, log_level="warning", access_log=False),
+        LOCALHOST,
+        0,
+        "consent-sync serve",
+    )
 
 
 def _emails(members: Iterable[DesiredMember]) -> dict[str, str]:

@@ -20,6 +20,8 @@ EMAIL_PATTERN = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+"
 )
 PHONE_PATTERN = re.compile(r"(?<![\w.:-])\+?\d[\d ()-]{6,}\d(?![\w.:-])")
+ISO_DATE = re.compile(r"(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])")
+"""Looks like a phone number to :data:`PHONE_PATTERN` (``2026-11-23 11:52``) but is a date: kept."""
 
 
 def fingerprint(kind: str, value: str) -> str:
@@ -29,7 +31,12 @@ def fingerprint(kind: str, value: str) -> str:
 
 def redact_text(text: str) -> str:
     text = EMAIL_PATTERN.sub(lambda m: fingerprint("email", m.group(0)), text)
-    return PHONE_PATTERN.sub(lambda m: fingerprint("phone", m.group(0)), text)
+    return PHONE_PATTERN.sub(_phone, text)
+
+
+def _phone(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return found if ISO_DATE.fullmatch(found) else fingerprint("phone", found)
 
 
 def _redact(value: Any) -> Any:

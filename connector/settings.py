@@ -74,6 +74,7 @@ class MappingSettings(_Section):
 class SyncSettings(_Section):
     max_destructive_fraction: float = Field(default=0.10, ge=0, le=1)
     batch_size: int = Field(default=500, ge=1, le=500)
+    batch_jobs_above: int = Field(default=50, ge=0)
 
 
 class ScheduleSettings(_Section):
@@ -84,6 +85,12 @@ class ScheduleSettings(_Section):
     inbox_retention_days: int = Field(default=90, ge=1)
     run_retention_days: int = Field(default=90, ge=1)
     shutdown_timeout_seconds: int = Field(default=30, ge=1)
+    request_poll_seconds: float = Field(default=5.0, gt=0)
+    """How often every daemon looks for audiences a webhook (or the schedule) asked to sync."""
+    leader_retry_seconds: float = Field(default=5.0, gt=0)
+    """How often a follower tries to become the scheduler leader (and the leader checks its lock)."""
+    misfire_grace_seconds: int = Field(default=300, ge=1)
+    """A job that could not start on time still runs if it is at most this late."""
 
 
 class WebhookSettings(_Section):
@@ -111,6 +118,16 @@ class ContactSettings(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+
+
+class ConsentCaptureSettings(_Section):
+    confirmation: Literal["mailchimp", "link"] = "mailchimp"
+    """How double opt-in is confirmed: Mailchimp's own e-mail (member PUT ``pending``) or our signed link."""
+    audience: str | None = None
+    """The audience whose Mailchimp sends the confirmation; default the first configured audience."""
+    public_base_url: str = "http://127.0.0.1:8080"
+    """Where ``serve`` is reachable from the outside; confirmation links start with it."""
+    link_valid_hours: int = Field(default=72, ge=1)
 
 
 class LoggingSettings(_Section):
@@ -141,6 +158,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     contacts: ContactSettings = Field(default_factory=ContactSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    consent_capture: ConsentCaptureSettings = Field(default_factory=ConsentCaptureSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -4,6 +4,7 @@
 onto Mailchimp; the SMS channel is decided by the policy but served elsewhere.
 """
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -79,7 +80,7 @@ def build(profile: ContactProfile, entitlement: Entitlement, mapping: AudienceMa
         for d in entitlement.marketing
         if d.allowed and d.channel is Channel.EMAIL and d.purpose in mapping.purposes
     ]
-    purposes = frozenset(d.purpose for d in allowed)
+    purposes = shared(frozenset(d.purpose for d in allowed))
     transactional = entitlement.transactional.allowed
     tags = {mapping.purpose_tag(p) for p in purposes} | {mapping.basis_tag(d.basis) for d in allowed}
     if transactional:
@@ -92,10 +93,16 @@ def build(profile: ContactProfile, entitlement: Entitlement, mapping: AudienceMa
         present=present,
         status=desired_status(mapping.mode, bool(purposes), transactional) if present else None,
         merge_fields=_merge_fields(profile, mapping),
-        tags=frozenset(tags),
+        tags=shared(frozenset(tags)),
         marketing_purposes=purposes,
         transactional=transactional,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def shared(values: frozenset[str]) -> frozenset[str]:
+    """One instance per distinct set: a million members share a handful of tag sets (memory, not logic)."""
+    return values
 
 
 def desired_status(mode: Mode, marketing: bool, transactional: bool) -> MemberStatus | None:

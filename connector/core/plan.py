@@ -13,6 +13,7 @@ from connector.core.desired import AudienceMapping, DesiredMember
 from connector.core.remote import MemberStatus, MergeFields, RemoteMember
 
 BATCH_LIMIT = 500
+BATCH_JOB_CALLS = 3
 OPTED_OUT = frozenset({MemberStatus.UNSUBSCRIBED, MemberStatus.CLEANED})
 
 
@@ -218,8 +219,12 @@ def _untag_reason(want: DesiredMember, have: RemoteMember) -> str:
     return "entitlement ended or withdrawn"
 
 
-def estimate_calls(plan: Plan, batch_limit: int = BATCH_LIMIT) -> int:
-    """API calls ``apply`` will make: batch upserts, bulk tag calls per tag, one call per archive/delete."""
+def estimate_calls(plan: Plan, batch_limit: int = BATCH_LIMIT, *, batch_jobs_above: int | None = None) -> int:
+    """API calls ``apply`` will make: batch upserts, bulk tag calls per tag, one call per archive/delete.
+
+    With ``batch_jobs_above``, more archives/deletions than that count as one ``/batches`` job: submit,
+    one status poll and the results (polls while Mailchimp works are extra).
+    """
     upserts = sum(isinstance(op, UpsertMember) for op in plan.operations)
     adds: dict[str, int] = {}
     removes: dict[str, int] = {}
@@ -237,4 +242,6 @@ def estimate_calls(plan: Plan, batch_limit: int = BATCH_LIMIT) -> int:
     tag_calls = sum(
         math.ceil(max(adds.get(t, 0), removes.get(t, 0)) / batch_limit) for t in adds.keys() | removes.keys()
     )
+    if batch_jobs_above is not None and singles > batch_jobs_above:
+        singles = BATCH_JOB_CALLS
     return math.ceil(upserts / batch_limit) + tag_calls + singles

@@ -44,10 +44,14 @@ def check(
     max_fraction: float,
     floor: int = 10,
     allow_destructive: bool = False,
+    audience_size: int | None = None,
 ) -> SafetyReport:
-    """Judge a plan. ``floor`` destructive members are always allowed, so single opt-outs always flow."""
+    """Judge a plan. ``floor`` destructive members are always allowed, so single opt-outs always flow.
+
+    ``audience_size``: the members present on the audience, when ``mirror`` holds only some of them.
+    """
     destructive = destructive_members(plan, mapping)
-    size = sum(1 for m in mirror.values() if m.is_present)
+    size = audience_size if audience_size is not None else sum(1 for m in mirror.values() if m.is_present)
     too_many = len(destructive) > max(floor, max_fraction * size)
     return SafetyReport(
         destructive_members=len(destructive),

@@ -26,7 +26,7 @@ from connector.core.csv_rows import (
     ParsedRow,
     RowError,
     RowKind,
-    interpret,
+    compile_row_reader,
     mailchimp_file_status,
     map_headers,
 )
@@ -291,8 +291,15 @@ class CsvFile:
         reader = csv.reader(text, delimiter=self.delimiter)
         for _ in range(self.header_line):
             next(reader, None)
-        header_map, kind, name = self.header_map, self.header_map.kind, self.name
-        source, region, status = self._options.source, self._options.region, self.mailchimp_status
+        name = self.name
+        read = compile_row_reader(
+            self.header_map,
+            self.header_map.kind,
+            self._options.source,
+            file=name,
+            region=self._options.region,
+            mailchimp_status=self.mailchimp_status,
+        )
         previous = reader.line_num
         try:
             for cells in reader:
@@ -300,9 +307,7 @@ class CsvFile:
                 previous = reader.line_num
                 if not any(cells):
                     continue
-                row = interpret(
-                    header_map, cells, line, kind, source, file=name, region=region, mailchimp_status=status
-                )
+                row = read(cells, line)
                 self._rows_read += 1
                 if type(row) is RowError:
                     self._row_errors += 1

@@ -9,7 +9,6 @@ transport (see :mod:`connector.sandbox.guard`: that is how a dropped-connection 
 without a response).
 """
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from connector.sandbox.knobs import SandboxKnobs
 from connector.sandbox.persistence import SnapshotStore
 from connector.sandbox.runtime import SandboxRuntime
 from connector.sandbox.state import SandboxState
+from connector.threaded_server import start_threaded
 
 LOCALHOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 10.0
@@ -117,20 +117,8 @@ def start_sandbox(knobs: SandboxKnobs | None = None, host: str = LOCALHOST, port
     """Start a sandbox in a daemon thread; ``port`` 0 picks a free port. Call ``stop()`` when done."""
     knobs = knobs or SandboxKnobs()
     app = create_app(load_state(knobs), knobs)
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
-    # without it keep-alive answers wait ~40 ms for a delayed ACK (Nagle).
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, port))
-    server = uvicorn.Server(_config(app, host, listener.getsockname()[1]))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="sandbox", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the Mailchimp sandbox did not start")
-        time.sleep(0.005)
-    return SandboxHandle(app, host, listener.getsockname()[1], server, thread)
+    running = start_threaded(lambda bound: _config(app, host, bound), host, port, "the Mailchimp sandbox")
+    return SandboxHandle(app, host, running.port, running.server, running.thread)
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -71,10 +71,12 @@ def _load_chunk(session: Session, contacts: Sequence[ContactRow], key: bytes) ->
 def _grouped(
     session: Session, table: type[_RowT], ids: Sequence[str], convert: Callable[[_RowT], _ValueT]
 ) -> dict[str, list[_ValueT]]:
+    """Rows of ``table`` per contact, read as plain rows (no ORM instances: they cost ~5x more)."""
     grouped: dict[str, list[_ValueT]] = defaultdict(list)
-    rows = session.execute(select(table).where(col(table.contact_id).in_(ids))).scalars()
+    columns = table.__table__.columns  # type: ignore[attr-defined]
+    rows = session.execute(select(*columns).where(col(table.contact_id).in_(ids)))
     for row in rows:
-        grouped[row.contact_id].append(convert(row))
+        grouped[row.contact_id].append(convert(cast(_RowT, row)))
     return grouped
 
 

@@ -4,18 +4,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
 
 from connector.core.model import ContactFacts
 from connector.core.plan import Erasure
-from connector.core.remote import MemberStatus, RemoteMember, merge_fields_of, normalise_email
+from connector.core.remote import (
+    MemberStatus,
+    RemoteMember,
+    merge_fields_of,
+    normalise_email,
+    subscriber_hash,
+)
 from connector.errors import NotFoundError
+from connector.settings import Settings
 from connector.store.facts import load_facts
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
-from connector.store.tables import ContactRow, ErasureRow
+from connector.store.tables import ContactRow
+from connector.sync.erasures import pending_erasures
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,22 +36,63 @@ class RunInputs:
     erasures: tuple[Erasure, ...]
     watermark: datetime
     """The moment the contacts were selected at; the next run looks at changes from here on."""
+    audience_size: int = 0
+    """Members present on the audience per the whole mirror (``mirror`` may hold only some rows)."""
 
 
 def load_inputs(
-    session: Session, audience: str, key: bytes, now: datetime, *, full: bool, email: str | None
+    session: Session,
+    settings: Settings,
+    audience: str,
+    key: bytes,
+    now: datetime,
+    *,
+    full: bool,
+    email: str | None,
 ) -> RunInputs:
+    """The contacts to look at, their facts, and the mirror rows they (and pending erasures) touch.
+
+    A full run reads the whole mirror; an incremental one only the rows of its contacts and erasures,
+    so its cost follows the number of changes, not the size of the audience.
+    """
     contacts = load_changed_contacts(session, audience, now, full=full, email=email)
-    mirror_rows = session.execute(select(MirrorMemberRow).where(col(MirrorMemberRow.audience) == audience))
-    rows = list(mirror_rows.scalars())
+    erasures = () if email is not None else pending_erasures(session, audience, settings)
+    keys = None if full else [subscriber_hash(c.email or "") for c in contacts]
+    rows = load_mirror(
+        session, audience, None if keys is None else keys + [e.subscriber_hash for e in erasures]
+    )
     return RunInputs(
         contacts=contacts,
         facts=load_facts(session, contacts, key),
         mirror={r.subscriber_hash: remote_member(r) for r in rows},
         managed=frozenset(r.subscriber_hash for r in rows if r.managed),
-        erasures=() if email is not None else load_pending_erasures(session),
+        erasures=erasures,
         watermark=now,
+        audience_size=present_members(session, audience),
     )
+
+
+def load_mirror(session: Session, audience: str, keys: Sequence[str] | None) -> list[MirrorMemberRow]:
+    """The audience's mirror rows: all of them, or those of ``keys`` (read 500 at a time)."""
+    query = select(MirrorMemberRow).where(col(MirrorMemberRow.audience) == audience)
+    if keys is None:
+        return list(session.execute(query).scalars())
+    wanted = sorted(set(keys))
+    rows: list[MirrorMemberRow] = []
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        rows += session.execute(query.where(col(MirrorMemberRow.subscriber_hash).in_(chunk))).scalars()
+    return rows
+
+
+def present_members(session: Session, audience: str) -> int:
+    """Members on the audience as contacts (neither archived nor deleted): the safety guard's base."""
+    query = select(func.count()).where(
+        col(MirrorMemberRow.audience) == audience,
+        col(MirrorMemberRow.forgotten).is_(False),
+        col(MirrorMemberRow.status) != MemberStatus.ARCHIVED.value,
+    )
+    return int(session.execute(query).scalar_one())
 
 
 def load_changed_contacts(
@@ -62,14 +112,6 @@ def load_changed_contacts(
     if email is not None and not found:
         raise NotFoundError("--contact", "no contact with that e-mail address")
     return found
-
-
-def load_pending_erasures(session: Session) -> tuple[Erasure, ...]:
-    query = select(ErasureRow).where(
-        col(ErasureRow.mailchimp_done_at).is_(None), col(ErasureRow.mailchimp_subscriber_hash).is_not(None)
-    )
-    rows = session.execute(query).scalars()
-    return tuple(Erasure(r.mailchimp_subscriber_hash or "", "delete_permanent") for r in rows)
 
 
 def remote_member(row: MirrorMemberRow) -> RemoteMember:

@@ -1,12 +1,20 @@
-"""One run per audience at a time: a PostgreSQL advisory lock, or a lock row on SQLite."""
+"""One run per audience at a time: a PostgreSQL advisory lock, or a file lock plus a lock row on SQLite.
 
+Both die with the process that holds them (the session's connection closes; the kernel drops the
+``flock``), so a run killed with ``kill -9`` never blocks the next one. An in-memory SQLite database has
+no file to lock and keeps only the row.
+"""
+
+import fcntl
 import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import IO
 
-from sqlalchemy import or_, text, update
+from sqlalchemy import Engine, or_, text, true, update
 from sqlmodel import col
 
 from connector.errors import SyncBusyError
@@ -15,7 +23,7 @@ from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow
 
 STALE_AFTER = timedelta(hours=1)
-"""A SQLite lock row older than this belongs to a crashed process and may be taken over."""
+"""Without a file lock (in-memory SQLite), a lock row older than this may be taken over."""
 
 
 @contextmanager
@@ -25,8 +33,41 @@ def audience_lock(ctx: AppContext, audience: str) -> Iterator[None]:
         with _advisory_lock(ctx, audience):
             yield
     else:
-        with _row_lock(ctx, audience):
+        path = sidecar_path(ctx.engine, f"audience-{audience}")
+        with _file_lock(path, audience) as exclusive, _row_lock(ctx, audience, takeover=exclusive):
             yield
+
+
+def sidecar_path(engine: Engine, name: str) -> Path | None:
+    """``<database file>.<name>.lock`` next to a SQLite database file; ``None`` for an in-memory one."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(f"{database}.{name}.lock")
+
+
+def try_flock(path: Path) -> IO[bytes] | None:
+    """The open lock file if this process now holds its exclusive ``flock``, else ``None``."""
+    handle = path.open("ab")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+@contextmanager
+def _file_lock(path: Path | None, audience: str) -> Iterator[bool]:
+    """Hold the audience's file lock; yields whether there was a file to lock."""
+    if path is None:
+        yield False
+        return
+    handle = try_flock(path)
+    if handle is None:
+        raise SyncBusyError(f"audience {audience!r}: another run holds its lock; try again later")
+    with handle:
+        yield True
 
 
 def lock_key(audience: str) -> int:
@@ -50,13 +91,16 @@ def _advisory_lock(ctx: AppContext, audience: str) -> Iterator[None]:
 
 
 @contextmanager
-def _row_lock(ctx: AppContext, audience: str) -> Iterator[None]:
+def _row_lock(ctx: AppContext, audience: str, *, takeover: bool) -> Iterator[None]:
+    """``takeover``: the caller holds the file lock, so a row still marked is a dead process's."""
     token = str(uuid.uuid4())
     now = ctx.now()
     with unit_of_work(ctx.engine) as session:
         if session.get(AudienceStateRow, audience) is None:
             session.add(AudienceStateRow(audience=audience))
     free = or_(col(AudienceStateRow.locked_by).is_(None), col(AudienceStateRow.locked_at) < now - STALE_AFTER)
+    if takeover:
+        free = true()
     take = (
         update(AudienceStateRow)
         .where(col(AudienceStateRow.audience) == audience, free)

@@ -22,6 +22,7 @@ from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow, SyncRunRow
 from connector.store.tables import ContactRow
 from connector.sync.audience import ensure_audience
+from connector.sync.deletions import record_deletions
 from connector.sync.inbound import record_opt_out, record_undeliverable
 from connector.sync.lock import audience_lock
 from connector.sync.run import mapping_for
@@ -38,6 +39,7 @@ class ReconcileReport:
     read: int = 0
     opted_out: int = 0
     cleaned: int = 0
+    deleted: int = 0
     drift: list[str] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
@@ -46,6 +48,7 @@ class ReconcileReport:
             "read": self.read,
             "opted_out": self.opted_out,
             "cleaned": self.cleaned,
+            "deleted": self.deleted,
             "drift": self.drift[:50],
             "drift_count": len(self.drift),
         }
@@ -64,6 +67,7 @@ def reconcile_audience(
             state = session.get(AudienceStateRow, name)
             since = None if full or state is None else state.last_reconcile_at
         newest = since
+        seen: set[str] = set()
         records = (
             record.to_remote() for record in gateway.iter_members(target.list_id, since_last_changed=since)
         )
@@ -75,7 +79,11 @@ def reconcile_audience(
                         session, ctx, known, name, remote, audience.purposes, mapping.owns, report
                     )
             report.read += len(page)
+            seen.update(m.subscriber_hash for m in page)
             newest = max([m.last_changed for m in page] + ([newest] if newest else []))
+        if since is None:  # a complete read: what it lacks was permanently deleted in Mailchimp
+            gone = record_deletions(ctx, name, seen, audience.purposes)
+            report.deleted, report.drift = len(gone), report.drift + gone
         _record(ctx, name, report, started, newest)
     return report
 

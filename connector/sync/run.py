@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlmodel import col
 
 from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
@@ -24,8 +24,9 @@ from connector.settings import AudienceSettings, Settings
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
 from connector.store.tables import ContactRow
-from connector.sync.apply import ApplyReport, Progress, apply_run
+from connector.sync.apply import ApplyOptions, ApplyReport, Progress, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
+from connector.sync.erasures import record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
 from connector.sync.stored_plan import encode
@@ -70,6 +71,14 @@ class SyncReport:
         }
 
 
+def apply_options(settings: Settings) -> ApplyOptions:
+    return ApplyOptions(
+        batch_size=settings.sync.batch_size,
+        connections=settings.mailchimp.max_connections,
+        batch_jobs_above=settings.sync.batch_jobs_above,
+    )
+
+
 def mapping_for(settings: Settings, audience: AudienceSettings) -> AudienceMapping:
     return AudienceMapping(
         name=audience.name,
@@ -94,7 +103,7 @@ def plan_audience(
     mapping = mapping_for(ctx.settings, audience)
     now = ctx.now()
     with unit_of_work(ctx.engine) as session:
-        inputs = load_inputs(session, name, ctx.suppression_key, now, full=full, email=contact)
+        inputs = load_inputs(session, ctx.settings, name, ctx.suppression_key, now, full=full, email=contact)
     entitlements = {cid: decide(f, ctx.settings.policy, now) for cid, f in inputs.facts.items()}
     desired: dict[str, DesiredMember] = {}
     for row in inputs.contacts:
@@ -108,6 +117,7 @@ def plan_audience(
         mapping,
         max_fraction=ctx.settings.sync.max_destructive_fraction,
         allow_destructive=allow_destructive,
+        audience_size=inputs.audience_size,
     )
     return PlannedSync(plan, safety, desired, inputs, entitlements)
 
@@ -135,44 +145,78 @@ def sync_audience(
     contact: str | None = None,
     allow_destructive: bool = False,
     progress: ProgressStart | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SyncReport:
-    """Sync one audience; resumes an interrupted run first. ``PlanRefusedError`` if the guard says no."""
+    """Sync one audience; resumes an interrupted run first. ``PlanRefusedError`` if the guard says no.
+
+    ``should_stop`` (asked between calls) ends the run early, left ``applying`` for the next resume.
+    """
     audience = ctx.settings.audience(name)
     mapping = mapping_for(ctx.settings, audience)
     with audience_lock(ctx, name):
         target = ensure_audience(ctx, gateway, audience, mapping)
         unfinished = _unfinished_run(ctx, name)
         if unfinished is not None:
-            return _apply(ctx, gateway, unfinished, target, audience, progress, resumed=True)
+            return _apply(ctx, gateway, unfinished, target, audience, progress, should_stop, resumed=True)
         planned = plan_audience(ctx, name, full=full, contact=contact, allow_destructive=allow_destructive)
         if not planned.safety.ok:
             _record_refused(ctx, planned, contact)
             raise PlanRefusedError(planned.safety.message())
         run_id = persist_plan(ctx, planned, contact)
-        return _apply(ctx, gateway, run_id, target, audience, progress, resumed=False)
+        return _apply(ctx, gateway, run_id, target, audience, progress, should_stop, resumed=False)
 
 
 def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> str:
-    """Write the run and every operation (state ``pending``) in one transaction; refresh review times."""
+    """Write the run and every operation (state ``pending``) in one transaction; refresh review times.
+
+    Set-based: one multi-row INSERT for the operations and one executemany UPDATE for review times.
+    """
     run = _run_row(ctx, planned, "sync", "applying", contact)
     with unit_of_work(ctx.engine) as session:
         session.add(run)
         session.flush()
-        for seq, op in enumerate(planned.plan.operations):
-            want = planned.desired.get(op.subscriber_hash)
-            send = _send_status(op, planned.inputs.mirror.get(op.subscriber_hash))
-            kind, payload = encode(op, send_status=send, contact_id=want.contact_id if want else None)
-            session.add(
-                PlanOperationRow(
-                    run_id=run.id, seq=seq, kind=kind, subscriber_hash=op.subscriber_hash, payload=payload
-                )
-            )
-        for row in planned.inputs.contacts:
-            stored = session.get(ContactRow, row.id)
-            if stored is not None:
-                stored.next_review_at = review_at(planned.inputs.facts[row.id], planned.entitlements[row.id])
-                session.add(stored)
+        if rows := _operation_rows(run.id, planned):
+            session.execute(insert(PlanOperationRow), rows)
+        if reviews := _review_times(planned):
+            session.execute(update(ContactRow), reviews)
+        record_untouched_erasures(
+            session,
+            ctx.settings,
+            planned.plan.audience,
+            planned.inputs.erasures,
+            planned.plan,
+            planned.inputs.mirror,
+            ctx.now(),
+        )
     return run.id
+
+
+def _operation_rows(run_id: str, planned: PlannedSync) -> list[dict[str, Any]]:
+    rows = []
+    for seq, op in enumerate(planned.plan.operations):
+        want = planned.desired.get(op.subscriber_hash)
+        send = _send_status(op, planned.inputs.mirror.get(op.subscriber_hash))
+        kind, payload = encode(op, send_status=send, contact_id=want.contact_id if want else None)
+        rows.append(
+            {
+                "run_id": run_id,
+                "seq": seq,
+                "kind": kind,
+                "subscriber_hash": op.subscriber_hash,
+                "payload": payload,
+                "state": "pending",
+                "outcome": None,
+            }
+        )
+    return rows
+
+
+def _review_times(planned: PlannedSync) -> list[dict[str, Any]]:
+    facts, entitlements = planned.inputs.facts, planned.entitlements
+    return [
+        {"id": row.id, "next_review_at": review_at(facts[row.id], entitlements[row.id])}
+        for row in planned.inputs.contacts
+    ]
 
 
 def _send_status(op: object, have: RemoteMember | None) -> MemberStatus | None:
@@ -196,7 +240,7 @@ def _run_row(
         status=status,
         started_at=ctx.now(),
         counts=planned.plan.counts(),
-        calls=estimate_calls(planned.plan),
+        calls=estimate_calls(planned.plan, batch_jobs_above=ctx.settings.sync.batch_jobs_above),
         report={"contacts": len(planned.inputs.contacts), "contact_only": contact is not None},
         watermark=None if contact is not None else planned.inputs.watermark,
     )
@@ -227,6 +271,7 @@ def _apply(
     target: AudienceTarget,
     audience: AudienceSettings,
     progress: ProgressStart | None,
+    should_stop: Callable[[], bool] | None,
     *,
     resumed: bool,
 ) -> SyncReport:
@@ -235,8 +280,18 @@ def _apply(
         assert run is not None
         total = run.calls
     advance = progress(total) if progress is not None else None
-    batch = ctx.settings.sync.batch_size
-    applied = apply_run(ctx, gateway, run_id, target, audience.purposes, batch_size=batch, progress=advance)
+    applied = apply_run(
+        ctx,
+        gateway,
+        run_id,
+        target,
+        audience.purposes,
+        options=apply_options(ctx.settings),
+        progress=advance,
+        should_stop=should_stop,
+    )
+    if applied.stopped:
+        return SyncReport(run_id, audience.name, resumed, {}, applied)
     return _finish(ctx, run_id, applied, resumed)
 
 

@@ -4,11 +4,10 @@
 subscribe (which requires one) and the contact the member belongs to.
 """
 
-from typing import Any, assert_never
+from typing import Any, Protocol, assert_never
 
 from connector.core.plan import AddTags, Archive, DeletePermanently, Operation, RemoveTags, UpsertMember
 from connector.core.remote import MemberStatus, merge_fields_of
-from connector.store.sync_tables import PlanOperationRow
 
 
 def encode(
@@ -43,7 +42,18 @@ def encode(
             assert_never(op)
 
 
-def decode(row: PlanOperationRow) -> Operation:
+class StoredOperation(Protocol):
+    """What ``decode`` reads: a ``plan_operations`` row, as ORM object or plain row."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subscriber_hash(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+def decode(row: StoredOperation) -> Operation:
     """The operation a row holds."""
     data = row.payload
     key = row.subscriber_hash

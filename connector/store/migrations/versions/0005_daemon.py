@@ -1,4 +1,8 @@
-"""daemon (placeholder: tables of the daemon capability are added here)
+"""daemon: no tables of its own
+
+The daemon coordinates through PostgreSQL advisory locks (or file locks next to a SQLite database), not
+rows, and reads its work queue from ``sync_requests`` (revision 0004). The revision stays so that the
+chain of migrations is the same everywhere.
 
 Revision ID: 0005
 Revises: 0004

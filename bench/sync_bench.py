@@ -1,0 +1,377 @@
+"""The sync engine against the sandbox with injected latency: calls, wall time, and planning at scale.
+
+For every N in ``--sizes`` (default 10,000 and 100,000) it seeds a fresh SQLite store set-based (multi-row
+INSERTs: a confirmed newsletter sign-up each, an open account for every third, a trip with soft opt-in for
+every fifth), starts the sandbox in-process with ``--latency-ms`` per call plus ``--member-latency-ms``
+per batch member, and runs one full sync with ``--connections`` connections. It prints:
+
+* API calls vs the minimum (⌈upserts/500⌉ + ⌈members per tag/500⌉ per tag, from the plan);
+* wall time vs the bound: the injected latency of the calls made ÷ connections;
+* a naive run with the official ``mailchimp-marketing`` client (one PUT + one tags call per contact, one
+  at a time) on ``--naive-sample`` contacts, extrapolated to N, and the call ratio;
+* store-path incremental planning after 1 % of the N contacts changed.
+
+First, in a fresh process spawned before anything else (so that its peak RSS is its own), the pure
+core at ``--core-size`` contacts (default 1,000,000): decide + build + diff over generated facts and
+a mirror, for a full plan and for an incremental plan after 1 % changed; time and peak RSS via
+``resource.getrusage``.
+
+Nothing is asserted. Targets: calls ≤ 1.05 × minimum; wall ≤ 1.5 × bound; ≥ 200× fewer calls than naive;
+incremental planning ≤ 5 s; full plan of 1M ≤ 60 s within 1 GiB.
+
+Run: .venv/bin/python bench/sync_bench.py [--sizes 10000,100000] [--core-size 1000000]
+"""
+
+import argparse
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import mailchimp_marketing
+from sqlalchemy import text
+
+from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
+from connector.core.model import (
+    Actor,
+    Channel,
+    ConsentAction,
+    ConsentEvent,
+    ConsentMethod,
+    ContactFacts,
+    Relationship,
+    RelationshipKind,
+)
+from connector.core.plan import AddTags, RemoveTags, UpsertMember, diff, estimate_calls
+from connector.core.policy import decide
+from connector.core.policy_settings import PolicySettings
+from connector.core.remote import MemberStatus, RemoteMember, subscriber_hash
+from connector.mailchimp.payloads import ListContact
+from connector.sandbox.knobs import SandboxKnobs
+from connector.sandbox.server import SandboxHandle, running_sandbox
+from connector.services.context import AppContext, system_clock
+from connector.settings import load_settings
+from connector.store.engine import make_engine
+from connector.store.migrate import upgrade
+from connector.sync.audience import ensure_audience
+from connector.sync.connect import open_gateway
+from connector.sync.run import mapping_for, plan_audience, sync_audience
+from tests.sync.bulk import email_of, seed_contacts
+
+
+@dataclass(frozen=True)
+class SyncFigures:
+    n: int
+    planning_s: float
+    wall_s: float
+    cpu_s: float
+    """CPU time of this process during the sync: the store, the client and the in-process sandbox."""
+    calls: int
+    minimum: int
+    bound_s: float
+    members_sent: int
+    incremental_s: float
+    incremental_contacts: int
+
+
+def main() -> None:
+    args = _arguments()
+    print(
+        f"sync_bench: latency {args.latency_ms} ms/call + {args.member_latency_ms} ms/member, "
+        f"{args.connections} connections, SQLite store, sandbox in this process (2 cores shared)"
+    )
+    if args.core_size:  # first, while this process is small: Linux keeps ru_maxrss across fork + exec
+        _print_core(args.core_size)
+    for n in args.sizes:
+        figures, naive = _measure_size(n, args)
+        _print_sync(figures, naive, args)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000", help="contacts per sync run, comma-separated")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--member-latency-ms", type=float, default=0.01)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--naive-sample", type=int, default=200)
+    parser.add_argument("--core-size", type=int, default=1_000_000, help="0 skips the pure-core figures")
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    return args
+
+
+# --- one sync of N contacts ---------------------------------------------------------------------------
+
+
+def _measure_size(n: int, args: argparse.Namespace) -> tuple[SyncFigures, float]:
+    knobs = SandboxKnobs(
+        latency_ms=args.latency_ms, latency_per_member_ms=args.member_latency_ms, request_log_size=100
+    )
+    with tempfile.TemporaryDirectory() as folder, running_sandbox(knobs) as sandbox:
+        ctx = _context(Path(folder), sandbox, args.connections)
+        seed_contacts(ctx.engine, n, ctx.now() - timedelta(days=1))
+        figures = _full_sync(ctx, n, args)
+        naive = _naive_seconds_per_contact(sandbox, args.naive_sample)
+        ctx.engine.dispose()
+    return figures, naive
+
+
+def _context(folder: Path, sandbox: SandboxHandle, connections: int) -> AppContext:
+    url = f"sqlite:///{folder / 'bench.db'}"
+    upgrade(url)
+    settings = load_settings(
+        None,
+        database={"url": url},
+        mailchimp={"base_url": sandbox.base_url, "max_connections": connections},
+        security={"suppression_key_file": str(folder / "bench.key")},
+        sync={"max_destructive_fraction": 1.0},
+    )
+    return AppContext(
+        settings=settings, engine=make_engine(url), suppression_key=b"bench", clock=system_clock
+    )
+
+
+def _full_sync(ctx: AppContext, n: int, args: argparse.Namespace) -> SyncFigures:
+    audience = ctx.settings.audience("main")
+    with open_gateway(ctx.settings.mailchimp) as gateway:
+        ensure_audience(ctx, gateway, audience, mapping_for(ctx.settings, audience))
+        started = time.perf_counter()
+        planned = plan_audience(ctx, "main")
+        planning = time.perf_counter() - started
+        gateway.stats.reset()
+        started, cpu = time.perf_counter(), time.process_time()
+        sync_audience(ctx, gateway, "main")
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        calls = gateway.stats.snapshot().total_calls
+    members = _members_sent(planned.plan.operations)
+    bound = (calls * args.latency_ms + members * args.member_latency_ms) / 1000 / args.connections
+    incremental, changed = _incremental_planning(ctx, n)
+    minimum = estimate_calls(planned.plan)
+    return SyncFigures(n, planning, wall, cpu, calls, minimum, bound, members, incremental, changed)
+
+
+def _members_sent(operations: Any) -> int:
+    count = 0
+    for op in operations:
+        if isinstance(op, UpsertMember):
+            count += 1
+        elif isinstance(op, AddTags | RemoveTags):
+            count += len(op.tags)
+    return count
+
+
+def _incremental_planning(ctx: AppContext, n: int) -> tuple[float, int]:
+    """1 % of the contacts changed (a newer ``changed_at``); the time to plan the next run."""
+    later = ctx.now() + timedelta(seconds=1)
+    step = 100
+    with ctx.engine.begin() as connection:
+        ids = [row[0] for row in connection.execute(text("SELECT id FROM contacts ORDER BY id"))][::step]
+        connection.execute(
+            text("UPDATE contacts SET changed_at = :at WHERE id = :id"),
+            [{"at": later, "id": contact_id} for contact_id in ids],
+        )
+    later_ctx = replace(ctx, clock=lambda: later + timedelta(seconds=1))
+    started = time.perf_counter()
+    planned = plan_audience(later_ctx, "main")
+    return time.perf_counter() - started, len(planned.inputs.contacts)
+
+
+def _naive_seconds_per_contact(sandbox: SandboxHandle, sample: int) -> float:
+    """One PUT and one tags call per contact, one contact after the other, with the official client."""
+    client = mailchimp_marketing.Client()
+    client.set_config({"api_key": sandbox.api_key, "server": sandbox.runtime.knobs.dc})
+    client.api_client.host = sandbox.base_url
+    list_id = _naive_list(client)
+    started = time.perf_counter()
+    for index in range(sample):
+        email = email_of(index, "naive.no")
+        key = subscriber_hash(email)
+        body = {"email_address": email, "status_if_new": "subscribed", "merge_fields": {"FNAME": f"P{index}"}}
+        client.lists.set_list_member(list_id, key, body)
+        tags = [
+            {"name": "cs:newsletter", "status": "active"},
+            {"name": "cs:basis-consent", "status": "active"},
+        ]
+        client.lists.update_list_member_tags(list_id, key, {"tags": tags})
+    return (time.perf_counter() - started) / sample
+
+
+def _naive_list(client: Any) -> str:
+    contact = ListContact("naive", "Storgata 1", "Oslo", "0155", "NO")
+    created = client.lists.create_list(
+        {
+            "name": "naive",
+            "contact": {
+                "company": contact.company,
+                "address1": contact.address1,
+                "city": contact.city,
+                "state": "",
+                "zip": contact.zip,
+                "country": contact.country,
+            },
+            "permission_reminder": "p",
+            "campaign_defaults": {
+                "from_name": "f",
+                "from_email": "f@konsert.no",
+                "subject": "s",
+                "language": "no",
+            },
+            "email_type_option": False,
+        }
+    )
+    return str(created["id"])
+
+
+def _print_sync(f: SyncFigures, naive_per_contact: float, args: argparse.Namespace) -> None:
+    naive_calls = 2 * f.n
+    print(f"\nN = {f.n:,} contacts")
+    print(
+        f"  API calls: {f.calls:,} vs minimum {f.minimum:,} → "
+        f"{f.calls / max(f.minimum, 1):.3f}× (target ≤ 1.05×)"
+    )
+    print(
+        f"  wall: {f.wall_s:.1f} s (a dry-run plan alone: {f.planning_s:.1f} s) vs bound {f.bound_s:.1f} s "
+        f"({f.calls} calls × {args.latency_ms:g} ms + "
+        f"{f.members_sent:,} members × {args.member_latency_ms:g} ms, "
+        f"÷ {args.connections}) → {f.wall_s / max(f.bound_s, 1e-9):.1f}× (target ≤ 1.5×)"
+    )
+    print(
+        f"  CPU time of this process during the sync (store + client + in-process sandbox): {f.cpu_s:.1f} s"
+    )
+    naive_wall = naive_per_contact * f.n
+    print(
+        f"  naive official client, EXTRAPOLATED from {args.naive_sample} contacts to {f.n:,}: "
+        f"{naive_calls:,} calls, ~{naive_wall:,.0f} s → {naive_calls / max(f.calls, 1):.0f}× more calls "
+        f"(target ≥ 200×), ~{naive_wall / max(f.wall_s, 1e-9):.0f}× the wall time"
+    )
+    print(
+        f"  incremental planning (store path) after 1 % changed: {f.incremental_s:.2f} s "
+        f"for {f.incremental_contacts:,} contacts (target ≤ 5 s)"
+    )
+
+
+# --- the pure core at 1M --------------------------------------------------------------------------------
+
+
+def _print_core(size: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        figures = pool.submit(core_figures, size).result()
+    full_s, full_ops, incremental_s, incremental_ops, rss = figures
+    print(
+        f"\nPure core (decide + build + diff over generated facts and a synced mirror), {size:,} contacts, "
+        f"fresh process; desired state built and diffed 10,000 contacts at a time, fact generation not timed:"
+    )
+    print(f"  full plan: {full_s:.1f} s, {full_ops:,} operations (target ≤ 60 s)")
+    print(
+        f"  incremental plan after 1 % changed: {incremental_s:.2f} s, {incremental_ops:,} operations "
+        f"(target ≤ 5 s)"
+    )
+    print(f"  peak RSS: {rss / 2**20:,.0f} MiB (target ≤ 1,024 MiB)")
+
+
+def core_figures(size: int) -> tuple[float, int, float, int, int]:
+    """Full and incremental plan times (decide + build + diff only) and the process's peak RSS."""
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    policy = PolicySettings()
+    mapping = AudienceMapping(name="main", purposes=("newsletter", "offers", "partner_offers"))
+    mirror: dict[str, RemoteMember] = {}
+    for chunk in _chunks(range(size)):
+        desired, _ = _plan_chunk(chunk, policy, mapping, now, withdraw_every=0)
+        mirror.update((key, _synced(member)) for key, member in desired.items())
+    full_s, full_ops = 0.0, 0
+    for chunk in _chunks(range(size)):
+        desired, seconds = _plan_chunk(chunk, policy, mapping, now, withdraw_every=100)
+        started = time.perf_counter()
+        full_ops += len(diff(desired, mirror, mapping))
+        full_s += seconds + time.perf_counter() - started
+    changed, incremental_s = _plan_chunk(range(0, size, 100), policy, mapping, now, withdraw_every=1)
+    started = time.perf_counter()
+    incremental = diff(changed, mirror, mapping)
+    incremental_s += time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return full_s, full_ops, incremental_s, len(incremental), rss
+
+
+def _chunks(indexes: range, size: int = 10_000) -> list[range]:
+    return [indexes[start : start + size] for start in range(0, len(indexes), size)]
+
+
+def _plan_chunk(
+    indexes: range, policy: PolicySettings, mapping: AudienceMapping, now: datetime, *, withdraw_every: int
+) -> tuple[dict[str, DesiredMember], float]:
+    """Decide and build per contact (timed; generating the facts is not); every ``withdraw_every``-th
+    contact has withdrawn its newsletter consent (0: nobody)."""
+    facts = [
+        (index, _facts(index, now, withdraw_every > 0 and index % withdraw_every == 0)) for index in indexes
+    ]
+    started = time.perf_counter()
+    desired = {}
+    for index, known in facts:
+        entitlement = decide(known, policy, now)
+        member = build(
+            ContactProfile(str(index), email_of(index), {"first_name": f"P{index}"}), entitlement, mapping
+        )
+        desired[member.subscriber_hash] = member
+    return desired, time.perf_counter() - started
+
+
+def _facts(index: int, now: datetime, withdrawn: bool) -> ContactFacts:
+    events = [
+        _event(index, ConsentAction.GIVEN, now - timedelta(days=30)),
+        _event(index, ConsentAction.CONFIRMED, now - timedelta(days=30, minutes=-5)),
+    ]
+    if withdrawn:
+        events.append(_event(index, ConsentAction.WITHDRAWN, now - timedelta(hours=1)))
+    relationships = ()
+    if index % 3 == 0:
+        relationships = (
+            Relationship(
+                id=f"r{index}",
+                kind=RelationshipKind.ACCOUNT,
+                started_at=now - timedelta(days=10),
+                reference=f"ACC-{index}",
+                source="bench",
+            ),
+        )
+    return ContactFacts(contact_id=str(index), consent_events=tuple(events), relationships=relationships)
+
+
+def _event(index: int, action: ConsentAction, at: datetime) -> ConsentEvent:
+    return ConsentEvent(
+        id=f"e{index}{action.value[0]}",
+        purpose="newsletter",
+        channel=Channel.EMAIL,
+        action=action,
+        occurred_at=at,
+        method=ConsentMethod.FORM,
+        source="bench",
+        notice_version="n1",
+        active_act=True,
+        recorded_by=Actor.PERSON,
+    )
+
+
+def _synced(member: DesiredMember) -> RemoteMember:
+    return RemoteMember(
+        subscriber_hash=member.subscriber_hash,
+        email=member.email,
+        status=member.status or MemberStatus.SUBSCRIBED,
+        merge_fields=member.merge_fields,
+        tags=member.tags,
+        last_changed=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The HTTP service (``consent-sync serve``): webhooks, admin API, consent capture, health, metrics."""

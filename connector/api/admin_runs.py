@@ -1,0 +1,175 @@
+"""Syncs requested through the admin API: queued in ``admin_runs``, run one at a time in a worker thread.
+
+The request only writes the queued row; the worker opens a gateway and calls ``sync_audience``, then
+records the sync run's id and how it ended.
+"""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from connector.errors import ConsentSyncError, PlanRefusedError
+from connector.logs import redact_text
+from connector.services.context import AppContext
+from connector.store.engine import unit_of_work
+from connector.store.http_tables import AdminRunRow
+from connector.store.sync_tables import PlanOperationRow, SyncRunRow
+from connector.sync.connect import open_gateway
+from connector.sync.run import sync_audience
+
+log = structlog.get_logger("connector.api.admin_runs")
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    audience: str
+    contact: str | None
+    full: bool
+    allow_destructive: bool
+    actor: str
+
+
+def queue_run(ctx: AppContext, request: RunRequest) -> str:
+    """Write the queued request; returns its id."""
+    ctx.settings.audience(request.audience)  # ConfigError for an unknown audience
+    row = AdminRunRow(
+        id=str(uuid.uuid4()),
+        audience=request.audience,
+        contact=request.contact,
+        full=request.full,
+        allow_destructive=request.allow_destructive,
+        actor=request.actor,
+        status="queued",
+        requested_at=ctx.now(),
+    )
+    with unit_of_work(ctx.engine) as session:
+        session.add(row)
+    return row.id
+
+
+def run_queued(ctx: AppContext, run_id: str) -> None:
+    """Perform one queued request (in the worker thread)."""
+    with unit_of_work(ctx.engine) as session:
+        row = session.get(AdminRunRow, run_id)
+        if row is None or row.status != "queued":
+            return
+        row.status = "running"
+    log.info("admin.sync.started", run_id=run_id, audience_id=row.audience)
+    status, sync_run_id, error = _sync(ctx, row)
+    with unit_of_work(ctx.engine) as session:
+        stored = session.get(AdminRunRow, run_id)
+        assert stored is not None
+        stored.status, stored.sync_run_id, stored.finished_at = status, sync_run_id, ctx.now()
+        stored.contact = None  # the address was needed only to run; the sync run's report keeps the rest
+        stored.error = redact_text(error)[:500] if error else None
+    log.info("admin.sync.finished", run_id=run_id, status=status, sync_run_id=sync_run_id)
+
+
+def _sync(ctx: AppContext, row: AdminRunRow) -> tuple[str, str | None, str | None]:
+    try:
+        with open_gateway(ctx.settings.mailchimp) as gateway:
+            report = sync_audience(
+                ctx,
+                gateway,
+                row.audience,
+                full=row.full,
+                contact=row.contact,
+                allow_destructive=row.allow_destructive,
+            )
+    except PlanRefusedError as exc:
+        return "refused", None, str(exc)
+    except ConsentSyncError as exc:
+        return "failed", None, str(exc)
+    except Exception as exc:
+        log.exception("admin.sync.crashed", run_id=row.id)
+        return "failed", None, type(exc).__name__
+    return "done", report.run_id, None
+
+
+class RunWorker:
+    """One background thread that performs queued runs in order."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="admin-sync")
+
+    def submit(self, run_id: str) -> None:
+        self._pool.submit(run_queued, self._ctx, run_id)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_document(ctx: AppContext, run_id: str) -> dict[str, Any] | None:
+    """An admin run (or a sync run, by its own id) with progress and report; ``None`` if unknown."""
+    with unit_of_work(ctx.engine) as session:
+        request = session.get(AdminRunRow, run_id)
+        sync_id = request.sync_run_id if request is not None else run_id
+        sync = session.get(SyncRunRow, sync_id) if sync_id else None
+        if request is None and sync is None:
+            return None
+        progress = _progress(session, sync.id) if sync is not None else {}
+        return {
+            "id": run_id,
+            "request": _request_document(request) if request is not None else None,
+            "sync_run": _sync_document(sync) if sync is not None else None,
+            "progress": progress,
+        }
+
+
+def recent_runs(ctx: AppContext, limit: int = 50) -> dict[str, list[dict[str, Any]]]:
+    with unit_of_work(ctx.engine) as session:
+        requests = session.execute(
+            select(AdminRunRow).order_by(col(AdminRunRow.requested_at).desc()).limit(limit)
+        ).scalars()
+        syncs = session.execute(
+            select(SyncRunRow).order_by(col(SyncRunRow.started_at).desc()).limit(limit)
+        ).scalars()
+        return {
+            "requests": [_request_document(r) for r in requests],
+            "sync_runs": [_sync_document(s) for s in syncs],
+        }
+
+
+def _progress(session: Any, sync_run_id: str) -> dict[str, int]:
+    query = (
+        select(col(PlanOperationRow.state), func.count())
+        .where(col(PlanOperationRow.run_id) == sync_run_id)
+        .group_by(col(PlanOperationRow.state))
+    )
+    counts = {state: int(count) for state, count in session.execute(query)}
+    return {"total": sum(counts.values()), **counts}
+
+
+def _request_document(row: AdminRunRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "audience": row.audience,
+        "full": row.full,
+        "allow_destructive": row.allow_destructive,
+        "actor": row.actor,
+        "status": row.status,
+        "requested_at": row.requested_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "sync_run_id": row.sync_run_id,
+        "error": row.error,
+    }
+
+
+def _sync_document(row: SyncRunRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "audience": row.audience,
+        "kind": row.kind,
+        "status": row.status,
+        "started_at": row.started_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "counts": row.counts,
+        "calls": row.calls,
+        "report": row.report,
+    }

@@ -1,0 +1,64 @@
+"""The FastAPI app of ``consent-sync serve``, built from an :class:`AppContext` (the composition root's)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from connector.api import admin, consents, health, webhooks
+from connector.api.admin_runs import RunWorker
+from connector.api.auth import audit_admin_calls
+from connector.api.capture import confirmation_key
+from connector.api.metrics import build_metrics
+from connector.core.signatures import TokenConfigError, parse_admin_tokens
+from connector.errors import ConfigError, ConsentSyncError, InputError, NotFoundError
+from connector.services.context import AppContext
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    """Webhooks, admin API, consent capture, health and metrics; ``ConfigError`` on bad settings."""
+    worker = RunWorker(ctx)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        worker.shutdown()
+
+    app = FastAPI(
+        title="consent-sync",
+        summary="Mailchimp webhooks, the admin API and consent capture of the consent store.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.metrics = build_metrics(ctx)
+    app.state.admin_tokens = _admin_tokens(ctx)
+    app.state.run_worker = worker
+    if ctx.settings.consent_capture.confirmation == "link":
+        confirmation_key(ctx)  # refuse to start without the key
+    if ctx.settings.consent_capture.audience is not None:
+        ctx.settings.audience(ctx.settings.consent_capture.audience)  # refuse an unknown audience
+    for router in (webhooks.router, admin.router, consents.router, health.router):
+        app.include_router(router)
+    app.middleware("http")(audit_admin_calls)
+    app.add_exception_handler(ConsentSyncError, _error_answer)  # type: ignore[arg-type]
+    return app
+
+
+def _admin_tokens(ctx: AppContext) -> object:
+    tokens = ctx.settings.admin.tokens
+    try:
+        return parse_admin_tokens(tokens.get_secret_value()) if tokens is not None else ()
+    except TokenConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+async def _error_answer(_request: Request, exc: ConsentSyncError) -> JSONResponse:
+    """Our errors as answers: 404 for unknown records, 422 naming the field, 400 for configuration."""
+    if isinstance(exc, NotFoundError):
+        return JSONResponse({"detail": exc.reason, "field": exc.where}, status_code=404)
+    if isinstance(exc, InputError):
+        return JSONResponse({"detail": exc.reason, "field": exc.where}, status_code=422)
+    if isinstance(exc, ConfigError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+    return JSONResponse({"detail": str(exc)}, status_code=409)

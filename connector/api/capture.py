@@ -1,0 +1,134 @@
+"""Consent capture for sign-up forms: record the requested consent, then start exactly one double opt-in.
+
+Double opt-in goes through Mailchimp (the member is PUT ``pending``; Mailchimp mails the confirmation
+and its ``subscribe`` webhook confirms) or through our own signed link, per
+``consent_capture.confirmation``. Only the person who just signed up is ever asked (P5).
+"""
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
+from connector.core.remote import MemberStatus, subscriber_hash
+from connector.core.signatures import read_token, sign_token
+from connector.errors import ConfigError
+from connector.mailchimp.payloads import MemberOutcome, MemberWrite
+from connector.services.consents import Evidence, add_consent_event, record_consent
+from connector.services.contacts import mark_changed
+from connector.services.context import AppContext, Origin
+from connector.store.engine import unit_of_work
+from connector.store.sync_tables import AudienceStateRow
+from connector.store.tables import ConsentEventRow, ContactRow
+from connector.sync.connect import open_gateway
+
+log = structlog.get_logger("connector.api.capture")
+
+
+def confirmation_key(ctx: AppContext) -> bytes:
+    key = ctx.settings.security.confirmation_key
+    if key is None:
+        raise ConfigError(
+            "security.confirmation_key: needed for consent_capture.confirmation = 'link'; "
+            "set CONSENT_SYNC_SECURITY__CONFIRMATION_KEY"
+        )
+    return key.get_secret_value().encode()
+
+
+def record_sign_up(
+    ctx: AppContext, email: str, purposes: Sequence[str], channel: Channel, evidence: Evidence, origin: Origin
+) -> list[ConsentEventRow]:
+    """The GIVEN events of one sign-up, each waiting for its double opt-in."""
+    return record_consent(ctx, email, purposes, channel, ConsentAction.GIVEN, evidence, origin)
+
+
+def confirmation_link(ctx: AppContext, rows: Sequence[ConsentEventRow]) -> str:
+    """Our signed, expiring link confirming exactly these grants."""
+    capture = ctx.settings.consent_capture
+    expires = ctx.now() + timedelta(hours=capture.link_valid_hours)
+    payload: dict[str, object] = {
+        "c": rows[0].contact_id,
+        "g": [row.id for row in rows],
+        "exp": int(expires.timestamp()),
+    }
+    token = sign_token(confirmation_key(ctx), payload)
+    return f"{capture.public_base_url.rstrip('/')}/consents/confirm/{token}"
+
+
+def confirm_by_link(ctx: AppContext, token: str) -> tuple[str, ...] | None:
+    """Confirm the grants a valid link names (once; a repeat changes nothing); ``None`` if invalid."""
+    payload = read_token(confirmation_key(ctx), token, int(ctx.now().timestamp()))
+    grants = payload.get("g") if payload else None
+    if payload is None or not isinstance(grants, list):
+        return None
+    now = ctx.now()
+    origin = Origin(actor="person", source="consent-confirmation-link")
+    with unit_of_work(ctx.engine) as session:
+        contact = session.get(ContactRow, str(payload.get("c")))
+        if contact is None:
+            return None
+        query = select(ConsentEventRow).where(col(ConsentEventRow.id).in_([str(g) for g in grants]))
+        given = [row for row in session.execute(query).scalars() if row.contact_id == contact.id]
+        done = _confirmed_refs(session, contact.id)
+        for row in given:
+            if f"confirm:{row.id}" not in done:
+                evidence = Evidence(
+                    occurred_at=now,
+                    method=ConsentMethod(row.method),
+                    recorded_by=Actor.PERSON,
+                    source_ref=f"confirm:{row.id}",
+                )
+                channel = Channel(row.channel)
+                add_consent_event(
+                    session, contact, row.purpose, channel, ConsentAction.CONFIRMED, evidence, origin, now
+                )
+        mark_changed(session, ctx, contact, now)
+        return tuple(sorted(row.purpose for row in given))
+
+
+def _confirmed_refs(session: Session, contact_id: str) -> set[str]:
+    query = select(col(ConsentEventRow.source_ref)).where(
+        col(ConsentEventRow.contact_id) == contact_id,
+        col(ConsentEventRow.action) == ConsentAction.CONFIRMED.value,
+    )
+    return {ref for ref in session.execute(query).scalars() if ref}
+
+
+def ask_mailchimp_to_confirm(ctx: AppContext, email: str) -> None:
+    """Background task: PUT the member ``pending`` so Mailchimp sends its one confirmation e-mail.
+
+    A member Mailchimp already shows ``subscribed`` gets no e-mail (nothing to confirm there); the
+    grant then waits for reconcile or a confirmation link.
+    """
+    list_id = _capture_list_id(ctx)
+    if list_id is None:
+        log.warning("consent.double_opt_in.no_audience")
+        return
+    try:
+        with open_gateway(ctx.settings.mailchimp) as gateway:
+            current = gateway.get_member(list_id, subscriber_hash(email))
+            if current is not None and current.status is MemberStatus.SUBSCRIBED:
+                log.info("consent.double_opt_in.already_subscribed")
+                return
+            member = MemberWrite(email, status=MemberStatus.PENDING, status_if_new=MemberStatus.PENDING)
+            result = gateway.upsert_member(list_id, member)
+    except Exception as exc:
+        log.error("consent.double_opt_in.failed", error=type(exc).__name__)
+        return
+    if isinstance(result, MemberOutcome):
+        log.warning("consent.double_opt_in.rejected", kind=result.kind.value, message=result.message)
+    else:
+        log.info("consent.double_opt_in.requested", status=result.status.value)
+
+
+def _capture_list_id(ctx: AppContext) -> str | None:
+    capture = ctx.settings.consent_capture
+    audience = ctx.settings.audience(capture.audience or ctx.settings.audiences[0].name)
+    if audience.list_id:
+        return audience.list_id
+    with unit_of_work(ctx.engine) as session:
+        state = session.get(AudienceStateRow, audience.name)
+        return state.list_id if state is not None else None

@@ -1,0 +1,237 @@
+"""Mailchimp audience webhooks as values: parse the form body, key it for de-duplication, decide effects.
+
+Pure: the body, the policy switches and the audience's purposes are arguments. The shell stores the
+event and performs the effects this module returns, in one transaction.
+"""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+from urllib.parse import parse_qsl
+
+from connector.core.model import SuppressionReason
+
+
+class EventType(StrEnum):
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    PROFILE = "profile"
+    UPEMAIL = "upemail"
+    CLEANED = "cleaned"
+    CAMPAIGN = "campaign"
+
+
+class PayloadError(ValueError):
+    """A body that is not a Mailchimp webhook event; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One event. ``email`` is the member's (new, for ``upemail``) address, trimmed and lower-cased."""
+
+    type: EventType
+    fired_at: datetime | None
+    list_id: str | None
+    email: str | None
+    old_email: str | None = None
+    member_id: str | None = None
+    reason: str | None = None
+    action: str | None = None
+    campaign_id: str | None = None
+    ip_opt: str | None = None
+    timestamp_opt: datetime | None = None
+    merges: Mapping[str, str] = field(default_factory=dict)
+    dedup_key: str = ""
+
+
+def parse_form(body: bytes) -> dict[str, object]:
+    """PHP-style bracket keys (``data[merges][FNAME]``) as nested dictionaries."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise PayloadError("body: not a form-encoded payload") from None
+    root: dict[str, object] = {}
+    for key, value in pairs:
+        _put(root, _key_path(key), value)
+    return root
+
+
+def _key_path(key: str) -> list[str]:
+    head, _, rest = key.partition("[")
+    return [head] + [part for part in rest.rstrip("]").split("][") if rest] if rest else [head]
+
+
+def _put(root: dict[str, object], path: list[str], value: str) -> None:
+    node = root
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def parse_event(body: bytes) -> WebhookEvent:
+    """The typed event of a webhook body; ``PayloadError`` names what is missing or wrong."""
+    form = parse_form(body)
+    kind = _text(form, "type")
+    if kind not in EventType.__members__.values():
+        raise PayloadError(f"type: unknown webhook event type {kind!r}")
+    data = form.get("data")
+    data = data if isinstance(data, dict) else {}
+    event = _event(EventType(kind), parse_fired_at(_text(form, "fired_at")), data)
+    return _with_key(event, body)
+
+
+def _event(kind: EventType, fired_at: datetime | None, data: dict[str, object]) -> WebhookEvent:
+    upemail = kind is EventType.UPEMAIL
+    merges = data.get("merges")
+    return WebhookEvent(
+        type=kind,
+        fired_at=fired_at,
+        list_id=_text(data, "list_id") or None,
+        email=_address(_text(data, "new_email" if upemail else "email")),
+        old_email=_address(_text(data, "old_email")) if upemail else None,
+        member_id=_text(data, "new_id" if upemail else "id") or None,
+        reason=_text(data, "reason") or None,
+        action=_text(data, "action") or None,
+        campaign_id=_text(data, "campaign_id") or (_text(data, "id") if kind is EventType.CAMPAIGN else None),
+        ip_opt=_text(data, "ip_opt") or None,
+        timestamp_opt=parse_fired_at(_text(data, "timestamp_opt")),
+        merges={k: v for k, v in merges.items() if isinstance(v, str)} if isinstance(merges, dict) else {},
+    )
+
+
+def _text(node: Mapping[str, object], key: str) -> str:
+    value = node.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _address(text: str) -> str | None:
+    return text.lower() or None
+
+
+def parse_fired_at(text: str) -> datetime | None:
+    """Mailchimp's ``YYYY-MM-DD HH:MM:SS`` (UTC), or ISO 8601; ``None`` when empty."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        raise PayloadError(f"fired_at: not a timestamp: {text!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def dedup_key(event: WebhookEvent, body: bytes) -> str:
+    """Type + list + address (or id) + ``fired_at`` + a hash of the payload, hashed to 64 hex."""
+    payload = hashlib.sha256(_canonical(body)).hexdigest()
+    who = event.email or event.member_id or event.campaign_id or ""
+    fired = event.fired_at.isoformat() if event.fired_at else ""
+    parts = "|".join((event.type.value, event.list_id or "", who, fired, payload))
+    return hashlib.sha256(parts.encode("utf-8")).hexdigest()
+
+
+def _canonical(body: bytes) -> bytes:
+    """The pairs of the body in sorted order, so that a reordered re-delivery keys the same."""
+    pairs = sorted(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    return "&".join(f"{k}={v}" for k, v in pairs).encode("utf-8")
+
+
+def _with_key(event: WebhookEvent, body: bytes) -> WebhookEvent:
+    return replace(event, dedup_key=dedup_key(event, body))
+
+
+# --- effects ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Withdraw consent for the audience's purposes (e-mail), as of ``at``."""
+
+    purposes: tuple[str, ...]
+    at: datetime
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class Object:
+    """An objection to all direct marketing, as of ``at``."""
+
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Suppress:
+    reason: SuppressionReason
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeAddress:
+    old_email: str
+    new_email: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProfile:
+    fields: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """A Mailchimp-confirmed sign-up; ``trusted`` means Mailchimp's own form counts as consent (P6)."""
+
+    purposes: tuple[str, ...]
+    at: datetime
+    ip: str | None
+    trusted: bool
+
+
+Effect = Withdraw | Object | Suppress | ChangeAddress | UpdateProfile | Confirm
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the policy says about Mailchimp's events, and the audience the event belongs to."""
+
+    purposes: tuple[str, ...]
+    merge_fields: Mapping[str, str]
+    unsubscribe_means: Literal["withdrawal", "objection"] = "withdrawal"
+    trust_signup_forms: bool = False
+
+
+def effects(event: WebhookEvent, rules: Rules, received_at: datetime) -> tuple[Effect, ...]:
+    """What the event changes in the store; empty for events that are only recorded."""
+    at = event.fired_at or received_at
+    match event.type:
+        case EventType.UNSUBSCRIBE:
+            return _unsubscribe(event, rules, at)
+        case EventType.CLEANED:
+            return (Suppress(SuppressionReason.CLEANED),)
+        case EventType.UPEMAIL if event.old_email and event.email and event.old_email != event.email:
+            return (ChangeAddress(event.old_email, event.email),)
+        case EventType.PROFILE:
+            fields = {rules.merge_fields[t]: v for t, v in event.merges.items() if t in rules.merge_fields}
+            return (UpdateProfile(fields),) if fields else ()
+        case EventType.SUBSCRIBE:
+            when = event.timestamp_opt or at
+            return (Confirm(rules.purposes, when, event.ip_opt, rules.trust_signup_forms),)
+    return ()
+
+
+def _unsubscribe(event: WebhookEvent, rules: Rules, at: datetime) -> tuple[Effect, ...]:
+    if event.action == "delete":
+        return ()  # an admin archived the member: not the person's opt-out
+    evidence = f"mailchimp unsubscribe, campaign {event.campaign_id or 'none'}"
+    if event.reason == "abuse":
+        return (
+            Object(at, f"mailchimp spam complaint, campaign {event.campaign_id or 'none'}"),
+            Suppress(SuppressionReason.COMPLAINED),
+        )
+    if rules.unsubscribe_means == "objection":
+        return (Object(at, evidence),)
+    return (Withdraw(rules.purposes, at, evidence),)

@@ -1,0 +1,103 @@
+"""Prometheus metrics of the daemon, and a small HTTP endpoint for them (``/metrics``, ``/healthz``).
+
+Built in the composition root on a registry it is given; nothing is registered at import time.
+"""
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+PREFIX = "consent_sync"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonMetrics:
+    registry: CollectorRegistry
+    leader: Gauge
+    last_sync: Gauge
+    last_reconcile: Gauge
+    plan_size: Gauge
+    drift: Gauge
+    runs: Counter
+    calls: Counter
+    errors: Counter
+    duration: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> "DaemonMetrics":
+        def gauge(name: str, text: str, labels: Iterable[str] = ("audience",)) -> Gauge:
+            return Gauge(f"{PREFIX}_{name}", text, labelnames=tuple(labels), registry=registry)
+
+        def counter(name: str, text: str, labels: Iterable[str]) -> Counter:
+            return Counter(f"{PREFIX}_{name}", text, labelnames=tuple(labels), registry=registry)
+
+        return cls(
+            registry=registry,
+            leader=gauge("daemon_leader", "1 while this process is the scheduler leader, else 0", ()),
+            last_sync=gauge(
+                "last_successful_sync_timestamp_seconds", "Unix time the audience's last sync run finished"
+            ),
+            last_reconcile=gauge(
+                "last_successful_reconcile_timestamp_seconds", "Unix time of the audience's last reconcile"
+            ),
+            plan_size=gauge("last_plan_size", "Operations in the audience's last sync plan"),
+            drift=gauge("drift_members", "Members whose Mailchimp state differed at the last reconcile"),
+            runs=counter(
+                "daemon_sync_runs_total", "Sync runs by outcome (done, stopped)", ("audience", "outcome")
+            ),
+            calls=counter("daemon_api_calls_total", "Mailchimp calls made by sync runs", ("audience",)),
+            errors=counter("daemon_errors_total", "Failed jobs by error class", ("audience", "job", "error")),
+            duration=Histogram(
+                f"{PREFIX}_sync_duration_seconds",
+                "Wall time of sync runs",
+                labelnames=("audience",),
+                buckets=(0.5, 1, 5, 15, 60, 300, 900, 3600),
+                registry=registry,
+            ),
+        )
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def metrics_app(registry: CollectorRegistry) -> WsgiApp:
+    """``/healthz`` answers 200 while the process runs; every other path serves the metrics."""
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok\n"]
+        return metrics(environ, start_response)  # type: ignore[no-any-return]
+
+    return app
+
+
+class MetricsServer:
+    """The metrics endpoint in a background thread."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        self._server = make_server(
+            host, port, metrics_app(registry), server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,100 @@
+"""``consent-sync import``: dry-run by default, ``--apply`` writes exactly what the dry-run shows."""
+
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from connector.core.csv_rows import RowKind, parse_column_map
+from connector.imports.planner import Progress
+from connector.imports.report import plan_document, render_text
+from connector.imports.service import ImportRequest, run_import
+
+PROGRESS_MIN_BYTES = 256 * 1024
+"""Files (together) larger than this, a few thousand rows, get a progress bar on stderr."""
+
+
+def import_command(
+    files: Annotated[list[Path], typer.Argument(help="CSV files, or zips of Mailchimp export files.")],
+    kind: Annotated[
+        RowKind | None,
+        typer.Option("--kind", help="What the files hold (default: told by their headers)."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source", help="Who attests the consent evidence in the files (P6); without it no consent."
+        ),
+    ] = None,
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="COLUMN=field (repeatable); field 'ignore' drops a column."),
+    ] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Override encoding detection.")] = None,
+    audience: Annotated[
+        str | None, typer.Option("--audience", help="Whose purposes a claim without a purpose column covers.")
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Write the plan (default: dry-run, write nothing).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (no progress bar).")
+    ] = False,
+) -> None:
+    """Import contacts, consents, relationships or a Mailchimp export. Dry-run unless --apply."""
+    from connector import cli as root  # the composition root: settings, context, error handling
+
+    ctx = root._context()
+    request = ImportRequest(
+        paths=files,
+        source=source,
+        kind=kind,
+        column_map=root._run(lambda: parse_column_map(column_map or [])),
+        encoding=encoding,
+        audience=audience,
+        apply=apply,
+        operator=f"cli:{getpass.getuser()}",
+    )
+    show_progress = not as_json and sum(_size(p) for p in files) > PROGRESS_MIN_BYTES
+    with _progress(files, show_progress) as progress:
+        plan = root._run(lambda: run_import(ctx, request, progress))
+    if as_json:
+        typer.echo(json.dumps(plan_document(plan, apply), indent=2, ensure_ascii=False))
+        return
+    for line in render_text(plan, apply):
+        typer.echo(line)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def estimated_rows(paths: list[Path]) -> int:
+    """Rows the files hold, from their sizes and the line length of their first 64 KiB."""
+    total = 0
+    for path in paths:
+        try:
+            with path.open("rb") as stream:
+                sample = stream.read(64 * 1024)
+        except OSError:
+            continue
+        per_line = len(sample) / max(sample.count(b"\n"), 1)
+        total += int(_size(path) / max(per_line, 1.0))
+    return max(total, 1)
+
+
+@contextmanager
+def _progress(paths: list[Path], shown: bool) -> Iterator[Progress | None]:
+    if not shown:
+        yield None
+        return
+    with typer.progressbar(length=estimated_rows(paths), label="reading", file=sys.stderr) as bar:
+        yield bar.update

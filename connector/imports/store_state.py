@@ -1,0 +1,318 @@
+"""What the store already holds about the people in a chunk of import rows, loaded set-based.
+
+A handful of queries per chunk (contacts by address / customer id / phone, their consent events,
+objections and relationships, and the suppression entries of the addresses), never one per row.
+Only the columns the planner compares are read.
+"""
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from sys import intern
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, String, any_, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Session, col
+
+from connector.core.model import Channel, ConsentAction, ConsentEvent, ConsentMethod, SuppressionReason
+from connector.core.wording import day, describe_source
+from connector.imports.plan import CONTACT_FIELDS
+from connector.store.tables import (
+    ConsentEventRow,
+    ContactRow,
+    ObjectionRow,
+    RelationshipRow,
+    SuppressionRow,
+)
+
+IN_LIST = 2_000
+"""Values per ``IN (…)``: one query per column for a planner chunk (SQLite >= 3.32 allows 32,766)."""
+_T = TypeVar("_T")
+
+EventKey = tuple[str, str, str, datetime]
+"""(purpose, channel, action, occurred_at) of a stored consent event."""
+RelationshipKey = tuple[str, str]
+"""(kind, reference — or the start date when there is none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    """A stored withdrawal or objection; ``purpose``/``channel`` ``None`` means every one."""
+
+    at: datetime
+    description: str
+    purpose: str | None
+    channel: Channel | None
+
+    def covers(self, purpose: str, channel: Channel) -> bool:
+        return (self.purpose is None or self.purpose == purpose) and (
+            self.channel is None or self.channel == channel
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRelationship:
+    id: str
+    values: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingContact:
+    id: str
+    email: str | None
+    values: tuple[str | None, ...]
+    updated_at: datetime
+    events: frozenset[EventKey]
+    withdrawn: frozenset[tuple[str, str]]
+    """(purpose, channel) pairs whose latest event is a withdrawal: already opted out."""
+    objections: frozenset[datetime]
+    opt_outs: tuple[OptOut, ...]
+    relationships: dict[RelationshipKey, StoredRelationship]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSuppression:
+    reason: SuppressionReason
+    created_at: datetime
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkKeys:
+    """What a chunk of rows identifies people by."""
+
+    emails: frozenset[str]
+    external_ids: frozenset[str]
+    phones: frozenset[str]
+    address_hashes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreState:
+    by_email: dict[str, ExistingContact]
+    by_external_id: dict[str, ExistingContact]
+    by_phone: dict[str, ExistingContact]
+    suppressions: dict[str, tuple[StoredSuppression, ...]]
+
+
+def relationship_key(kind: str, reference: str | None, started_at: datetime) -> RelationshipKey:
+    return kind, reference if reference is not None else f"@{started_at.isoformat()}"
+
+
+def load_state(session: Session, keys: ChunkKeys) -> StoreState:
+    """Everything the planner compares against, for the people of one chunk."""
+    rows = _contacts(session, keys)
+    ids = [row.id for row in rows]
+    events = _events(session, ids)
+    objections = _objections(session, ids)
+    relationships = _relationships(session, ids)
+    addresses = {email: email for email in keys.emails}  # hold the importer's own string, not a copy
+    contacts = [_existing(row, events, objections, relationships, addresses) for row in rows]
+    return StoreState(
+        by_email={c.email: c for c in contacts if c.email},
+        by_external_id={v: c for c in contacts if (v := c.values[3]) is not None and v in keys.external_ids},
+        by_phone={v: c for c in contacts if (v := c.values[0]) is not None and v in keys.phones},
+        suppressions=_suppressions(session, keys.address_hashes),
+    )
+
+
+def _in_chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
+    listed = list(values)
+    for start in range(0, len(listed), IN_LIST):
+        yield listed[start : start + IN_LIST]
+
+
+def _select_in(session: Session, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
+    found: list[Any] = []
+    postgres = session.connection().dialect.name == "postgresql"
+    for chunk in _in_chunks(values):
+        found.extend(session.execute(query.where(_member_of(column, chunk, postgres))).all())
+    return found
+
+
+def _member_of(column: Any, values: list[Any], postgres: bool) -> ColumnElement[bool]:
+    """``column`` is one of ``values``, with the values as ONE parameter: ``= ANY(array)`` on PostgreSQL,
+    ``IN (SELECT value FROM json_each(?))`` on SQLite. Thousands of separate parameters cost more to
+    render and bind than the look-up itself."""
+    if postgres:
+        condition: ColumnElement[bool] = column == any_(bindparam("members", values, type_=ARRAY(String)))
+        return condition
+    members: Any = select(literal_column("value")).select_from(
+        func.json_each(bindparam("members", json.dumps(values)))
+    )
+    member: ColumnElement[bool] = column.in_(members.scalar_subquery())
+    return member
+
+
+def _columns(model: Any, *names: str) -> Any:
+    """``SELECT`` of the named columns only (no ORM objects: cheaper for thousands of rows)."""
+    table = model.__table__
+    return select(*(table.c[name] for name in names))
+
+
+def _contacts(session: Session, keys: ChunkKeys) -> list[Any]:
+    query = _columns(ContactRow, "id", "email", *CONTACT_FIELDS, "updated_at")
+    found: dict[str, Any] = {}
+    for column, values in (
+        (col(ContactRow.email), keys.emails),
+        (col(ContactRow.external_id), keys.external_ids),
+        (col(ContactRow.phone), keys.phones),
+    ):
+        for row in _select_in(session, query, column, values):
+            found[row.id] = row
+    return list(found.values())
+
+
+def _events(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
+    query = _columns(
+        ConsentEventRow,
+        "contact_id",
+        "purpose",
+        "channel",
+        "action",
+        "occurred_at",
+        "method",
+        "source",
+        "source_ref",
+    )
+    return _grouped(_select_in(session, query, col(ConsentEventRow.contact_id), ids))
+
+
+def _objections(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
+    query = _columns(ObjectionRow, "contact_id", "occurred_at", "purpose", "channel")
+    return _grouped(_select_in(session, query, col(ObjectionRow.contact_id), ids))
+
+
+def _relationships(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
+    query = _columns(
+        RelationshipRow,
+        "contact_id", "id", "kind", "reference", "started_at", "service_date", "ended_at", "categories",
+        "order_value", "opt_out_offered",
+    )  # fmt: skip
+    return _grouped(_select_in(session, query, col(RelationshipRow.contact_id), ids))
+
+
+def _grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.contact_id].append(row)
+    return grouped
+
+
+def _suppressions(session: Session, hashes: Iterable[str]) -> dict[str, tuple[StoredSuppression, ...]]:
+    query = _columns(SuppressionRow, "address_hash", "reason", "created_at", "source")
+    found: dict[str, list[StoredSuppression]] = defaultdict(list)
+    for row in _select_in(session, query, col(SuppressionRow.address_hash), hashes):
+        found[row.address_hash].append(
+            StoredSuppression(SuppressionReason(row.reason), row.created_at, row.source)
+        )
+    return {hashed: tuple(entries) for hashed, entries in found.items()}
+
+
+_NO_EVENTS: frozenset[EventKey] = frozenset()
+_NO_PAIRS: frozenset[tuple[str, str]] = frozenset()
+_NO_DATES: frozenset[datetime] = frozenset()
+_NO_RELATIONSHIPS: dict[RelationshipKey, StoredRelationship] = {}
+"""Shared (never mutated) empties: most existing contacts have no events, objections or relationships,
+and a large import holds one :class:`ExistingContact` per person."""
+
+
+def _existing(
+    row: Any,
+    events: dict[str, list[Any]],
+    objections: dict[str, list[Any]],
+    relationships: dict[str, list[Any]],
+    addresses: dict[str, str],
+) -> ExistingContact:
+    contact_id, email, phone, first_name, last_name, external_id, locale, updated_at = row
+    values = (phone, _shared(first_name), _shared(last_name), external_id, _shared(locale))
+    address = addresses.get(email, email) if email else None
+    own_events = events.get(contact_id)
+    own_objections = objections.get(contact_id)
+    own_relationships = relationships.get(contact_id)
+    if not (own_events or own_objections or own_relationships):  # the common case, kept cheap
+        return ExistingContact(
+            contact_id, address, values, updated_at, _NO_EVENTS, _NO_PAIRS, _NO_DATES, (), _NO_RELATIONSHIPS
+        )
+    return ExistingContact(
+        id=contact_id,
+        email=address,
+        values=values,
+        updated_at=updated_at,
+        events=frozenset((e.purpose, e.channel, e.action, e.occurred_at) for e in own_events)
+        if own_events
+        else _NO_EVENTS,
+        withdrawn=_withdrawn(own_events) if own_events else _NO_PAIRS,
+        objections=frozenset(o.occurred_at for o in own_objections) if own_objections else _NO_DATES,
+        opt_outs=(*_withdrawals(own_events or ()), *_objection_opt_outs(own_objections or ())),
+        relationships={
+            relationship_key(r.kind, r.reference, r.started_at): StoredRelationship(
+                r.id, relationship_values(r)
+            )
+            for r in own_relationships
+        }
+        if own_relationships
+        else _NO_RELATIONSHIPS,
+    )
+
+
+def _shared(value: str | None) -> str | None:
+    """Stored names held once (interned), like the importer's own."""
+    return intern(value) if value else value
+
+
+_ACTION_ORDER = {
+    ConsentAction.GIVEN.value: 0,
+    ConsentAction.CONFIRMED.value: 1,
+    ConsentAction.WITHDRAWN.value: 2,
+}
+
+
+def _withdrawn(events: Iterable[Any]) -> frozenset[tuple[str, str]]:
+    latest: dict[tuple[str, str], tuple[datetime, int]] = {}
+    for e in events:
+        order = (e.occurred_at, _ACTION_ORDER.get(e.action, 0))
+        key = (e.purpose, e.channel)
+        if key not in latest or order > latest[key]:
+            latest[key] = order
+    return frozenset(key for key, (_, action) in latest.items() if action == 2)
+
+
+def relationship_values(row: Any) -> tuple[object, ...]:
+    """The compared values of a stored relationship (the planner builds the same tuple for a row)."""
+    amount = row.order_value
+    return (
+        row.started_at,
+        row.service_date,
+        row.ended_at,
+        tuple(sorted(row.categories)),
+        None if amount is None else amount.normalize(),
+        bool(row.opt_out_offered),
+    )
+
+
+def _withdrawals(events: Iterable[Any]) -> Iterator[OptOut]:
+    for e in events:
+        if e.action != ConsentAction.WITHDRAWN.value:
+            continue
+        event = ConsentEvent(
+            id="",
+            purpose=e.purpose,
+            channel=Channel(e.channel),
+            action=ConsentAction.WITHDRAWN,
+            occurred_at=e.occurred_at,
+            method=ConsentMethod(e.method),
+            source=e.source,
+            source_ref=e.source_ref,
+        )
+        description = f"withdrew {day(e.occurred_at)} via {describe_source(event)}"
+        yield OptOut(e.occurred_at, description, e.purpose, Channel(e.channel))
+
+
+def _objection_opt_outs(objections: Iterable[Any]) -> Iterator[OptOut]:
+    for o in objections:
+        channel = Channel(o.channel) if o.channel else None
+        yield OptOut(o.occurred_at, f"objected to marketing {day(o.occurred_at)}", o.purpose, channel)

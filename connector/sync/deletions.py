@@ -1,0 +1,60 @@
+"""Members a complete read of the audience no longer shows: permanently deleted in Mailchimp.
+
+Mailchimp answers 404 for such an address and refuses to add it again ("Forgotten Email Not
+Subscribed"), so the store records what that means (DESIGN §4): the marketing consents of the audience
+withdrawn, the address suppressed, and the mirror marks the member forgotten so no plan touches it.
+Archived members are not in a read either and are left alone: their absence proves nothing.
+"""
+
+from collections.abc import Sequence, Set
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from connector.core.model import SuppressionReason
+from connector.core.remote import MemberStatus
+from connector.services.context import AppContext
+from connector.store.engine import unit_of_work
+from connector.store.sync_tables import MirrorMemberRow
+from connector.sync.inbound import record_opt_out, record_undeliverable
+
+CHUNK = 500
+WHY = "permanently deleted in mailchimp"
+
+
+def record_deletions(ctx: AppContext, audience: str, seen: Set[str], purposes: Sequence[str]) -> list[str]:
+    """Record every present mirror member missing from a complete read; the drift lines for them."""
+    with unit_of_work(ctx.engine) as session:
+        gone = [key for key in _present(session, audience) if key not in seen]
+    drift: list[str] = []
+    for start in range(0, len(gone), CHUNK):
+        with unit_of_work(ctx.engine) as session:
+            drift += _record(session, ctx, audience, gone[start : start + CHUNK], purposes)
+    return drift
+
+
+def _present(session: Session, audience: str) -> list[str]:
+    query = select(col(MirrorMemberRow.subscriber_hash)).where(
+        col(MirrorMemberRow.audience) == audience,
+        col(MirrorMemberRow.forgotten).is_(False),
+        col(MirrorMemberRow.status) != MemberStatus.ARCHIVED.value,
+    )
+    return list(session.execute(query).scalars())
+
+
+def _record(
+    session: Session, ctx: AppContext, audience: str, keys: Sequence[str], purposes: Sequence[str]
+) -> list[str]:
+    now = ctx.now()
+    query = select(MirrorMemberRow).where(
+        col(MirrorMemberRow.audience) == audience, col(MirrorMemberRow.subscriber_hash).in_(keys)
+    )
+    drift = []
+    for row in session.execute(query).scalars():
+        if row.email:
+            record_undeliverable(session, ctx, row.email, row.contact_id, SuppressionReason.UNSUBSCRIBED, now)
+        record_opt_out(session, ctx, row.contact_id, purposes, now, WHY)
+        drift.append(f"{row.subscriber_hash[:8]}: {row.status} → deleted")
+        row.forgotten, row.tags, row.confirmed_at = True, [], now
+        session.add(row)
+    return drift

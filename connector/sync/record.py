@@ -1,0 +1,320 @@
+"""Record what Mailchimp confirmed for one call: plan rows ``done``/``rejected``, the mirror, store facts.
+
+Each call's answer is recorded in one transaction that loads the rows it touches in two queries (the
+call's plan rows and mirror rows) instead of one query per member, and never autoflushes midway.
+"""
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session, col
+
+from connector.core.model import SuppressionReason
+from connector.core.plan import Archive, DeletePermanently, Operation
+from connector.core.remote import MemberStatus, subscriber_hash
+from connector.mailchimp.payloads import (
+    BatchSubscribeReport,
+    BulkSegmentReport,
+    MemberOutcome,
+    MemberRecord,
+    RejectionKind,
+)
+from connector.services.context import AppContext
+from connector.store.engine import unit_of_work
+from connector.store.sync_tables import MirrorMemberRow, PlanOperationRow
+from connector.sync.erasures import record_erasure_done
+from connector.sync.inbound import record_opt_out, record_undeliverable
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One pending operation: its row's sequence number, the operation, and its payload."""
+
+    seq: int
+    op: Operation
+    payload: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ApplyReport:
+    calls: int = 0
+    done: int = 0
+    rejected: int = 0
+    opted_out: int = 0
+    rejections: list[str] = field(default_factory=list)
+    stopped: bool = False
+    """``should_stop`` answered yes between two calls: the rest stays ``pending`` for a resume."""
+
+
+@dataclass(frozen=True, slots=True)
+class SingleOutcome:
+    """What Mailchimp answered to one archive or permanent deletion."""
+
+    found: bool
+    error: str | None = None
+
+
+class _Rows:
+    """The plan rows and mirror rows one call touches, loaded in two queries."""
+
+    def __init__(self, session: Session, run_id: str, audience: str, steps: Sequence[Step]) -> None:
+        seqs = [s.seq for s in steps]
+        keys = sorted({s.op.subscriber_hash for s in steps})
+        plan_rows = select(PlanOperationRow).where(
+            col(PlanOperationRow.run_id) == run_id, col(PlanOperationRow.seq).in_(seqs)
+        )
+        mirror_rows = select(MirrorMemberRow).where(
+            col(MirrorMemberRow.audience) == audience, col(MirrorMemberRow.subscriber_hash).in_(keys)
+        )
+        self.plan = {r.seq: r for r in session.execute(plan_rows).scalars()}
+        self.mirror = {r.subscriber_hash: r for r in session.execute(mirror_rows).scalars()}
+
+
+class Recorder:
+    """Turns answers into store changes; keeps the run's report and the members whose upsert failed."""
+
+    def __init__(self, ctx: AppContext, run_id: str, audience: str, purposes: Sequence[str]) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self.audience = audience
+        self.purposes = purposes
+        self.report = ApplyReport()
+        self.unwritten: set[str] = set()
+
+    # --- upserts ---------------------------------------------------------------------------------
+
+    def upserts(self, chunk: Sequence[Step], answer: BatchSubscribeReport) -> None:
+        errors = {key_of(e): e for e in answer.errors}
+        records = {r.subscriber_hash: r for r in answer.new_members}
+        updated = {r.subscriber_hash for r in answer.updated_members}
+        records |= {r.subscriber_hash: r for r in answer.updated_members}
+        rejected = [s for s in chunk if s.op.subscriber_hash in errors]
+        confirmed = [s for s in chunk if s.op.subscriber_hash not in errors]
+        with self._session(rejected) as (session, rows):
+            if confirmed:
+                self._upserts_confirmed(session, confirmed, records, updated)
+            for step in rejected:
+                self._upsert_rejected(session, rows, step, errors[step.op.subscriber_hash])
+
+    def _upserts_confirmed(
+        self, session: Session, steps: Sequence[Step], records: Mapping[str, MemberRecord], updated: set[str]
+    ) -> None:
+        """Mirror rows written and plan rows marked ``done`` with two or three executemany statements."""
+        mirror = MirrorMemberRow
+        query = select(
+            col(mirror.subscriber_hash),
+            col(mirror.contact_id),
+            col(mirror.merge_fields),
+            col(mirror.last_changed),
+        ).where(col(mirror.audience) == self.audience, col(mirror.subscriber_hash).in_(_keys(steps)))
+        known = {key: (contact, merge, changed) for key, contact, merge, changed in session.execute(query)}
+        now = self.ctx.now()
+        inserts, updates = [], []
+        for step in steps:
+            key, payload = step.op.subscriber_hash, step.payload
+            record = records.get(key)
+            contact, merge, changed = known.get(key, (None, {}, None))
+            values = {
+                "audience": self.audience,
+                "subscriber_hash": key,
+                "email": payload["email"],
+                "status": record.status.value if record is not None else payload["send_status"],
+                "contact_id": contact or payload.get("contact_id"),
+                "merge_fields": {**merge, **payload["merge_fields"]},
+                "last_changed": record.last_changed if record is not None else changed,
+                "confirmed_at": now,
+            }
+            if key in known:
+                updates.append(values)
+            else:
+                inserts.append({**values, "tags": [], "managed": key not in updated, "forgotten": False})
+        if inserts:
+            session.execute(insert(MirrorMemberRow), inserts)
+        if updates:
+            session.execute(update(MirrorMemberRow), updates)
+        self._mark_many(session, [(s, "done", None) for s in steps])
+
+    def _upsert_rejected(self, session: Session, rows: _Rows, step: Step, outcome: MemberOutcome) -> None:
+        self.unwritten.add(step.op.subscriber_hash)
+        now = self.ctx.now()
+        contact_id = step.payload.get("contact_id")
+        if outcome.kind is RejectionKind.COMPLIANCE_STATE:
+            self._mirror_status(session, rows, step, MemberStatus.UNSUBSCRIBED.value, forgotten=False)
+            record_opt_out(session, self.ctx, contact_id, self.purposes, now, "mailchimp compliance state")
+            self.report.opted_out += 1
+            why = "opted out in Mailchimp (compliance state); withdrawal recorded"
+            self._mark(rows, step, "rejected", why)
+        elif outcome.kind is RejectionKind.FORGOTTEN:
+            self._mirror_status(session, rows, step, MemberStatus.UNSUBSCRIBED.value, forgotten=True)
+            reason = SuppressionReason.UNSUBSCRIBED
+            record_undeliverable(session, self.ctx, step.payload["email"], contact_id, reason, now)
+            self._mark(rows, step, "rejected", "permanently deleted in Mailchimp; suppression recorded")
+        else:
+            self._mark(rows, step, "rejected", f"{outcome.kind.value}: {outcome.message}"[:300])
+
+    def _mirror_status(
+        self, session: Session, rows: _Rows, step: Step, status: str, *, forgotten: bool
+    ) -> None:
+        row = rows.mirror.get(step.op.subscriber_hash) or self._new_mirror_row(step, status, managed=False)
+        row.status, row.forgotten, row.confirmed_at = status, forgotten, self.ctx.now()
+        session.add(row)
+
+    def _new_mirror_row(self, step: Step, status: str, *, managed: bool) -> MirrorMemberRow:
+        return MirrorMemberRow(
+            audience=self.audience,
+            subscriber_hash=step.op.subscriber_hash,
+            email=step.payload.get("email", ""),
+            status=status,
+            contact_id=step.payload.get("contact_id"),
+            managed=managed,
+            confirmed_at=self.ctx.now(),
+        )
+
+    # --- tags ------------------------------------------------------------------------------------
+
+    def skipped(self, steps: Sequence[Step], why: str) -> None:
+        with self._session(steps) as (_, rows):
+            for step in steps:
+                self._mark(rows, step, "rejected", why)
+
+    def tags(
+        self, tag: str, adds: Sequence[Step], removes: Sequence[Step], answer: BulkSegmentReport
+    ) -> None:
+        """One bulk tag call's answer: mirror tags and plan rows, set-based."""
+        errors = {key_of(e): e for e in answer.errors}
+        pairs = [*((s, True) for s in adds), *((s, False) for s in removes)]
+        with self._session(()) as (session, _):
+            mirror = MirrorMemberRow
+            query = select(col(mirror.subscriber_hash), col(mirror.tags)).where(
+                col(mirror.audience) == self.audience,
+                col(mirror.subscriber_hash).in_(_keys([*adds, *removes])),
+            )
+            current: dict[str, list[str]] = {key: tags for key, tags in session.execute(query)}
+            now = self.ctx.now()
+            changes: list[dict[str, Any]] = []
+            marks: list[tuple[Step, str, str | None]] = []
+            for step, adding in pairs:
+                error = errors.get(step.op.subscriber_hash)
+                if error is not None:
+                    marks.append((step, "rejected", f"{tag}: {error.kind.value}: {error.message}"[:300]))
+                    continue
+                if (tags := current.get(step.op.subscriber_hash)) is not None:
+                    new = set(tags) | {tag} if adding else set(tags) - {tag}
+                    changes.append(
+                        {
+                            "audience": self.audience,
+                            "subscriber_hash": step.op.subscriber_hash,
+                            "tags": sorted(new),
+                            "confirmed_at": now,
+                        }
+                    )
+                step.payload["done_tags"] = sorted({*step.payload.get("done_tags", []), tag})
+                finished = set(step.payload["done_tags"]) >= set(step.payload["tags"])
+                marks.append((step, "done" if finished else "pending", None))
+            if changes:
+                session.execute(update(MirrorMemberRow), changes)
+            self._mark_many(session, marks)
+
+    # --- archive and delete ----------------------------------------------------------------------
+
+    def singles(self, outcomes: Iterable[tuple[Step, SingleOutcome]]) -> None:
+        answered = list(outcomes)
+        with self._session([step for step, _ in answered]) as (session, rows):
+            for step, outcome in answered:
+                if outcome.error is not None:
+                    self._mark(rows, step, "rejected", outcome.error[:300])
+                else:
+                    self._single_done(session, rows, step, outcome.found)
+
+    def _single_done(self, session: Session, rows: _Rows, step: Step, found: bool) -> None:
+        key = step.op.subscriber_hash
+        row = rows.mirror.get(key)
+        if row is not None and isinstance(step.op, Archive):
+            row.status = MemberStatus.ARCHIVED.value
+        elif row is not None:
+            row.forgotten, row.email, row.tags, row.merge_fields = True, "", [], {}
+            row.contact_id = None
+        if row is not None:
+            row.confirmed_at = self.ctx.now()
+            session.add(row)
+        done = "deleted" if isinstance(step.op, DeletePermanently) else "archived"
+        outcome = done if found else "not found"
+        record_erasure_done(session, self.ctx.settings, key, self.audience, outcome, self.ctx.now())
+        self._mark(rows, step, "done", None if found else "not found in Mailchimp")
+
+    def batch_started(self, steps: Sequence[Step], batch_id: str) -> None:
+        """Remember the ``/batches`` job carrying these steps, so that a resumed run polls it."""
+        with self._session(steps) as (_, rows):
+            for step in steps:
+                step.payload["batch_id"] = batch_id
+                self._mark(rows, step, "pending")
+
+    # --- shared ----------------------------------------------------------------------------------
+
+    def called(self) -> None:
+        self.report.calls += 1
+
+    @contextmanager
+    def _session(self, steps: Sequence[Step]) -> Iterator[tuple[Session, _Rows]]:
+        """One transaction with the steps' rows preloaded; no autoflush before the commit."""
+        with unit_of_work(self.ctx.engine) as session:
+            session.autoflush = False
+            yield session, _Rows(session, self.run_id, self.audience, steps)
+
+    def _mark_many(self, session: Session, marks: Sequence[tuple[Step, str, str | None]]) -> None:
+        """Plan rows to a new state in one executemany; a row already ``rejected`` stays so."""
+        if not marks:
+            return
+        plan = PlanOperationRow
+        query = select(col(plan.seq)).where(
+            col(plan.run_id) == self.run_id,
+            col(plan.seq).in_([step.seq for step, _, _ in marks]),
+            col(plan.state) == "rejected",
+        )
+        final = set(session.execute(query).scalars())
+        changes = []
+        for step, state, outcome in marks:
+            if step.seq in final:
+                continue
+            changes.append(
+                {
+                    "run_id": self.run_id,
+                    "seq": step.seq,
+                    "state": state,
+                    "outcome": outcome,
+                    "payload": dict(step.payload),
+                }
+            )
+            self._count(step, state, outcome)
+        if changes:
+            session.execute(update(PlanOperationRow), changes)
+
+    def _count(self, step: Step, state: str, outcome: str | None) -> None:
+        if state == "done":
+            self.report.done += 1
+        elif state == "rejected":
+            self.report.rejected += 1
+            self.report.rejections.append(
+                f"{step.op.subscriber_hash[:8]} {type(step.op).__name__}: {outcome}"
+            )
+
+    def _mark(self, rows: _Rows, step: Step, state: str, outcome: str | None = None) -> None:
+        row = rows.plan.get(step.seq)
+        assert row is not None, f"plan_operations: run {self.run_id} has no operation {step.seq}"
+        if row.state == "rejected":
+            return
+        row.state, row.outcome, row.payload = state, outcome, dict(step.payload)
+        self._count(step, state, outcome)
+
+
+def _keys(steps: Sequence[Step]) -> list[str]:
+    return sorted({s.op.subscriber_hash for s in steps})
+
+
+def key_of(outcome: MemberOutcome) -> str:
+    if outcome.subscriber_hash:
+        return outcome.subscriber_hash
+    return subscriber_hash(outcome.email_address or "")

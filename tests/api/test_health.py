@@ -1,0 +1,32 @@
+"""Liveness, readiness and metrics."""
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from connector.services.context import AppContext
+from tests.api.conftest import FORM, HOOK, unsubscribe
+from tests.conftest import START
+
+
+def test_healthz_and_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"database": "ok", "migrations": "at_head"}
+
+
+def test_readyz_is_503_when_migrations_are_behind(client: TestClient, api_ctx: AppContext) -> None:
+    with api_ctx.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["migrations"] == "behind"
+
+
+def test_metrics_count_webhooks(client: TestClient) -> None:
+    client.post(HOOK, content=unsubscribe("per@firma.no", START), headers=FORM)
+    client.post(HOOK, content=unsubscribe("per@firma.no", START), headers=FORM)
+    client.get("/webhooks/mailchimp/wrong")
+    body = client.get("/metrics").text
+    assert 'consent_sync_webhooks_received_total{outcome="applied",type="unsubscribe"} 1.0' in body
+    assert 'consent_sync_webhooks_received_total{outcome="duplicate",type="unsubscribe"} 1.0' in body
+    assert 'consent_sync_webhooks_rejected_total{reason="secret"} 1.0' in body
+    assert "consent_sync_sync_runs" in body

@@ -1,0 +1,125 @@
+"""The pure parts: Mailchimp's bracket-key bodies, the de-duplication key, effects, signatures, tokens."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from connector.core.model import SuppressionReason
+from connector.core.signatures import (
+    TokenConfigError,
+    match_admin_token,
+    parse_admin_tokens,
+    read_token,
+    sign_token,
+    signature_is_valid,
+    token_digest,
+    webhook_signature,
+)
+from connector.core.webhook_events import (
+    ChangeAddress,
+    Confirm,
+    EventType,
+    Object,
+    PayloadError,
+    Rules,
+    Suppress,
+    UpdateProfile,
+    Withdraw,
+    effects,
+    parse_event,
+    parse_form,
+)
+from tests.api.conftest import event_body, subscribe, unsubscribe
+
+AT = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+RULES = Rules(purposes=("newsletter", "offers"), merge_fields={"FNAME": "first_name"})
+
+
+def test_bracket_keys_nest() -> None:
+    form = parse_form(b"type=profile&data%5Bmerges%5D%5BFNAME%5D=Kari&data%5Bemail%5D=k%40firma.no")
+    assert form == {"type": "profile", "data": {"merges": {"FNAME": "Kari"}, "email": "k@firma.no"}}
+
+
+def test_unsubscribe_parses_into_a_typed_event() -> None:
+    event = parse_event(unsubscribe(" Kari@Firma.no ", AT))
+    assert event.type is EventType.UNSUBSCRIBE
+    assert (event.email, event.list_id, event.campaign_id, event.fired_at) == (
+        "kari@firma.no",
+        "list0001",
+        "cb398d21d2",
+        AT,
+    )
+    assert event.merges["FNAME"] == "Kari"
+
+
+def test_dedup_key_ignores_field_order_but_not_fired_at() -> None:
+    body = unsubscribe("kari@firma.no", AT)
+    reordered = b"&".join(reversed(body.split(b"&")))
+    assert parse_event(body).dedup_key == parse_event(reordered).dedup_key
+    assert (
+        parse_event(body).dedup_key
+        != parse_event(unsubscribe("kari@firma.no", AT.replace(minute=31))).dedup_key
+    )
+
+
+@pytest.mark.parametrize(
+    "body", [b"type=party&fired_at=2026-11-20+08%3A30%3A00", b"type=unsubscribe&fired_at=yesterday", b"%%%"]
+)
+def test_bad_bodies_name_the_problem(body: bytes) -> None:
+    with pytest.raises(PayloadError):
+        parse_event(body)
+
+
+def test_effects_per_event_type() -> None:
+    unsub = parse_event(unsubscribe("kari@firma.no", AT))
+    assert effects(unsub, RULES, AT) == (
+        Withdraw(("newsletter", "offers"), AT, "mailchimp unsubscribe, campaign cb398d21d2"),
+    )
+    objecting = Rules(RULES.purposes, RULES.merge_fields, unsubscribe_means="objection")
+    assert isinstance(effects(unsub, objecting, AT)[0], Object)
+    spam = effects(parse_event(unsubscribe("kari@firma.no", AT, reason="abuse")), RULES, AT)
+    assert isinstance(spam[0], Object)
+    assert spam[1] == Suppress(SuppressionReason.COMPLAINED)
+    cleaned = parse_event(event_body("cleaned", AT, email="kari@firma.no", list_id="l"))
+    assert effects(cleaned, RULES, AT) == (Suppress(SuppressionReason.CLEANED),)
+    moved = parse_event(event_body("upemail", AT, old_email="a@firma.no", new_email="b@firma.no"))
+    assert effects(moved, RULES, AT) == (ChangeAddress("a@firma.no", "b@firma.no"),)
+    profile = parse_event(event_body("profile", AT, email="a@firma.no", merges__FNAME="Ola", merges__X="y"))
+    assert effects(profile, RULES, AT) == (UpdateProfile({"first_name": "Ola"}),)
+    signup = effects(parse_event(subscribe("a@firma.no", AT)), RULES, AT)
+    assert signup == (Confirm(("newsletter", "offers"), AT, "10.20.10.30", trusted=False),)
+    assert effects(parse_event(event_body("campaign", AT, id="c1", list_id="l")), RULES, AT) == ()
+
+
+def test_an_admin_delete_is_not_an_opt_out() -> None:
+    deleted = parse_event(event_body("unsubscribe", AT, action="delete", reason="manual", email="a@firma.no"))
+    assert effects(deleted, RULES, AT) == ()
+
+
+def test_signature_checks_body_secret_and_freshness() -> None:
+    body = b"type=unsubscribe"
+    header = f"t=1000,v1={webhook_signature('s', 1000, body)}"
+    assert signature_is_valid(header, "s", body, now=1100, tolerance=300)
+    assert not signature_is_valid(header, "s", body + b"x", now=1100, tolerance=300)
+    assert not signature_is_valid(header, "other", body, now=1100, tolerance=300)
+    assert not signature_is_valid(header, "s", body, now=2000, tolerance=300)
+    assert not signature_is_valid("garbage", "s", body, now=1000, tolerance=300)
+    assert not signature_is_valid(None, "s", body, now=1000, tolerance=300)
+
+
+def test_admin_tokens_match_by_digest() -> None:
+    tokens = parse_admin_tokens(f"ops:write:{token_digest('a')}, viewer:read:{token_digest('b')}")
+    found = match_admin_token("b", tokens)
+    assert found is not None
+    assert (found.name, found.scope) == ("viewer", "read")
+    assert match_admin_token("c", tokens) is None
+    with pytest.raises(TokenConfigError):
+        parse_admin_tokens("ops:admin:abc")
+
+
+def test_signed_tokens_expire_and_resist_tampering() -> None:
+    token = sign_token(b"k", {"c": "x", "exp": 100})
+    assert read_token(b"k", token, now=50) == {"c": "x", "exp": 100}
+    assert read_token(b"k", token, now=101) is None
+    assert read_token(b"other", token, now=50) is None
+    assert read_token(b"k", "A" + token, now=50) is None
