@@ -4,14 +4,15 @@ All datetimes are timezone-aware UTC. Records carry the id of the stored row the
 decision can name the records that decided it (P8).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
 _T = TypeVar("_T")
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 class Channel(StrEnum):
@@ -187,8 +188,14 @@ class ContactFacts:
     objections: tuple[Objection, ...] = ()
     suppressions: tuple[Suppression, ...] = ()
 
+    def last_moment(self) -> datetime:
+        """The latest date any record carries (``datetime.min`` in UTC when there are none)."""
+        return max(_moments(self), default=_EARLIEST)
+
     def as_of(self, moment: datetime) -> "ContactFacts":
         """The facts as they stood at ``moment``: records that happened later are left out."""
+        if self.last_moment() <= moment:
+            return self
         return replace(
             self,
             consent_events=_before(self.consent_events, moment, lambda e: e.occurred_at),
@@ -198,6 +205,16 @@ class ContactFacts:
             objections=_before(self.objections, moment, lambda o: o.occurred_at),
             suppressions=_before(self.suppressions, moment, lambda s: s.created_at),
         )
+
+
+def _moments(facts: ContactFacts) -> Iterator[datetime]:
+    yield from (e.occurred_at for e in facts.consent_events)
+    for relationship in facts.relationships:
+        yield relationship.started_at
+        if relationship.ended_at is not None:
+            yield relationship.ended_at
+    yield from (o.occurred_at for o in facts.objections)
+    yield from (s.created_at for s in facts.suppressions)
 
 
 def _before(records: Iterable[_T], moment: datetime, when: Callable[[_T], datetime]) -> tuple[_T, ...]:
