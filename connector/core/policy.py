@@ -103,29 +103,40 @@ def hard_stop(
     Suppression, objection and withdrawal give way only to a valid consent strictly newer than them.
     """
 
-    def deny(reason: str, *records: RecordRef) -> Decision:
-        return Decision(purpose, channel, False, Basis.NONE, Rule.P0_HARD_STOP, reason, None, records)
-
-    contact = RecordRef(RecordKind.CONTACT, facts.contact_id)
-    if facts.erased:
-        return deny("the person's data was erased", contact)
-    if facts.processing_restricted:
-        return deny("processing is restricted for this person", contact)
-    if channel is Channel.EMAIL and not facts.has_email:
-        return deny("no e-mail address on record", contact)
-    if channel is Channel.SMS and not facts.has_phone:
-        return deny("no mobile number on record", contact)
+    if facts.erased or facts.processing_restricted or not _has_address(facts, channel):
+        return _deny(
+            purpose,
+            channel,
+            _unreachable_reason(facts, channel),
+            RecordRef(RecordKind.CONTACT, facts.contact_id),
+        )
     newer_than = consent.grant.occurred_at if consent is not None else None
-    if channel is Channel.EMAIL:
+    if channel is Channel.EMAIL and facts.suppressions:
         suppression = _latest_suppression(facts.suppressions)
         if suppression is not None and not _is_newer(newer_than, suppression.created_at):
-            return deny(_suppression_reason(suppression), suppression.ref)
-    objection = _latest_objection(facts.objections, purpose, channel)
+            return _deny(purpose, channel, _suppression_reason(suppression), suppression.ref)
+    objection = _latest_objection(facts.objections, purpose, channel) if facts.objections else None
     if objection is not None and not _is_newer(newer_than, objection.occurred_at):
-        return deny(_objection_reason(objection), objection.ref)
+        return _deny(purpose, channel, _objection_reason(objection), objection.ref)
     if state.withdrawal is not None and consent is None:
-        return deny(_withdrawal_reason(state), *_withdrawal_records(state))
+        return _deny(purpose, channel, _withdrawal_reason(state), *_withdrawal_records(state))
     return None
+
+
+def _deny(purpose: str, channel: Channel, reason: str, *records: RecordRef) -> Decision:
+    return Decision(purpose, channel, False, Basis.NONE, Rule.P0_HARD_STOP, reason, None, records)
+
+
+def _has_address(facts: ContactFacts, channel: Channel) -> bool:
+    return facts.has_email if channel is Channel.EMAIL else facts.has_phone
+
+
+def _unreachable_reason(facts: ContactFacts, channel: Channel) -> str:
+    if facts.erased:
+        return "the person's data was erased"
+    if facts.processing_restricted:
+        return "processing is restricted for this person"
+    return "no e-mail address on record" if channel is Channel.EMAIL else "no mobile number on record"
 
 
 def valid_consent(state: ConsentState, settings: PolicySettings, now: datetime) -> _Consent | None:
