@@ -12,7 +12,6 @@ import structlog
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from connector.api.sync_requests import request_sync
 from connector.core.consent import fold
 from connector.core.identity import address_hash
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, SuppressionReason
@@ -40,8 +39,9 @@ from connector.services.contacts import (
 from connector.services.context import AppContext, Origin
 from connector.services.history import record_change
 from connector.services.objections import add_objection
-from connector.services.suppressions import suppress
+from connector.services.suppressions import is_erased, suppress
 from connector.store.facts import to_consent_event
+from connector.store.sync_requests import request_sync
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow, SuppressionRow
 
@@ -58,8 +58,11 @@ class _Target:
         self.contact = find_contact(session, email) if email else None
         self.changed = False
 
-    def ensure(self) -> ContactRow | None:
+    def ensure(self, *, signed_up_again: bool = False) -> ContactRow | None:
+        """The contact, created if new. An erased person is re-created only by their own new sign-up."""
         if self.contact is None and self.email:
+            if not signed_up_again and is_erased(self.session, self.email, self.ctx.suppression_key):
+                return None
             try:
                 self.contact = ensure_contact(self.session, self.ctx, self.email, WEBHOOK, self.now)
             except InputError:
@@ -229,7 +232,7 @@ def _update_profile(target: _Target, effect: UpdateProfile) -> bool:
 def _confirm(target: _Target, effect: Confirm) -> bool:
     """A trusted Mailchimp sign-up is consent (P6); otherwise it confirms only our own pending sign-ups."""
     if effect.trusted:
-        contact = target.ensure()
+        contact = target.ensure(signed_up_again=True)
         if contact is None:
             return False
         _record(target, contact, effect.purposes, ConsentAction.GIVEN, effect.at, effect)

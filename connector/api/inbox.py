@@ -18,9 +18,10 @@ from sqlmodel import Session, col
 from connector.api.effects import apply_effects
 from connector.core.webhook_events import Effect, Rules, WebhookEvent, effects
 from connector.services.context import AppContext
+from connector.services.suppressions import is_erased
 from connector.settings import AudienceSettings
 from connector.store.engine import unit_of_work
-from connector.store.http_tables import WebhookInboxRow
+from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
 from connector.store.sync_tables import AudienceStateRow
 
 log = structlog.get_logger("connector.api.inbox")
@@ -65,6 +66,8 @@ def _accept(ctx: AppContext, event: WebhookEvent, body: bytes) -> IntakeReport:
             applied = audience is not None and apply_effects(session, ctx, event, found, audience.name, now)
             if expected is Intake.APPLIED and not applied:
                 _set_outcome(session, inbox_id, Intake.RECORDED)
+            if event.email and is_erased(session, event.email, ctx.suppression_key):
+                _scrub(session, inbox_id)
     except _DuplicateError:
         return IntakeReport(Intake.DUPLICATE, None)
     return IntakeReport(Intake.APPLIED if applied else Intake.RECORDED, audience.name if audience else None)
@@ -104,6 +107,12 @@ def _insert(session: Session, event: WebhookEvent, body: bytes, now: datetime, o
 
 
 _INSERT_INBOX = insert(WebhookInboxRow.__table__).returning(WebhookInboxRow.__table__.c.id)  # type: ignore[attr-defined]
+
+
+def _scrub(session: Session, inbox_id: int) -> None:
+    """The event concerns an erased person: keep that it came (for de-duplication), not what it said."""
+    table = WebhookInboxRow.__table__  # type: ignore[attr-defined]
+    session.connection().execute(update(table).where(table.c.id == inbox_id).values(body=ERASED_BODY))
 
 
 def _set_outcome(session: Session, inbox_id: int, outcome: Intake) -> None:

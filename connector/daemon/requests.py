@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import Engine, delete
 from sqlmodel import col
 
-from connector.api.sync_requests import request_sync as upsert_request
 from connector.store.engine import unit_of_work
 from connector.store.http_tables import SyncRequestRow
+from connector.store.sync_requests import request_sync as upsert_request
 
 
 def request_sync(engine: Engine, audience: str, at: datetime) -> None:

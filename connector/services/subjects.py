@@ -2,9 +2,10 @@
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, quote_plus
 
-from sqlalchemy import delete, select
-from sqlmodel import Session, SQLModel
+from sqlalchemy import delete, select, update
+from sqlmodel import Session, SQLModel, col
 
 from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
@@ -15,6 +16,8 @@ from connector.services.explain import entitlement_document, explain_contact
 from connector.services.history import record_change
 from connector.services.suppressions import suppress
 from connector.store.engine import unit_of_work
+from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
+from connector.store.sync_requests import request_sync
 from connector.store.tables import (
     ConsentEventRow,
     ContactRow,
@@ -68,7 +71,17 @@ def erase_subject(ctx: AppContext, email: str, origin: Origin) -> ErasureRow:
         )
         session.add(tombstone)
         record_change(session, contact_id=contact.id, origin=origin, action="contact.erased", at=now)
+        _scrub_received_webhooks(session, address)
+        for audience in ctx.settings.audiences:
+            request_sync(session, audience.name, now)  # Mailchimp's part (P7) follows promptly
     return tombstone
+
+
+def _scrub_received_webhooks(session: Session, address: str) -> None:
+    """Raw webhook bodies that name the address lose their text; their de-duplication keys stay."""
+    inbox = col(WebhookInboxRow.body)
+    for form in {quote_plus(address), quote(address, safe=""), address}:
+        session.execute(update(WebhookInboxRow).where(inbox.contains(form)).values(body=ERASED_BODY))
 
 
 def _rows(session: Session, table: type[SQLModel], contact_id: str) -> list[dict[str, Any]]:

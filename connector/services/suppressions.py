@@ -42,3 +42,13 @@ def is_suppressed(session: Session, email: str, key: bytes) -> bool:
     hashed = address_hash(email, key)
     query = select(SuppressionRow).where(SuppressionRow.address_hash == hashed)  # type: ignore[arg-type]
     return session.execute(query).first() is not None
+
+
+def is_erased(session: Session, email: str, key: bytes) -> bool:
+    """The address belonged to a person whose data was erased (P7): never re-create them from a feed."""
+    hashed = address_hash(email, key)
+    query = select(SuppressionRow).where(
+        SuppressionRow.address_hash == hashed,  # type: ignore[arg-type]
+        SuppressionRow.reason == SuppressionReason.ERASED.value,  # type: ignore[arg-type]
+    )
+    return session.execute(query).first() is not None

@@ -12,6 +12,9 @@ from sqlmodel import Field, SQLModel
 
 from connector.store.tables import _at
 
+ERASED_BODY = "[erased]"
+"""What a stored webhook body becomes once the person it names is erased (P7)."""
+
 
 class WebhookInboxRow(SQLModel, table=True):
     """One Mailchimp webhook event as received (raw body), and whether its effect was applied."""

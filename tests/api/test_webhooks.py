@@ -19,6 +19,7 @@ from connector.core.signatures import webhook_signature
 from connector.services.consents import Evidence, record_consent
 from connector.services.context import AppContext, Origin
 from connector.services.explain import explain_contact
+from connector.services.subjects import erase_subject
 from connector.services.suppressions import is_suppressed
 from connector.store.engine import unit_of_work
 from connector.store.http_tables import SyncRequestRow, WebhookInboxRow
@@ -251,3 +252,18 @@ def test_campaign_is_recorded_only(client: TestClient, api_ctx: AppContext, kind
     assert client.post(HOOK, content=body, headers=FORM).json() == {"status": "recorded"}
     assert _count(api_ctx, WebhookInboxRow) == 1
     time.sleep(0)
+
+
+def test_webhook_for_an_erased_person_does_not_bring_their_data_back(
+    api_ctx: AppContext, client: TestClient
+) -> None:
+    moment = api_ctx.now() - timedelta(hours=2)
+    first = unsubscribe("gone@firma.no", moment)
+    assert client.post(HOOK, content=first, headers=FORM).status_code == 200
+    erase_subject(api_ctx, "gone@firma.no", ORIGIN)
+    later = unsubscribe("gone@firma.no", moment + timedelta(hours=1))
+    assert client.post(HOOK, content=later, headers=FORM).status_code == 200
+    with unit_of_work(api_ctx.engine) as session:
+        assert session.execute(select(ContactRow)).first() is None
+        bodies = session.execute(select(col(WebhookInboxRow.body))).scalars().all()
+    assert "gone" not in " ".join(bodies)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from connector.api.sync_requests import request_sync
 from connector.core.model import ConsentAction
 from connector.core.remote import subscriber_hash
 from connector.errors import FatalMailchimpError
 from connector.sandbox.knobs import SandboxKnobs
 from connector.store.engine import unit_of_work
+from connector.store.sync_requests import request_sync
 from connector.store.sync_tables import AudienceStateRow
 from connector.sync.connect import open_gateway
 from tests.daemon.conftest import Deployment, deploy, subscribe, wait_for
