@@ -23,6 +23,7 @@ from sqlalchemy import text
 from connector.daemon.leader import leadership_for
 from connector.daemon.metrics import DaemonMetrics, MetricsServer
 from connector.daemon.service import Daemon
+from connector.mailchimp.metrics import GatewayTotalsCollector
 from connector.services.context import AppContext, build_context
 from connector.settings import Settings
 from connector.store.engine import make_engine
@@ -55,7 +56,7 @@ def daemon(
 ) -> None:
     """Run the scheduler: syncs, reconciliations and housekeeping, coordinated between replicas."""
     ctx = _start(migrate)
-    registry = CollectorRegistry()
+    registry = _own_registry()
     server = _metrics_server(registry, metrics_host or ctx.settings.http.host, metrics_port)
     with _daemon(ctx, registry) as scheduler:
         _on_signals(scheduler.request_stop)
@@ -84,7 +85,7 @@ def run(
     ctx = _start(migrate)
     app = cli._run(lambda: create_app(ctx))
     shared = _registry_of(app)
-    registry = shared or CollectorRegistry()
+    registry = shared or _own_registry()
     own_port = shared is None
     server = _metrics_server(registry, host or ctx.settings.http.host, metrics_port) if own_port else None
     timeout = ctx.settings.schedule.shutdown_timeout_seconds
@@ -107,6 +108,12 @@ def run(
     if server is not None:
         server.close()
     _exit(clean)
+
+
+def _own_registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(GatewayTotalsCollector())
+    return registry
 
 
 def _registry_of(app: object) -> CollectorRegistry | None:

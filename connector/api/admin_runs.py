@@ -1,7 +1,11 @@
 """Syncs requested through the admin API: queued in ``admin_runs``, run one at a time in a worker thread.
 
-The request only writes the queued row; the worker opens a gateway and calls ``sync_audience``, then
-records the sync run's id and how it ended.
+The request only writes the queued row; the worker claims it (``queued`` → ``running``, atomically, so two
+service processes never both run it), opens a gateway and calls ``sync_audience``, then records the sync
+run's id and how it ended. A request accepted with 202 is never dropped: when the service starts, its
+worker first takes up what an earlier process left behind — requests still ``queued``, and ``running``
+ones whose audience lock nobody holds (their process died; the sync itself resumes from its persisted
+plan).
 """
 
 import uuid
@@ -10,16 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
-from connector.errors import ConsentSyncError, PlanRefusedError
+from connector.errors import ConsentSyncError, PlanRefusedError, SyncBusyError
 from connector.logs import redact_text
 from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
 from connector.store.http_tables import AdminRunRow
 from connector.store.sync_tables import PlanOperationRow, SyncRunRow
 from connector.sync.connect import open_gateway
+from connector.sync.lock import audience_lock
 from connector.sync.run import sync_audience
 
 log = structlog.get_logger("connector.api.admin_runs")
@@ -53,12 +58,10 @@ def queue_run(ctx: AppContext, request: RunRequest) -> str:
 
 
 def run_queued(ctx: AppContext, run_id: str) -> None:
-    """Perform one queued request (in the worker thread)."""
-    with unit_of_work(ctx.engine) as session:
-        row = session.get(AdminRunRow, run_id)
-        if row is None or row.status != "queued":
-            return
-        row.status = "running"
+    """Perform one queued request (in the worker thread), unless another process claimed it first."""
+    row = _claim(ctx, run_id)
+    if row is None:
+        return
     log.info("admin.sync.started", run_id=run_id, audience_id=row.audience)
     status, sync_run_id, error = _sync(ctx, row)
     with unit_of_work(ctx.engine) as session:
@@ -68,6 +71,53 @@ def run_queued(ctx: AppContext, run_id: str) -> None:
         stored.contact = None  # the address was needed only to run; the sync run's report keeps the rest
         stored.error = redact_text(error)[:500] if error else None
     log.info("admin.sync.finished", run_id=run_id, status=status, sync_run_id=sync_run_id)
+
+
+def _claim(ctx: AppContext, run_id: str) -> AdminRunRow | None:
+    """Move the request from ``queued`` to ``running``; ``None`` if it is not (or no longer) queued."""
+    with unit_of_work(ctx.engine) as session:
+        claimed = session.execute(
+            update(AdminRunRow)
+            .where(col(AdminRunRow.id) == run_id, col(AdminRunRow.status) == "queued")
+            .values(status="running")
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        row = session.get(AdminRunRow, run_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def left_behind(ctx: AppContext) -> list[str]:
+    """Ids of the requests an earlier process accepted but did not finish, oldest first.
+
+    A ``running`` request whose audience lock is free lost its process: it goes back to ``queued``.
+    One whose lock is held is being run by a live process and is left alone.
+    """
+    with unit_of_work(ctx.engine) as session:
+        rows = session.execute(
+            select(col(AdminRunRow.id), col(AdminRunRow.audience), col(AdminRunRow.status))
+            .where(col(AdminRunRow.status).in_(("queued", "running")))
+            .order_by(col(AdminRunRow.requested_at), col(AdminRunRow.id))
+        ).all()
+    return [
+        run_id for run_id, audience, status in rows if status == "queued" or _requeue(ctx, run_id, audience)
+    ]
+
+
+def _requeue(ctx: AppContext, run_id: str, audience: str) -> bool:
+    try:
+        with audience_lock(ctx, audience), unit_of_work(ctx.engine) as session:
+            session.execute(
+                update(AdminRunRow)
+                .where(col(AdminRunRow.id) == run_id, col(AdminRunRow.status) == "running")
+                .values(status="queued")
+            )
+    except SyncBusyError:
+        return False
+    log.warning("admin.sync.requeued", run_id=run_id, audience_id=audience)
+    return True
 
 
 def _sync(ctx: AppContext, row: AdminRunRow) -> tuple[str, str | None, str | None]:
@@ -98,8 +148,23 @@ class RunWorker:
         self._ctx = ctx
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="admin-sync")
 
+    def start(self) -> None:
+        """Take up, in the worker thread, the requests an earlier process left behind."""
+        self._pool.submit(self._take_up_left_behind)
+
     def submit(self, run_id: str) -> None:
         self._pool.submit(run_queued, self._ctx, run_id)
+
+    def _take_up_left_behind(self) -> None:
+        try:
+            run_ids = left_behind(self._ctx)
+        except Exception:
+            log.exception("admin.sync.left_behind_failed")
+            return
+        if run_ids:
+            log.info("admin.sync.taking_up", count=len(run_ids))
+        for run_id in run_ids:
+            run_queued(self._ctx, run_id)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -9,6 +9,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from connector.mailchimp.metrics import GatewayTotalsCollector
 from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import PlanOperationRow, SyncRunRow
@@ -28,6 +29,7 @@ class Metrics:
 def build_metrics(ctx: AppContext) -> Metrics:
     registry = CollectorRegistry()
     registry.register(_StoreCollector(ctx))
+    registry.register(GatewayTotalsCollector())
     return Metrics(
         registry=registry,
         webhooks_received=Counter(

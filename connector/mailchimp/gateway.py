@@ -14,7 +14,7 @@ from connector.mailchimp.audiences import AudienceCalls
 from connector.mailchimp.batches import BatchCalls
 from connector.mailchimp.connections import ConnectionCap, shared_cap
 from connector.mailchimp.members import MemberCalls
-from connector.mailchimp.stats import GatewayStats
+from connector.mailchimp.stats import GatewayStats, process_totals
 from connector.mailchimp.transport import RetryPolicy, Transport
 from connector.settings import MailchimpSettings
 
@@ -38,7 +38,7 @@ class MailchimpGateway(AudienceCalls, MemberCalls, BatchCalls):
         api_key = _api_key(settings)
         self.base_url = api_base_url(settings)
         self.cap = cap if cap is not None else shared_cap(api_key, settings.max_connections)
-        self.stats = GatewayStats()
+        self.stats = GatewayStats(totals=process_totals())
         self._transport = Transport(
             base_url=self.base_url,
             api_key=api_key,

@@ -1,7 +1,9 @@
 """Counters the benchmarks and ``/metrics`` read: calls, retries and throttles per endpoint.
 
 Endpoints are labelled ``METHOD /template`` (``PUT /lists/{list_id}/members/{subscriber_hash}``), never
-with ids or addresses. Every HTTP attempt counts as a call, retries included.
+with ids or addresses. Every HTTP attempt counts as a call, retries included. Each gateway has its own
+counters (a run reports its own calls) and also adds to the process's totals (:func:`process_totals`),
+which ``/metrics`` exposes as monotonic counters.
 """
 
 import threading
@@ -35,7 +37,9 @@ class StatsSnapshot:
 class GatewayStats:
     """Thread-safe counters; read them with :meth:`snapshot`."""
 
-    def __init__(self) -> None:
+    def __init__(self, totals: "GatewayStats | None" = None) -> None:
+        """``totals``: counters that every count here is also added to (the process's, usually)."""
+        self._totals = totals
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._retries: Counter[str] = Counter()
@@ -47,18 +51,26 @@ class GatewayStats:
         with self._lock:
             self._calls[endpoint] += 1
             self._peak_in_flight = max(self._peak_in_flight, in_flight)
+        if self._totals is not None:
+            self._totals.called(endpoint, in_flight)
 
     def retried(self, endpoint: str) -> None:
         with self._lock:
             self._retries[endpoint] += 1
+        if self._totals is not None:
+            self._totals.retried(endpoint)
 
     def throttled(self, endpoint: str) -> None:
         with self._lock:
             self._throttles[endpoint] += 1
+        if self._totals is not None:
+            self._totals.throttled(endpoint)
 
     def failed(self, endpoint: str) -> None:
         with self._lock:
             self._failures[endpoint] += 1
+        if self._totals is not None:
+            self._totals.failed(endpoint)
 
     def snapshot(self) -> StatsSnapshot:
         with self._lock:
@@ -71,7 +83,16 @@ class GatewayStats:
             )
 
     def reset(self) -> None:
+        """Zero these counters (not the process's totals they also feed)."""
         with self._lock:
             for counter in (self._calls, self._retries, self._throttles, self._failures):
                 counter.clear()
             self._peak_in_flight = 0
+
+
+_PROCESS_TOTALS = GatewayStats()
+
+
+def process_totals() -> GatewayStats:
+    """Every gateway's counts in this process since it started; never reset."""
+    return _PROCESS_TOTALS

@@ -6,9 +6,12 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from connector.api.admin_runs import left_behind, run_queued
+from connector.api.app import create_app
 from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
 from connector.store.http_tables import AdminAuditRow, AdminRunRow
+from connector.sync.lock import audience_lock
 from tests.api.conftest import READ_TOKEN, WRITE_TOKEN
 from tests.conftest import START
 
@@ -109,3 +112,58 @@ def test_sync_request_is_queued_and_reported(client: TestClient, api_ctx: AppCon
     assert [r["id"] for r in listed["requests"]] == [run_id]
     with unit_of_work(api_ctx.engine) as session:
         assert session.get(AdminRunRow, run_id) is not None
+
+
+def test_requests_left_behind_by_a_dead_service_are_taken_up_at_start(api_ctx: AppContext) -> None:
+    """A 202 is never dropped: queued requests, and running ones whose lock is free, run on the next start."""
+    with unit_of_work(api_ctx.engine) as session:
+        for run_id, status, minutes in (
+            ("queued-1", "queued", 2),
+            ("orphan-1", "running", 1),
+            ("done-1", "done", 3),
+        ):
+            session.add(
+                AdminRunRow(
+                    id=run_id,
+                    audience="main",
+                    actor="ops",
+                    status=status,
+                    requested_at=START - timedelta(minutes=minutes),
+                )
+            )
+    with TestClient(create_app(api_ctx)) as client:
+        client.app.state.run_worker.shutdown()  # type: ignore[attr-defined]
+    with unit_of_work(api_ctx.engine) as session:
+        statuses = {r.id: (r.status, r.error) for r in session.execute(select(AdminRunRow)).scalars()}
+    assert statuses["done-1"] == ("done", None)
+    for run_id in ("queued-1", "orphan-1"):  # both ran (and failed cleanly: no Mailchimp configured)
+        status, error = statuses[run_id]
+        assert status == "failed"
+        assert error is not None
+        assert "mailchimp.api_key" in error
+
+
+def test_a_running_request_whose_lock_is_held_is_left_to_its_process(api_ctx: AppContext) -> None:
+    with unit_of_work(api_ctx.engine) as session:
+        session.add(
+            AdminRunRow(id="live-1", audience="main", actor="ops", status="running", requested_at=START)
+        )
+    with audience_lock(api_ctx, "main"):
+        assert left_behind(api_ctx) == []
+    with unit_of_work(api_ctx.engine) as session:
+        row = session.get(AdminRunRow, "live-1")
+        assert row is not None
+        assert row.status == "running"
+    assert left_behind(api_ctx) == ["live-1"]
+
+
+def test_a_request_is_run_only_by_the_process_that_claims_it(api_ctx: AppContext) -> None:
+    with unit_of_work(api_ctx.engine) as session:
+        session.add(
+            AdminRunRow(id="once-1", audience="main", actor="ops", status="running", requested_at=START)
+        )
+    run_queued(api_ctx, "once-1")  # another process claimed it: nothing happens
+    with unit_of_work(api_ctx.engine) as session:
+        row = session.get(AdminRunRow, "once-1")
+        assert row is not None
+        assert (row.status, row.finished_at) == ("running", None)

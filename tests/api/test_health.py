@@ -30,3 +30,9 @@ def test_metrics_count_webhooks(client: TestClient) -> None:
     assert 'consent_sync_webhooks_received_total{outcome="duplicate",type="unsubscribe"} 1.0' in body
     assert 'consent_sync_webhooks_rejected_total{reason="secret"} 1.0' in body
     assert "consent_sync_sync_runs" in body
+
+
+def test_metrics_include_mailchimp_calls_and_throttles(client: TestClient) -> None:
+    body = client.get("/metrics").text
+    for family in ("calls", "retries", "throttles", "failures"):
+        assert f"# TYPE consent_sync_mailchimp_{family}_total counter" in body

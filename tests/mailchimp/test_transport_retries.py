@@ -6,10 +6,13 @@ import time
 import pytest
 import requests
 import responses
+from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from connector.errors import FatalMailchimpError, RetryableMailchimpError
 from connector.mailchimp import ConnectionCap, MailchimpGateway, MemberStatus
+from connector.mailchimp.metrics import GatewayTotalsCollector
+from connector.mailchimp.stats import process_totals
 
 from .conftest import BASE, fast_settings, md5
 
@@ -63,6 +66,28 @@ def test_throttles_are_counted_for_429_and_bodyless_403(
     gateway.get_member(LIST, md5(ANN))
     stats = gateway.stats.snapshot()
     assert (stats.total_calls, stats.total_retries, stats.total_throttles) == (4, 3, 2)
+
+
+def test_every_gateway_adds_to_the_process_totals_that_metrics_expose(
+    rsps: responses.RequestsMock, gateway: MailchimpGateway
+) -> None:
+    before = process_totals().snapshot()
+    rsps.get(MEMBER_URL, status=429, body="")
+    rsps.get(MEMBER_URL, json=MEMBER)
+    gateway.get_member(LIST, md5(ANN))
+    gateway.stats.reset()  # a run's own counters; the process's totals are never reset
+    after = process_totals().snapshot()
+    assert after.calls[MEMBER_ENDPOINT] - before.calls.get(MEMBER_ENDPOINT, 0) == 2
+    assert after.throttles[MEMBER_ENDPOINT] - before.throttles.get(MEMBER_ENDPOINT, 0) == 1
+    registry = CollectorRegistry()
+    registry.register(GatewayTotalsCollector())
+    labels = {"endpoint": MEMBER_ENDPOINT}
+    assert (
+        registry.get_sample_value("consent_sync_mailchimp_calls_total", labels)
+        == after.calls[MEMBER_ENDPOINT]
+    )
+    throttles = registry.get_sample_value("consent_sync_mailchimp_throttles_total", labels)
+    assert throttles == after.throttles[MEMBER_ENDPOINT]
 
 
 @pytest.mark.parametrize(
