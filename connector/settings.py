@@ -73,6 +73,9 @@ class MappingSettings(_Section):
 
 class SyncSettings(_Section):
     max_destructive_fraction: float = Field(default=0.10, ge=0, le=1)
+    destructive_floor: int = Field(default=10, ge=0)
+    """Destructive members a plan may always have, whatever the fraction, so single opt-outs in a small
+    audience are never refused. 0 makes the fraction the only limit."""
     batch_size: int = Field(default=500, ge=1, le=500)
     batch_jobs_above: int = Field(default=50, ge=0)
 

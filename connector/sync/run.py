@@ -116,6 +116,7 @@ def plan_audience(
         inputs.mirror,
         mapping,
         max_fraction=ctx.settings.sync.max_destructive_fraction,
+        floor=ctx.settings.sync.destructive_floor,
         allow_destructive=allow_destructive,
         audience_size=inputs.audience_size,
     )

@@ -135,6 +135,25 @@ def test_mass_withdrawal_is_refused_without_allow_destructive(
     assert report.counts.get("RemoveTags") == 12
 
 
+def test_destructive_floor_is_configurable(synced: tuple[AppContext, MailchimpGateway]) -> None:
+    """By default a few opt-outs always flow; with ``sync.destructive_floor = 0`` the fraction alone rules."""
+    ctx, gateway = synced
+    for email in ("a@example.no", "b@example.no"):
+        _subscribe(ctx, email)
+    sync_audience(ctx, gateway, "main")
+    _newsletter(ctx, "a@example.no", ConsentAction.WITHDRAWN)
+    strict = replace(
+        ctx,
+        settings=ctx.settings.model_copy(
+            update={"sync": ctx.settings.sync.model_copy(update={"destructive_floor": 0})}
+        ),
+    )
+    with pytest.raises(PlanRefusedError):
+        sync_audience(strict, gateway, "main")
+    report = sync_audience(ctx, gateway, "main")
+    assert report.counts.get("RemoveTags") == 1
+
+
 def test_interrupted_run_resumes_without_duplicates(
     synced: tuple[AppContext, MailchimpGateway],
 ) -> None:
