@@ -456,13 +456,17 @@ def plan(
 
     ctx = _context()
     documents = []
+    sizes = {
+        "batch_limit": ctx.settings.sync.batch_size,
+        "batch_jobs_above": ctx.settings.sync.batch_jobs_above,
+    }
     for name in _audiences(ctx, audience):
         planned = _run(functools.partial(plan_audience, ctx, name, full=full, contact=contact))
         record_plan(ctx, planned, contact)
         if as_json:
-            documents.append(explainer.document(planned.plan, planned.emails))
+            documents.append(explainer.document(planned.plan, planned.emails, **sizes))
             continue
-        for line in explainer.render(planned.plan, planned.emails):
+        for line in explainer.render(planned.plan, planned.emails, **sizes):
             typer.echo(line)
         if not planned.safety.ok:
             typer.echo(planned.safety.message())

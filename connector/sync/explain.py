@@ -46,8 +46,13 @@ def who(op: Operation, emails: Mapping[str, str]) -> str:
             assert_never(op)
 
 
-def render(plan: Plan, emails: Mapping[str, str] | None = None, batch_limit: int = 500) -> list[str]:
-    """Lines per member, then counts per operation type and the API calls."""
+def render(
+    plan: Plan,
+    emails: Mapping[str, str] | None = None,
+    batch_limit: int = 500,
+    batch_jobs_above: int | None = None,
+) -> list[str]:
+    """Lines per member, then counts per operation type and the API calls (``sync.batch_jobs_above``)."""
     lines: list[str] = []
     current = ""
     for op in plan.operations:
@@ -60,11 +65,17 @@ def render(plan: Plan, emails: Mapping[str, str] | None = None, batch_limit: int
         lines.append(f"audience {plan.audience}: nothing to change")
     counts = ", ".join(f"{kind} {count}" for kind, count in sorted(plan.counts().items()))
     lines.append(f"operations: {counts or 'none'}")
-    lines.append(f"Mailchimp API calls: {estimate_calls(plan, batch_limit)}")
+    calls = estimate_calls(plan, batch_limit, batch_jobs_above=batch_jobs_above)
+    lines.append(f"Mailchimp API calls: {calls}")
     return lines
 
 
-def document(plan: Plan, emails: Mapping[str, str] | None = None, batch_limit: int = 500) -> dict[str, Any]:
+def document(
+    plan: Plan,
+    emails: Mapping[str, str] | None = None,
+    batch_limit: int = 500,
+    batch_jobs_above: int | None = None,
+) -> dict[str, Any]:
     """The plan as JSON-ready data."""
     return {
         "audience": plan.audience,
@@ -78,5 +89,5 @@ def document(plan: Plan, emails: Mapping[str, str] | None = None, batch_limit: i
             for op in plan.operations
         ],
         "counts": plan.counts(),
-        "calls": estimate_calls(plan, batch_limit),
+        "calls": estimate_calls(plan, batch_limit, batch_jobs_above=batch_jobs_above),
     }

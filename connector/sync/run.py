@@ -241,7 +241,9 @@ def _run_row(
         status=status,
         started_at=ctx.now(),
         counts=planned.plan.counts(),
-        calls=estimate_calls(planned.plan, batch_jobs_above=ctx.settings.sync.batch_jobs_above),
+        calls=estimate_calls(
+            planned.plan, ctx.settings.sync.batch_size, batch_jobs_above=ctx.settings.sync.batch_jobs_above
+        ),
         report={"contacts": len(planned.inputs.contacts), "contact_only": contact is not None},
         watermark=None if contact is not None else planned.inputs.watermark,
     )
