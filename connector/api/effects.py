@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from connector.core.consent import fold
@@ -41,7 +41,6 @@ from connector.services.history import record_change
 from connector.services.objections import add_objection
 from connector.services.suppressions import is_erased, suppress
 from connector.store.facts import to_consent_event
-from connector.store.sync_requests import request_sync
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow, SuppressionRow
 
@@ -78,7 +77,10 @@ def apply_effects(
     audience: str,
     now: datetime,
 ) -> bool:
-    """Apply ``found``; marks the contact changed and asks for a sync of ``audience`` if anything changed."""
+    """Apply ``found``; marks the contact changed if anything changed, and says whether it did.
+
+    The caller asks for a prompt sync of ``audience`` when this returns true (once per transaction).
+    """
     target = _Target(session, ctx, event.email, now)
     touched = [_apply_one(target, effect, audience) for effect in found]
     _mirror_follows(session, audience, event, now)
@@ -86,7 +88,6 @@ def apply_effects(
         return False
     if target.contact is not None and target.contact.email is not None:
         touch(target.contact, now)
-    request_sync(session, audience, now)
     return True
 
 
@@ -96,12 +97,16 @@ _STATUS_REPORTED = {EventType.UNSUBSCRIBE: MemberStatus.UNSUBSCRIBED, EventType.
 def _mirror_follows(session: Session, audience: str, event: WebhookEvent, now: datetime) -> None:
     """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it."""
     status = _STATUS_REPORTED.get(event.type)
-    row = session.get(MirrorMemberRow, (audience, subscriber_hash(event.email))) if event.email else None
-    if status is None or row is None or row.status == status.value:
+    if status is None or not event.email:
         return
-    row.status = status.value
-    row.confirmed_at = now
-    session.add(row)
+    table = MirrorMemberRow.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.audience == audience, table.c.subscriber_hash == subscriber_hash(event.email))
+        .where(table.c.status != status.value)
+        .values(status=status.value, confirmed_at=now)
+    )
+    session.connection().execute(statement)  # one statement, no load: most members are not mirrored
 
 
 def touch(contact: ContactRow, now: datetime) -> None:

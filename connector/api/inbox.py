@@ -1,18 +1,22 @@
-"""The webhook inbox: store a Mailchimp event and apply its effect in one transaction.
+"""The webhook inbox: store Mailchimp events and apply their effects, each inbox row with its effect.
 
-The inbox row goes in first, so a concurrent duplicate meets the unique ``dedup_key`` before anything
-else is written; it then rolls back and is answered as a duplicate. Nothing is acknowledged before
-the commit.
+Deliveries are committed in batches (group commit: one transaction for the events queued while the
+previous batch committed); each event's inbox row goes in first, with ``ON CONFLICT DO NOTHING`` on the
+unique ``dedup_key``, so a duplicate (earlier, concurrent, or earlier in the same batch) is recognised
+before anything else is written. Nothing is acknowledged before the commit; a failed batch is retried
+one event per transaction, so only the events that fail on their own are refused.
 """
 
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from connector.api.effects import apply_effects
@@ -22,6 +26,7 @@ from connector.services.suppressions import is_erased
 from connector.settings import AudienceSettings
 from connector.store.engine import unit_of_work
 from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
+from connector.store.sync_requests import request_sync
 from connector.store.sync_tables import AudienceStateRow
 
 log = structlog.get_logger("connector.api.inbox")
@@ -33,8 +38,12 @@ class Intake(StrEnum):
     DUPLICATE = "duplicate"
 
 
-class _DuplicateError(Exception):
-    pass
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One webhook call: the parsed event and the raw body it came in."""
+
+    event: WebhookEvent
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,33 +52,72 @@ class IntakeReport:
     audience: str | None
 
 
+Answer = IntakeReport | Exception
+"""A delivery's report once committed, or why it could not be stored (``SQLAlchemyError``: retry)."""
+
 _SQLITE_WRITER = threading.Lock()
 """SQLite has one writer; queueing here is cheaper than its busy handler's sleeps (up to 100 ms each)."""
 
 
 def accept_event(ctx: AppContext, event: WebhookEvent, body: bytes) -> IntakeReport:
     """Store and apply ``event``; ``DUPLICATE`` if it was accepted before. Raises if the commit fails."""
-    if ctx.engine.dialect.name == "sqlite":
-        with _SQLITE_WRITER:
-            return _accept(ctx, event, body)
-    return _accept(ctx, event, body)
+    return _commit(ctx, [Delivery(event, body)])[0]
 
 
-def _accept(ctx: AppContext, event: WebhookEvent, body: bytes) -> IntakeReport:
-    now = ctx.now()
+def accept_batch(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[Answer]:
+    """Store and apply every delivery in ONE transaction (group commit): each inbox row with its effect.
+
+    If that transaction fails, each delivery is retried in a transaction of its own, so one bad event
+    fails alone; its answer is then the exception. Nothing is answered before its commit.
+    """
     try:
-        with unit_of_work(ctx.engine) as session:
-            audience = audience_for(session, ctx, event.list_id)
-            found = _effects(ctx, event, audience, now)
-            expected = Intake.APPLIED if found else Intake.RECORDED
-            inbox_id = _insert(session, event, body, now, expected)
-            applied = audience is not None and apply_effects(session, ctx, event, found, audience.name, now)
-            if expected is Intake.APPLIED and not applied:
-                _set_outcome(session, inbox_id, Intake.RECORDED)
-            if event.email and is_erased(session, event.email, ctx.suppression_key):
-                _scrub(session, inbox_id)
-    except _DuplicateError:
+        return list(_commit(ctx, deliveries))
+    except Exception as exc:  # any failure: retry one by one, each answers for itself
+        if len(deliveries) == 1:
+            return [exc]
+        log.warning("webhook.batch_failed", size=len(deliveries), error=type(exc).__name__)
+    return [_alone(ctx, delivery) for delivery in deliveries]
+
+
+def _alone(ctx: AppContext, delivery: Delivery) -> Answer:
+    try:
+        return _commit(ctx, [delivery])[0]
+    except Exception as exc:  # the caller answers for this delivery alone
+        return exc
+
+
+def _commit(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[IntakeReport]:
+    now = ctx.now()
+    with _one_writer(ctx), unit_of_work(ctx.engine) as session:
+        reports = [_accept(session, ctx, delivery, now) for delivery in deliveries]
+        for audience in sorted({r.audience for r in reports if r.intake is Intake.APPLIED and r.audience}):
+            request_sync(session, audience, now)  # once per audience and batch, after every effect
+    return reports
+
+
+@contextmanager
+def _one_writer(ctx: AppContext) -> Iterator[None]:
+    if ctx.engine.dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITER:
+        yield
+
+
+def _accept(session: Session, ctx: AppContext, delivery: Delivery, now: datetime) -> IntakeReport:
+    """The inbox row first: a duplicate (earlier, concurrent, or earlier in this batch) stops there."""
+    event = delivery.event
+    audience = audience_for(session, ctx, event.list_id)
+    found = _effects(ctx, event, audience, now)
+    expected = Intake.APPLIED if found else Intake.RECORDED
+    inbox_id = _insert(session, delivery, now, expected)
+    if inbox_id is None:
         return IntakeReport(Intake.DUPLICATE, None)
+    applied = audience is not None and apply_effects(session, ctx, event, found, audience.name, now)
+    if expected is Intake.APPLIED and not applied:
+        _set_outcome(session, inbox_id, Intake.RECORDED)
+    if event.email and is_erased(session, event.email, ctx.suppression_key):
+        _scrub(session, inbox_id)
     return IntakeReport(Intake.APPLIED if applied else Intake.RECORDED, audience.name if audience else None)
 
 
@@ -87,8 +135,9 @@ def _effects(
     return effects(event, rules, now)
 
 
-def _insert(session: Session, event: WebhookEvent, body: bytes, now: datetime, outcome: Intake) -> int:
-    """The inbox row, first in the transaction: a duplicate stops at the unique key before any effect."""
+def _insert(session: Session, delivery: Delivery, now: datetime, outcome: Intake) -> int | None:
+    """The inbox row's id, or ``None`` when its ``dedup_key`` is already there (a duplicate)."""
+    event = delivery.event
     values = {
         "dedup_key": event.dedup_key,
         "type": event.type.value,
@@ -97,16 +146,27 @@ def _insert(session: Session, event: WebhookEvent, body: bytes, now: datetime, o
         "received_at": now,
         "processed": True,
         "outcome": outcome.value,
-        "body": body.decode("utf-8"),
+        "body": delivery.body.decode("utf-8"),
     }
-    try:
-        result = session.connection().execute(_INSERT_INBOX, values)
-    except IntegrityError:
-        raise _DuplicateError from None
-    return int(result.scalar_one())
+    connection = session.connection()
+    row = connection.execute(_INSERT_UNLESS_KNOWN[connection.dialect.name], values).first()
+    return None if row is None else int(row[0])
 
 
-_INSERT_INBOX = insert(WebhookInboxRow.__table__).returning(WebhookInboxRow.__table__.c.id)  # type: ignore[attr-defined]
+_TABLE = WebhookInboxRow.__table__  # type: ignore[attr-defined]
+_INSERT_UNLESS_KNOWN: dict[str, Insert] = {
+    "sqlite": sqlite.insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=["dedup_key"])
+    .returning(_TABLE.c.id),
+    "postgresql": postgresql.insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=["dedup_key"])
+    .returning(_TABLE.c.id),
+}
+"""``INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id``: a duplicate returns no row, no error.
+
+On PostgreSQL a concurrent insert of the same key waits for the other transaction and returns no row
+if it committed; a duplicate never aborts the batch it arrives in.
+"""
 
 
 def _scrub(session: Session, inbox_id: int) -> None:
