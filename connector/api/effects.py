@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
 from connector.core.consent import fold
@@ -28,13 +28,13 @@ from connector.core.webhook_events import (
     Withdraw,
 )
 from connector.errors import InputError
-from connector.services.consents import Evidence, add_consent_event
+from connector.services.consents import Evidence, insert_consent_events
 from connector.services.contacts import (
     ContactInput,
     checked_email,
     ensure_contact,
     find_contact,
-    upsert_contact,
+    update_contact,
 )
 from connector.services.context import AppContext, Origin
 from connector.services.history import record_change
@@ -99,14 +99,22 @@ def _mirror_follows(session: Session, audience: str, event: WebhookEvent, now: d
     status = _STATUS_REPORTED.get(event.type)
     if status is None or not event.email:
         return
-    table = MirrorMemberRow.__table__  # type: ignore[attr-defined]
-    statement = (
-        update(table)
-        .where(table.c.audience == audience, table.c.subscriber_hash == subscriber_hash(event.email))
-        .where(table.c.status != status.value)
-        .values(status=status.value, confirmed_at=now)
-    )
-    session.connection().execute(statement)  # one statement, no load: most members are not mirrored
+    values = {
+        "in_audience": audience,
+        "hash": subscriber_hash(event.email),
+        "new_status": status.value,
+        "at": now,
+    }
+    session.connection().execute(_MIRROR_TAKES_STATUS, values)  # one statement, no load
+
+
+_MIRROR = MirrorMemberRow.__table__  # type: ignore[attr-defined]
+_MIRROR_TAKES_STATUS = (
+    update(_MIRROR)
+    .where(_MIRROR.c.audience == bindparam("in_audience"), _MIRROR.c.subscriber_hash == bindparam("hash"))
+    .where(_MIRROR.c.status != bindparam("new_status"))
+    .values(status=bindparam("new_status"), confirmed_at=bindparam("at"))
+)
 
 
 def touch(contact: ContactRow, now: datetime) -> None:
@@ -145,17 +153,16 @@ def _withdraw(target: _Target, effect: Withdraw) -> bool:
         recorded_by=Actor.PERSON,
         source_ref=effect.evidence,
     )
-    for purpose in effect.purposes:
-        add_consent_event(
-            target.session,
-            contact,
-            purpose,
-            Channel.EMAIL,
-            ConsentAction.WITHDRAWN,
-            evidence,
-            WEBHOOK,
-            target.now,
-        )
+    insert_consent_events(
+        target.session,
+        contact,
+        effect.purposes,
+        Channel.EMAIL,
+        ConsentAction.WITHDRAWN,
+        evidence,
+        WEBHOOK,
+        target.now,
+    )
     return True
 
 
@@ -225,9 +232,8 @@ def _update_profile(target: _Target, effect: UpdateProfile) -> bool:
     if all(getattr(contact, k) == v.strip() for k, v in fields.items()):
         return False
     try:
-        upsert_contact(
-            target.session, target.ctx, ContactInput(email=contact.email, **fields), WEBHOOK, target.now
-        )
+        data = ContactInput(email=contact.email, **fields)
+        update_contact(target.session, target.ctx, contact, data, WEBHOOK, target.now)
     except InputError as exc:
         log.info("webhook.profile.field_refused", field=exc.where)
         return False
@@ -269,10 +275,9 @@ def _record(
         recorded_by=Actor.PERSON,
         source_ref="mailchimp subscribe webhook",
     )
-    for purpose in purposes:
-        add_consent_event(
-            target.session, contact, purpose, Channel.EMAIL, action, evidence, WEBHOOK, target.now
-        )
+    insert_consent_events(
+        target.session, contact, purposes, Channel.EMAIL, action, evidence, WEBHOOK, target.now
+    )
 
 
 SECOND = timedelta(seconds=1)

@@ -15,19 +15,20 @@ from datetime import datetime
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import Insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, text, update
 from sqlmodel import Session, col
 
 from connector.api.effects import apply_effects
+from connector.core.identity import address_hash
+from connector.core.model import SuppressionReason
 from connector.core.webhook_events import Effect, Rules, WebhookEvent, effects
 from connector.services.context import AppContext
-from connector.services.suppressions import is_erased
 from connector.settings import AudienceSettings
 from connector.store.engine import unit_of_work
 from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
 from connector.store.sync_requests import request_sync
 from connector.store.sync_tables import AudienceStateRow
+from connector.store.tables import SuppressionRow
 
 log = structlog.get_logger("connector.api.inbox")
 
@@ -116,7 +117,7 @@ def _accept(session: Session, ctx: AppContext, delivery: Delivery, now: datetime
     applied = audience is not None and apply_effects(session, ctx, event, found, audience.name, now)
     if expected is Intake.APPLIED and not applied:
         _set_outcome(session, inbox_id, Intake.RECORDED)
-    if event.email and is_erased(session, event.email, ctx.suppression_key):
+    if event.email and _is_erased(session, event.email, ctx.suppression_key):
         _scrub(session, inbox_id)
     return IntakeReport(Intake.APPLIED if applied else Intake.RECORDED, audience.name if audience else None)
 
@@ -148,25 +149,35 @@ def _insert(session: Session, delivery: Delivery, now: datetime, outcome: Intake
         "outcome": outcome.value,
         "body": delivery.body.decode("utf-8"),
     }
-    connection = session.connection()
-    row = connection.execute(_INSERT_UNLESS_KNOWN[connection.dialect.name], values).first()
+    row = session.connection().execute(_INSERT_UNLESS_KNOWN, values).first()
     return None if row is None else int(row[0])
 
 
 _TABLE = WebhookInboxRow.__table__  # type: ignore[attr-defined]
-_INSERT_UNLESS_KNOWN: dict[str, Insert] = {
-    "sqlite": sqlite.insert(_TABLE)
-    .on_conflict_do_nothing(index_elements=["dedup_key"])
-    .returning(_TABLE.c.id),
-    "postgresql": postgresql.insert(_TABLE)
-    .on_conflict_do_nothing(index_elements=["dedup_key"])
-    .returning(_TABLE.c.id),
-}
-"""``INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id``: a duplicate returns no row, no error.
-
-On PostgreSQL a concurrent insert of the same key waits for the other transaction and returns no row
-if it committed; a duplicate never aborts the batch it arrives in.
+_COLUMNS = ("dedup_key", "type", "list_id", "fired_at", "received_at", "processed", "outcome", "body")
+_INSERT_UNLESS_KNOWN = text(
+    "INSERT INTO webhook_inbox (dedup_key, type, list_id, fired_at, received_at, processed, outcome, body) "
+    "VALUES (:dedup_key, :type, :list_id, :fired_at, :received_at, :processed, :outcome, :body) "
+    "ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
+).bindparams(*(bindparam(c, type_=_TABLE.c[c].type) for c in _COLUMNS))
+"""A duplicate returns no row and raises nothing, so it never aborts the batch it arrives in. On
+PostgreSQL a concurrent insert of the same key waits for the other transaction and returns no row if it
+committed. Text (same SQL on SQLite and PostgreSQL, typed parameters): SQLAlchemy does not cache the
+compiled form of its dialect ``on_conflict_do_nothing`` constructs, and compiling costs more than running.
 """
+
+
+def _is_erased(session: Session, email: str, key: bytes) -> bool:
+    """:func:`is_erased` without flushing the batch's pending rows: only an erasure writes this reason."""
+    found = session.connection().execute(_ERASED, {"hash": address_hash(email, key)})
+    return found.first() is not None
+
+
+_SUPPRESSIONS = SuppressionRow.__table__  # type: ignore[attr-defined]
+_ERASED = select(_SUPPRESSIONS.c.id).where(
+    _SUPPRESSIONS.c.address_hash == bindparam("hash"),
+    _SUPPRESSIONS.c.reason == SuppressionReason.ERASED.value,
+)
 
 
 def _scrub(session: Session, inbox_id: int) -> None:

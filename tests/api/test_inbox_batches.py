@@ -16,12 +16,14 @@ from connector.api.app import create_app
 from connector.api.inbox import Delivery, Intake, IntakeReport, accept_batch
 from connector.api.inbox_writer import InboxWriter
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
+from connector.core.remote import subscriber_hash
 from connector.core.webhook_events import parse_event
 from connector.services.consents import Evidence, record_consent
 from connector.services.context import AppContext, Origin
 from connector.services.explain import explain_contact
 from connector.store.engine import unit_of_work
 from connector.store.http_tables import SyncRequestRow, WebhookInboxRow
+from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow
 from tests.api.conftest import FORM, HOOK, subscribe, unsubscribe, with_sections
 from tests.conftest import START
@@ -207,3 +209,23 @@ def test_concurrent_calls_answer_503_only_for_the_event_that_cannot_be_stored(ap
             thread.join()
     assert statuses == {e: 503 if e == PEOPLE[2] else 200 for e in PEOPLE}
     assert [_withdrawals(api_ctx, e) for e in PEOPLE] == [0 if e == PEOPLE[2] else 3 for e in PEOPLE]
+
+
+def test_the_mirror_takes_the_status_mailchimp_reported(api_ctx: AppContext) -> None:
+    _consented(api_ctx, PEOPLE[0])
+    with unit_of_work(api_ctx.engine) as session:
+        for email in PEOPLE[:2]:
+            hashed = subscriber_hash(email)
+            session.add(
+                MirrorMemberRow(
+                    audience="main",
+                    subscriber_hash=hashed,
+                    email=email,
+                    status="subscribed",
+                    confirmed_at=START,
+                )
+            )
+    accept_batch(api_ctx, [_delivery(unsubscribe(PEOPLE[0], START))])
+    with unit_of_work(api_ctx.engine) as session:
+        statuses = [session.get(MirrorMemberRow, ("main", subscriber_hash(e))) for e in PEOPLE[:2]]
+        assert [row.status if row else None for row in statuses] == ["unsubscribed", "subscribed"]
