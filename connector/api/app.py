@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from connector.api import admin, consents, health, webhooks
 from connector.api.admin_runs import RunWorker
-from connector.api.auth import audit_admin_calls
+from connector.api.auth import AdminAudit
 from connector.api.capture import confirmation_key
 from connector.api.inbox_writer import InboxWriter
 from connector.api.metrics import build_metrics
@@ -44,7 +44,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         ctx.settings.audience(ctx.settings.consent_capture.audience)  # refuse an unknown audience
     for router in (webhooks.router, admin.router, consents.router, health.router):
         app.include_router(router)
-    app.middleware("http")(audit_admin_calls)
+    app.add_middleware(AdminAudit)
     app.add_exception_handler(ConsentSyncError, _error_answer)  # type: ignore[arg-type]
     return app
 

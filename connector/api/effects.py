@@ -54,7 +54,7 @@ class _Target:
 
     def __init__(self, session: Session, ctx: AppContext, email: str | None, now: datetime) -> None:
         self.session, self.ctx, self.email, self.now = session, ctx, email, now
-        self.contact = find_contact(session, email) if email else None
+        self.contact = _lookup(session, email) if email else None
         self.changed = False
 
     def ensure(self, *, signed_up_again: bool = False) -> ContactRow | None:
@@ -67,6 +67,16 @@ class _Target:
             except InputError:
                 return None
         return self.contact
+
+
+def _lookup(session: Session, email: str) -> ContactRow | None:
+    """The contact, without first flushing what earlier events of the batch changed (touch, profile).
+
+    Safe because nothing pending changes which contact an address finds: a new contact and a changed
+    address are flushed when they are made. One flush at commit instead of one per event.
+    """
+    with session.no_autoflush:
+        return find_contact(session, email)
 
 
 def apply_effects(
@@ -196,6 +206,7 @@ def _change_address(target: _Target, effect: ChangeAddress, audience: str) -> bo
         return False
     contact.email = new
     session.add(contact)
+    session.flush()  # later events of the batch find the contact by its new address (see _lookup)
     record_change(
         session, contact_id=contact.id, origin=WEBHOOK, action="contact.email_changed", at=target.now
     )

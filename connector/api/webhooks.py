@@ -55,13 +55,10 @@ def check_webhook(secret: str, ctx: Ctx, metrics: Found) -> WebhookAnswer:
     },
 )
 async def receive_webhook(
-    secret: str,
-    request: Request,
-    ctx: Ctx,
-    metrics: Found,
-    x_mailchimp_signature: Annotated[str | None, Header()] = None,
+    secret: str, request: Request, x_mailchimp_signature: Annotated[str | None, Header()] = None
 ) -> Response:
     """One Mailchimp event, form-encoded with bracket keys (``data[merges][FNAME]``)."""
+    ctx, metrics = app_context(request), app_metrics(request)  # plain calls: a sync Depends is a thread hop
     _check_secret(ctx, metrics, secret)
     body = await request.body()
     _check_signature(ctx, metrics, x_mailchimp_signature, body)

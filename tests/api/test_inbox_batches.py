@@ -25,11 +25,12 @@ from connector.store.engine import unit_of_work
 from connector.store.http_tables import SyncRequestRow, WebhookInboxRow
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow
-from tests.api.conftest import FORM, HOOK, subscribe, unsubscribe, with_sections
+from tests.api.conftest import FORM, HOOK, LIST_ID, event_body, subscribe, unsubscribe, with_sections
 from tests.conftest import START
 
 ORIGIN = Origin("test", "test")
 PEOPLE = [f"person{n}@firma.no" for n in range(6)]
+SECOND = timedelta(seconds=1)
 
 
 def _consented(ctx: AppContext, email: str) -> None:
@@ -229,3 +230,21 @@ def test_the_mirror_takes_the_status_mailchimp_reported(api_ctx: AppContext) -> 
     with unit_of_work(api_ctx.engine) as session:
         statuses = [session.get(MirrorMemberRow, ("main", subscriber_hash(e))) for e in PEOPLE[:2]]
         assert [row.status if row else None for row in statuses] == ["unsubscribed", "subscribed"]
+
+
+def test_events_for_one_person_in_one_batch_see_each_other(api_ctx: AppContext) -> None:
+    old, new = PEOPLE[0], "moved@firma.no"
+    _consented(api_ctx, old)
+    moved = event_body("upemail", START, list_id=LIST_ID, new_id="x1", new_email=new, old_email=old)
+    profile = event_body("profile", START, id="x1", list_id=LIST_ID, email=new, merges__FNAME="Kari")
+    newcomer = [_delivery(unsubscribe(PEOPLE[1], START)), _delivery(unsubscribe(PEOPLE[1], START + SECOND))]
+    batch = [_delivery(moved), _delivery(profile), _delivery(unsubscribe(new, START)), *newcomer]
+    answers = accept_batch(api_ctx, batch)
+    assert [a.intake for a in answers if isinstance(a, IntakeReport)] == [Intake.APPLIED] * 5
+    with unit_of_work(api_ctx.engine) as session:
+        emails = sorted(session.execute(select(col(ContactRow.email))).scalars())
+        first_name = session.execute(select(col(ContactRow.first_name)).where(col(ContactRow.email) == new))
+        assert first_name.scalar_one() == "Kari"
+    assert emails == sorted([new, PEOPLE[1]])  # the moved contact, and one new contact for two events
+    assert _withdrawals(api_ctx, new) == 3
+    assert _withdrawals(api_ctx, PEOPLE[1]) == 6
