@@ -60,11 +60,6 @@ _SQLITE_WRITER = threading.Lock()
 """SQLite has one writer; queueing here is cheaper than its busy handler's sleeps (up to 100 ms each)."""
 
 
-def accept_event(ctx: AppContext, event: WebhookEvent, body: bytes) -> IntakeReport:
-    """Store and apply ``event``; ``DUPLICATE`` if it was accepted before. Raises if the commit fails."""
-    return _commit(ctx, [Delivery(event, body)])[0]
-
-
 def accept_batch(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[Answer]:
     """Store and apply every delivery in ONE transaction (group commit): each inbox row with its effect.
 
@@ -90,9 +85,12 @@ def _alone(ctx: AppContext, delivery: Delivery) -> Answer:
 def _commit(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[IntakeReport]:
     now = ctx.now()
     with _one_writer(ctx), unit_of_work(ctx.engine) as session:
-        reports = [_accept(session, ctx, delivery, now) for delivery in deliveries]
+        accepted = [_accept(session, ctx, delivery, now) for delivery in deliveries]
+        reports = [report for report, _ in accepted]
         for audience in sorted({r.audience for r in reports if r.intake is Intake.APPLIED and r.audience}):
             request_sync(session, audience, now)  # once per audience and batch, after every effect
+        stored = [(row, d.event.email) for (_, row), d in zip(accepted, deliveries, strict=True) if row]
+        _scrub_erased(session, ctx.suppression_key, stored)
     return reports
 
 
@@ -105,21 +103,25 @@ def _one_writer(ctx: AppContext) -> Iterator[None]:
         yield
 
 
-def _accept(session: Session, ctx: AppContext, delivery: Delivery, now: datetime) -> IntakeReport:
-    """The inbox row first: a duplicate (earlier, concurrent, or earlier in this batch) stops there."""
+def _accept(
+    session: Session, ctx: AppContext, delivery: Delivery, now: datetime
+) -> tuple[IntakeReport, int | None]:
+    """The report and the inbox row's id (``None`` for a duplicate).
+
+    The inbox row first: a duplicate (earlier, concurrent, or earlier in this batch) stops there.
+    """
     event = delivery.event
     audience = audience_for(session, ctx, event.list_id)
     found = _effects(ctx, event, audience, now)
     expected = Intake.APPLIED if found else Intake.RECORDED
     inbox_id = _insert(session, delivery, now, expected)
     if inbox_id is None:
-        return IntakeReport(Intake.DUPLICATE, None)
+        return IntakeReport(Intake.DUPLICATE, None), None
     applied = audience is not None and apply_effects(session, ctx, event, found, audience.name, now)
     if expected is Intake.APPLIED and not applied:
         _set_outcome(session, inbox_id, Intake.RECORDED)
-    if event.email and _is_erased(session, event.email, ctx.suppression_key):
-        _scrub(session, inbox_id)
-    return IntakeReport(Intake.APPLIED if applied else Intake.RECORDED, audience.name if audience else None)
+    intake = Intake.APPLIED if applied else Intake.RECORDED
+    return IntakeReport(intake, audience.name if audience else None), inbox_id
 
 
 def _effects(
@@ -167,23 +169,30 @@ compiled form of its dialect ``on_conflict_do_nothing`` constructs, and compilin
 """
 
 
-def _is_erased(session: Session, email: str, key: bytes) -> bool:
-    """:func:`is_erased` without flushing the batch's pending rows: only an erasure writes this reason."""
-    found = session.connection().execute(_ERASED, {"hash": address_hash(email, key)})
-    return found.first() is not None
+def _scrub_erased(session: Session, key: bytes, stored: Sequence[tuple[int, str | None]]) -> None:
+    """Events about an erased person: keep that they came (for de-duplication), not what they said.
+
+    One query for the batch, without flushing it: only an erasure writes the ``erased`` reason.
+    """
+    by_hash: dict[str, list[int]] = {}
+    for inbox_id, email in stored:
+        if email:
+            by_hash.setdefault(address_hash(email, key), []).append(inbox_id)
+    if not by_hash:
+        return
+    connection = session.connection()
+    erased = connection.execute(_ERASED, {"hashes": list(by_hash)}).scalars()
+    ids = [inbox_id for hashed in erased for inbox_id in by_hash[hashed]]
+    if ids:
+        connection.execute(_SCRUB, {"ids": ids})
 
 
 _SUPPRESSIONS = SuppressionRow.__table__  # type: ignore[attr-defined]
-_ERASED = select(_SUPPRESSIONS.c.id).where(
-    _SUPPRESSIONS.c.address_hash == bindparam("hash"),
+_ERASED = select(_SUPPRESSIONS.c.address_hash).where(
+    _SUPPRESSIONS.c.address_hash.in_(bindparam("hashes", expanding=True)),
     _SUPPRESSIONS.c.reason == SuppressionReason.ERASED.value,
 )
-
-
-def _scrub(session: Session, inbox_id: int) -> None:
-    """The event concerns an erased person: keep that it came (for de-duplication), not what it said."""
-    table = WebhookInboxRow.__table__  # type: ignore[attr-defined]
-    session.connection().execute(update(table).where(table.c.id == inbox_id).values(body=ERASED_BODY))
+_SCRUB = update(_TABLE).where(_TABLE.c.id.in_(bindparam("ids", expanding=True))).values(body=ERASED_BODY)
 
 
 def _set_outcome(session: Session, inbox_id: int, outcome: Intake) -> None:

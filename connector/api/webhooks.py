@@ -1,7 +1,9 @@
-"""``GET|POST /webhooks/mailchimp/{secret}``: verify, de-duplicate, apply and record in one transaction.
+"""``GET|POST /webhooks/mailchimp/{secret}``: verify, then de-duplicate, apply and record in one transaction.
 
-A 2xx is sent only after the commit; a failed commit answers 503 so Mailchimp retries. Refusals store
-nothing and log a line without personal data.
+The event is handed to the inbox writer, which commits it with the events queued alongside it (group
+commit: its inbox row and its effect always in the same transaction). A 2xx is sent only after that
+commit; an event that could not be stored answers 503 so Mailchimp retries. Refusals store nothing and
+log a line without personal data.
 """
 
 from typing import Annotated, Literal, cast
