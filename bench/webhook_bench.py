@@ -7,7 +7,9 @@
 Unsubscribe and profile events for seeded contacts, 10 % of them delivered twice (Mailchimp's
 at-least-once delivery), posted over keep-alive connections by a small asyncio HTTP/1.1 client (so the
 client costs little CPU next to the server on the same machine). Prints acks/s, p50/p99 latency, and
-verifies that every acknowledged event is in the store exactly once (inbox row and its effect).
+verifies that every acknowledged event is in the store exactly once (inbox row and its effect). Also
+prints the CPU time per event of ``serve`` (all its processes) and of this client, a figure that stays
+comparable when the machine is shared and wall-clock rates are noisy.
 Targets (issue 5): >= 1,000 events/s acked, p99 <= 50 ms, zero lost.
 """
 
@@ -204,6 +206,29 @@ def start_serve(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     raise SystemExit("serve did not start")
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of ``serve`` and its worker processes so far (Linux ``/proc``)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for process in [pid, *_descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children + [d for child in children for d in _descendants(child)]
+
+
 def reset_postgres(url: str) -> None:
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
@@ -236,9 +261,12 @@ def main() -> None:
         stream = events(emails, args.duplicates, random.Random(args.seed))
         server = start_serve(url, args.port, args.workers)
         try:
+            cpu_before, client_before = server_cpu_seconds(server.pid), time.process_time()
             started = time.perf_counter()
             latencies, acked, failures = asyncio.run(post_all(args.port, stream, args.concurrency))
             elapsed = time.perf_counter() - started
+            server_cpu = server_cpu_seconds(server.pid) - cpu_before
+            client_cpu = time.process_time() - client_before
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -248,6 +276,8 @@ def main() -> None:
     print(f"backend={backend} workers={args.workers} concurrency={args.concurrency} events={len(stream)}")
     print(f"acked {len(acked)} in {elapsed:.2f} s = {len(acked) / elapsed:,.0f} acks/s; non-2xx: {failures}")
     print(f"latency p50 {quantiles[49] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms")
+    per_event = 1000 / len(stream)
+    print(f"CPU per event: serve {server_cpu * per_event:.2f} ms, client {client_cpu * per_event:.2f} ms")
     print(f"acknowledged distinct events {distinct}, in the store {found}, lost {distinct - found}")
     print(f"contacts with a wrong number of withdrawals: {wrong}")
     if found != distinct or wrong:

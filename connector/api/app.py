@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse
 
 from connector.api import admin, consents, health, webhooks
 from connector.api.admin_runs import RunWorker
-from connector.api.auth import audit_admin_calls
+from connector.api.auth import AdminAudit
 from connector.api.capture import confirmation_key
+from connector.api.inbox_writer import InboxWriter
 from connector.api.metrics import build_metrics
 from connector.core.signatures import TokenConfigError, parse_admin_tokens
 from connector.errors import ConfigError, ConsentSyncError, InputError, NotFoundError
@@ -19,12 +20,14 @@ from connector.services.context import AppContext
 def create_app(ctx: AppContext) -> FastAPI:
     """Webhooks, admin API, consent capture, health and metrics; ``ConfigError`` on bad settings."""
     worker = RunWorker(ctx)
+    inbox_writer = InboxWriter(ctx)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker.start()
         yield
         worker.shutdown()
+        inbox_writer.stop()
 
     app = FastAPI(
         title="consent-sync",
@@ -35,13 +38,14 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.metrics = build_metrics(ctx)
     app.state.admin_tokens = _admin_tokens(ctx)
     app.state.run_worker = worker
+    app.state.inbox_writer = inbox_writer
     if ctx.settings.consent_capture.confirmation == "link":
         confirmation_key(ctx)  # refuse to start without the key
     if ctx.settings.consent_capture.audience is not None:
         ctx.settings.audience(ctx.settings.consent_capture.audience)  # refuse an unknown audience
     for router in (webhooks.router, admin.router, consents.router, health.router):
         app.include_router(router)
-    app.middleware("http")(audit_admin_calls)
+    app.add_middleware(AdminAudit)
     app.add_exception_handler(ConsentSyncError, _error_answer)  # type: ignore[arg-type]
     return app
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
 from connector.core.consent import fold
@@ -28,20 +28,19 @@ from connector.core.webhook_events import (
     Withdraw,
 )
 from connector.errors import InputError
-from connector.services.consents import Evidence, add_consent_event
+from connector.services.consents import Evidence, insert_consent_events
 from connector.services.contacts import (
     ContactInput,
     checked_email,
     ensure_contact,
     find_contact,
-    upsert_contact,
+    update_contact,
 )
 from connector.services.context import AppContext, Origin
 from connector.services.history import record_change
 from connector.services.objections import add_objection
 from connector.services.suppressions import is_erased, suppress
 from connector.store.facts import to_consent_event
-from connector.store.sync_requests import request_sync
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow, SuppressionRow
 
@@ -55,7 +54,7 @@ class _Target:
 
     def __init__(self, session: Session, ctx: AppContext, email: str | None, now: datetime) -> None:
         self.session, self.ctx, self.email, self.now = session, ctx, email, now
-        self.contact = find_contact(session, email) if email else None
+        self.contact = _lookup(session, email) if email else None
         self.changed = False
 
     def ensure(self, *, signed_up_again: bool = False) -> ContactRow | None:
@@ -70,6 +69,16 @@ class _Target:
         return self.contact
 
 
+def _lookup(session: Session, email: str) -> ContactRow | None:
+    """The contact, without first flushing what earlier events of the batch changed (touch, profile).
+
+    Safe because nothing pending changes which contact an address finds: a new contact and a changed
+    address are flushed when they are made. One flush at commit instead of one per event.
+    """
+    with session.no_autoflush:
+        return find_contact(session, email)
+
+
 def apply_effects(
     session: Session,
     ctx: AppContext,
@@ -78,7 +87,10 @@ def apply_effects(
     audience: str,
     now: datetime,
 ) -> bool:
-    """Apply ``found``; marks the contact changed and asks for a sync of ``audience`` if anything changed."""
+    """Apply ``found``; marks the contact changed if anything changed, and says whether it did.
+
+    The caller asks for a prompt sync of ``audience`` when this returns true (once per transaction).
+    """
     target = _Target(session, ctx, event.email, now)
     touched = [_apply_one(target, effect, audience) for effect in found]
     _mirror_follows(session, audience, event, now)
@@ -86,7 +98,6 @@ def apply_effects(
         return False
     if target.contact is not None and target.contact.email is not None:
         touch(target.contact, now)
-    request_sync(session, audience, now)
     return True
 
 
@@ -96,12 +107,24 @@ _STATUS_REPORTED = {EventType.UNSUBSCRIBE: MemberStatus.UNSUBSCRIBED, EventType.
 def _mirror_follows(session: Session, audience: str, event: WebhookEvent, now: datetime) -> None:
     """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it."""
     status = _STATUS_REPORTED.get(event.type)
-    row = session.get(MirrorMemberRow, (audience, subscriber_hash(event.email))) if event.email else None
-    if status is None or row is None or row.status == status.value:
+    if status is None or not event.email:
         return
-    row.status = status.value
-    row.confirmed_at = now
-    session.add(row)
+    values = {
+        "in_audience": audience,
+        "hash": subscriber_hash(event.email),
+        "new_status": status.value,
+        "at": now,
+    }
+    session.connection().execute(_MIRROR_TAKES_STATUS, values)  # one statement, no load
+
+
+_MIRROR = MirrorMemberRow.__table__  # type: ignore[attr-defined]
+_MIRROR_TAKES_STATUS = (
+    update(_MIRROR)
+    .where(_MIRROR.c.audience == bindparam("in_audience"), _MIRROR.c.subscriber_hash == bindparam("hash"))
+    .where(_MIRROR.c.status != bindparam("new_status"))
+    .values(status=bindparam("new_status"), confirmed_at=bindparam("at"))
+)
 
 
 def touch(contact: ContactRow, now: datetime) -> None:
@@ -140,17 +163,16 @@ def _withdraw(target: _Target, effect: Withdraw) -> bool:
         recorded_by=Actor.PERSON,
         source_ref=effect.evidence,
     )
-    for purpose in effect.purposes:
-        add_consent_event(
-            target.session,
-            contact,
-            purpose,
-            Channel.EMAIL,
-            ConsentAction.WITHDRAWN,
-            evidence,
-            WEBHOOK,
-            target.now,
-        )
+    insert_consent_events(
+        target.session,
+        contact,
+        effect.purposes,
+        Channel.EMAIL,
+        ConsentAction.WITHDRAWN,
+        evidence,
+        WEBHOOK,
+        target.now,
+    )
     return True
 
 
@@ -184,6 +206,7 @@ def _change_address(target: _Target, effect: ChangeAddress, audience: str) -> bo
         return False
     contact.email = new
     session.add(contact)
+    session.flush()  # later events of the batch find the contact by its new address (see _lookup)
     record_change(
         session, contact_id=contact.id, origin=WEBHOOK, action="contact.email_changed", at=target.now
     )
@@ -220,9 +243,8 @@ def _update_profile(target: _Target, effect: UpdateProfile) -> bool:
     if all(getattr(contact, k) == v.strip() for k, v in fields.items()):
         return False
     try:
-        upsert_contact(
-            target.session, target.ctx, ContactInput(email=contact.email, **fields), WEBHOOK, target.now
-        )
+        data = ContactInput(email=contact.email, **fields)
+        update_contact(target.session, target.ctx, contact, data, WEBHOOK, target.now)
     except InputError as exc:
         log.info("webhook.profile.field_refused", field=exc.where)
         return False
@@ -264,10 +286,9 @@ def _record(
         recorded_by=Actor.PERSON,
         source_ref="mailchimp subscribe webhook",
     )
-    for purpose in purposes:
-        add_consent_event(
-            target.session, contact, purpose, Channel.EMAIL, action, evidence, WEBHOOK, target.now
-        )
+    insert_consent_events(
+        target.session, contact, purposes, Channel.EMAIL, action, evidence, WEBHOOK, target.now
+    )
 
 
 SECOND = timedelta(seconds=1)

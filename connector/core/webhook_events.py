@@ -49,10 +49,17 @@ class WebhookEvent:
 
 def parse_form(body: bytes) -> dict[str, object]:
     """PHP-style bracket keys (``data[merges][FNAME]``) as nested dictionaries."""
+    return _nested(_pairs(body))
+
+
+def _pairs(body: bytes) -> list[tuple[str, str]]:
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
         raise PayloadError("body: not a form-encoded payload") from None
+
+
+def _nested(pairs: list[tuple[str, str]]) -> dict[str, object]:
     root: dict[str, object] = {}
     for key, value in pairs:
         _put(root, _key_path(key), value)
@@ -77,14 +84,15 @@ def _put(root: dict[str, object], path: list[str], value: str) -> None:
 
 def parse_event(body: bytes) -> WebhookEvent:
     """The typed event of a webhook body; ``PayloadError`` names what is missing or wrong."""
-    form = parse_form(body)
+    pairs = _pairs(body)
+    form = _nested(pairs)
     kind = _text(form, "type")
     if kind not in EventType.__members__.values():
         raise PayloadError(f"type: unknown webhook event type {kind!r}")
     data = form.get("data")
     data = data if isinstance(data, dict) else {}
     event = _event(EventType(kind), parse_fired_at(_text(form, "fired_at")), data)
-    return _with_key(event, body)
+    return replace(event, dedup_key=_key(event, _canonical(pairs)))
 
 
 def _event(kind: EventType, fired_at: datetime | None, data: dict[str, object]) -> WebhookEvent:
@@ -128,21 +136,20 @@ def parse_fired_at(text: str) -> datetime | None:
 
 def dedup_key(event: WebhookEvent, body: bytes) -> str:
     """Type + list + address (or id) + ``fired_at`` + a hash of the payload, hashed to 64 hex."""
-    payload = hashlib.sha256(_canonical(body)).hexdigest()
+    return _key(event, _canonical(parse_qsl(body.decode("utf-8"), keep_blank_values=True)))
+
+
+def _key(event: WebhookEvent, canonical: bytes) -> str:
+    payload = hashlib.sha256(canonical).hexdigest()
     who = event.email or event.member_id or event.campaign_id or ""
     fired = event.fired_at.isoformat() if event.fired_at else ""
     parts = "|".join((event.type.value, event.list_id or "", who, fired, payload))
     return hashlib.sha256(parts.encode("utf-8")).hexdigest()
 
 
-def _canonical(body: bytes) -> bytes:
+def _canonical(pairs: list[tuple[str, str]]) -> bytes:
     """The pairs of the body in sorted order, so that a reordered re-delivery keys the same."""
-    pairs = sorted(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-    return "&".join(f"{k}={v}" for k, v in pairs).encode("utf-8")
-
-
-def _with_key(event: WebhookEvent, body: bytes) -> WebhookEvent:
-    return replace(event, dedup_key=dedup_key(event, body))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs)).encode("utf-8")
 
 
 # --- effects ---------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
@@ -12,7 +14,7 @@ from connector.core.policy_settings import PolicySettings
 from connector.errors import InputError
 from connector.services.contacts import ensure_contact, mark_changed
 from connector.services.context import AppContext, Origin
-from connector.services.history import record_change
+from connector.services.history import change_values, record_change, record_changes
 from connector.store.engine import unit_of_work
 from connector.store.tables import ConsentEventRow, ContactRow
 
@@ -90,24 +92,7 @@ def add_consent_event(
     origin: Origin,
     now: datetime,
 ) -> ConsentEventRow:
-    row = ConsentEventRow(
-        id=str(uuid.uuid4()),
-        contact_id=contact.id,
-        purpose=purpose,
-        channel=channel.value,
-        action=action.value,
-        occurred_at=evidence.occurred_at,
-        recorded_at=now,
-        method=evidence.method.value,
-        source=origin.source,
-        notice_version=evidence.notice_version,
-        active_act=evidence.ticked_by_person,
-        ip=evidence.ip,
-        user_agent=evidence.user_agent,
-        double_opt_in_requested_at=evidence.double_opt_in_requested_at,
-        recorded_by=evidence.recorded_by.value,
-        source_ref=evidence.source_ref,
-    )
+    row = ConsentEventRow(**_event_values(contact.id, purpose, channel, action, evidence, origin, now))
     session.add(row)
     record_change(
         session,
@@ -120,3 +105,68 @@ def add_consent_event(
         channel=channel.value,
     )
     return row
+
+
+def insert_consent_events(
+    session: Session,
+    contact: ContactRow,
+    purposes: Sequence[str],
+    channel: Channel,
+    action: ConsentAction,
+    evidence: Evidence,
+    origin: Origin,
+    now: datetime,
+) -> None:
+    """:func:`add_consent_event` for several purposes in two statements, without ORM objects (hot paths).
+
+    Rows the session still holds are written first, so the history keeps the order things happened.
+    """
+    if session.new:
+        session.flush()
+    events = [_event_values(contact.id, p, channel, action, evidence, origin, now) for p in purposes]
+    session.connection().execute(_INSERT_EVENTS, events)
+    changes = [
+        change_values(
+            contact_id=contact.id,
+            origin=origin,
+            action=f"consent.{action.value}",
+            at=now,
+            record=event["id"],
+            purpose=event["purpose"],
+            channel=channel.value,
+        )
+        for event in events
+    ]
+    record_changes(session, changes)
+
+
+def _event_values(
+    contact_id: str,
+    purpose: str,
+    channel: Channel,
+    action: ConsentAction,
+    evidence: Evidence,
+    origin: Origin,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "contact_id": contact_id,
+        "purpose": purpose,
+        "channel": channel.value,
+        "action": action.value,
+        "occurred_at": evidence.occurred_at,
+        "recorded_at": now,
+        "method": evidence.method.value,
+        "source": origin.source,
+        "notice_version": evidence.notice_version,
+        "active_act": evidence.ticked_by_person,
+        "ip": evidence.ip,
+        "user_agent": evidence.user_agent,
+        "double_opt_in_requested_at": evidence.double_opt_in_requested_at,
+        "recorded_by": evidence.recorded_by.value,
+        "source_ref": evidence.source_ref,
+    }
+
+
+_INSERT_EVENTS = insert(ConsentEventRow.__table__)  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from connector.core.identity import IdentityError, normalise_email, normalise_phone
@@ -59,10 +59,12 @@ def normalised(data: ContactInput, region: str) -> ContactInput:
 
 
 def find_contact(session: Session, email: str) -> ContactRow | None:
-    row: ContactRow | None = session.execute(
-        select(ContactRow).where(ContactRow.email == email)  # type: ignore[arg-type]
-    ).scalar_one_or_none()
+    row: ContactRow | None = session.execute(_BY_EMAIL, {"email": email}).scalar_one_or_none()
     return row
+
+
+_BY_EMAIL = select(ContactRow).where(ContactRow.email == bindparam("email"))  # type: ignore[arg-type]
+"""Built once: constructing the statement per call cost more than the cached execution."""
 
 
 def require_contact(session: Session, email: str, where: str = "EMAIL") -> ContactRow:
@@ -80,13 +82,27 @@ def upsert_contact(
     contact = find_contact(session, clean.email)
     if contact is None:
         return _create(session, ctx, clean, origin, now), True
+    _fill_in(session, contact, clean, origin, now)
+    return contact, False
+
+
+def update_contact(
+    session: Session, ctx: AppContext, contact: ContactRow, data: ContactInput, origin: Origin, now: datetime
+) -> bool:
+    """Fill in the fields given on a loaded contact; whether any changed. ``InputError`` if invalid."""
+    return _fill_in(session, contact, normalised(data, ctx.settings.contacts.default_region), origin, now)
+
+
+def _fill_in(
+    session: Session, contact: ContactRow, clean: ContactInput, origin: Origin, now: datetime
+) -> bool:
     changed = [name for name in _UPDATABLE if _update_field(contact, name, getattr(clean, name))]
     if changed:
         contact.updated_at = now
         record_change(
             session, contact_id=contact.id, origin=origin, action="contact.updated", at=now, fields=changed
         )
-    return contact, False
+    return bool(changed)
 
 
 def ensure_contact(

@@ -3,8 +3,10 @@
 Details name fields and record ids, never the values of personal data.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from connector.services.context import Origin
@@ -30,3 +32,26 @@ def record_change(
             detail=dict(detail),
         )
     )
+
+
+def change_values(
+    *, contact_id: str | None, origin: Origin, action: str, at: datetime, **detail: object
+) -> dict[str, object]:
+    """One history row as column values, for :func:`record_changes`."""
+    return {
+        "contact_id": contact_id,
+        "occurred_at": at,
+        "actor": origin.actor,
+        "source": origin.source,
+        "action": action,
+        "detail": dict(detail),
+    }
+
+
+def record_changes(session: Session, rows: Sequence[dict[str, object]]) -> None:
+    """Several history rows in one statement, without building ORM objects (hot paths)."""
+    if rows:
+        session.connection().execute(_INSERT_HISTORY, list(rows))
+
+
+_INSERT_HISTORY = insert(HistoryRow.__table__)  # type: ignore[attr-defined]

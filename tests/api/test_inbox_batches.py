@@ -1,0 +1,250 @@
+"""Group commit of webhook intake: one transaction per batch, each event answering for itself."""
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import col
+
+from connector.api.app import create_app
+from connector.api.inbox import Delivery, Intake, IntakeReport, accept_batch
+from connector.api.inbox_writer import InboxWriter
+from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
+from connector.core.remote import subscriber_hash
+from connector.core.webhook_events import parse_event
+from connector.services.consents import Evidence, record_consent
+from connector.services.context import AppContext, Origin
+from connector.services.explain import explain_contact
+from connector.store.engine import unit_of_work
+from connector.store.http_tables import SyncRequestRow, WebhookInboxRow
+from connector.store.sync_tables import MirrorMemberRow
+from connector.store.tables import ConsentEventRow, ContactRow
+from tests.api.conftest import FORM, HOOK, LIST_ID, event_body, subscribe, unsubscribe, with_sections
+from tests.conftest import START
+
+ORIGIN = Origin("test", "test")
+PEOPLE = [f"person{n}@firma.no" for n in range(6)]
+SECOND = timedelta(seconds=1)
+
+
+def _consented(ctx: AppContext, email: str) -> None:
+    evidence = Evidence(
+        occurred_at=START - timedelta(days=10),
+        method=ConsentMethod.FORM,
+        notice_version="n1",
+        recorded_by=Actor.PERSON,
+    )
+    for action in (ConsentAction.GIVEN, ConsentAction.CONFIRMED):
+        record_consent(ctx, email, ["newsletter", "offers"], Channel.EMAIL, action, evidence, ORIGIN)
+
+
+def _delivery(body: bytes) -> Delivery:
+    return Delivery(parse_event(body), body)
+
+
+def _count(ctx: AppContext, table: type, *where: object) -> int:
+    with unit_of_work(ctx.engine) as session:
+        return int(session.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def _withdrawals(ctx: AppContext, email: str) -> int:
+    with unit_of_work(ctx.engine) as session:
+        query = (
+            select(func.count())
+            .select_from(ConsentEventRow)
+            .join(ContactRow, col(ContactRow.id) == col(ConsentEventRow.contact_id))
+            .where(col(ContactRow.email) == email, col(ConsentEventRow.action) == "withdrawn")
+        )
+        return int(session.execute(query).scalar_one())
+
+
+def _newsletter_allowed(ctx: AppContext, email: str) -> bool:
+    entitlement = explain_contact(ctx, email).entitlement
+    return next(d.allowed for d in entitlement.marketing if d.purpose == "newsletter")
+
+
+@contextmanager
+def _counted_commits(ctx: AppContext) -> Iterator[list[object]]:
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(ctx.engine, "commit", count)
+    try:
+        yield commits
+    finally:
+        event.remove(ctx.engine, "commit", count)
+
+
+@contextmanager
+def _failing_inbox_insert(ctx: AppContext, email: str) -> Iterator[None]:
+    """Every inbox insert of an event for ``email`` fails, as a database error would."""
+    key = parse_event(unsubscribe(email, START)).dedup_key
+
+    def fail(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if "INSERT INTO webhook_inbox" in statement and key in str(parameters):
+            raise OperationalError(statement, {}, Exception("injected failure"))
+
+    event.listen(ctx.engine, "before_cursor_execute", fail)
+    try:
+        yield
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", fail)
+
+
+def test_a_batch_applies_every_event_in_one_transaction(api_ctx: AppContext) -> None:
+    for email in PEOPLE:
+        _consented(api_ctx, email)
+    with _counted_commits(api_ctx) as commits:
+        answers = accept_batch(api_ctx, [_delivery(unsubscribe(e, START)) for e in PEOPLE])
+    assert answers == [IntakeReport(Intake.APPLIED, "main")] * len(PEOPLE)
+    assert len(commits) == 1
+    assert all(_withdrawals(api_ctx, e) == 3 for e in PEOPLE)  # one per purpose of the audience
+    assert _count(api_ctx, WebhookInboxRow) == len(PEOPLE)
+    assert _count(api_ctx, SyncRequestRow) == 1
+
+
+def test_the_same_event_twice_in_a_batch_is_applied_once(api_ctx: AppContext) -> None:
+    _consented(api_ctx, PEOPLE[0])
+    body = unsubscribe(PEOPLE[0], START)
+    answers = accept_batch(
+        api_ctx, [_delivery(body), _delivery(unsubscribe(PEOPLE[1], START)), _delivery(body)]
+    )
+    assert [a.intake for a in answers if isinstance(a, IntakeReport)] == [
+        Intake.APPLIED,
+        Intake.APPLIED,
+        Intake.DUPLICATE,
+    ]
+    assert _withdrawals(api_ctx, PEOPLE[0]) == 3
+    assert _count(api_ctx, WebhookInboxRow) == 2
+    again = accept_batch(api_ctx, [_delivery(body)])
+    assert again == [IntakeReport(Intake.DUPLICATE, None)]
+
+
+def test_one_failing_event_fails_alone_and_the_others_commit(api_ctx: AppContext) -> None:
+    for email in PEOPLE[:3]:
+        _consented(api_ctx, email)
+    deliveries = [_delivery(unsubscribe(e, START)) for e in PEOPLE[:3]]
+    with _failing_inbox_insert(api_ctx, PEOPLE[1]):
+        answers = accept_batch(api_ctx, deliveries)
+    assert answers[0] == answers[2] == IntakeReport(Intake.APPLIED, "main")
+    assert isinstance(answers[1], SQLAlchemyError)
+    assert [_withdrawals(api_ctx, e) for e in PEOPLE[:3]] == [3, 0, 3]
+    assert _count(api_ctx, WebhookInboxRow) == 2
+    assert accept_batch(api_ctx, [deliveries[1]]) == [IntakeReport(Intake.APPLIED, "main")]
+
+
+def test_an_older_subscribe_in_the_same_batch_never_overrides_a_newer_unsubscribe(
+    api_ctx: AppContext,
+) -> None:
+    trusting = replace(
+        api_ctx, settings=with_sections(api_ctx.settings, policy={"trust_mailchimp_signup_forms": True})
+    )
+    first, second = PEOPLE[0], PEOPLE[1]
+    for email in (first, second):
+        _consented(trusting, email)
+    newer_unsubscribe = [_delivery(unsubscribe(e, START - timedelta(hours=1))) for e in (first, second)]
+    older_subscribe = [_delivery(subscribe(e, START - timedelta(hours=2))) for e in (first, second)]
+    # the older sign-up arrives after the unsubscribe for one person, before it for the other
+    accept_batch(
+        trusting, [newer_unsubscribe[0], older_subscribe[0], older_subscribe[1], newer_unsubscribe[1]]
+    )
+    assert not _newsletter_allowed(trusting, first)
+    assert not _newsletter_allowed(trusting, second)
+
+
+def test_the_writer_commits_what_queued_meanwhile_as_one_batch(api_ctx: AppContext) -> None:
+    for email in PEOPLE:
+        _consented(api_ctx, email)
+    held, gate = threading.Event(), threading.Event()
+
+    def hold_first_statement(*_: object) -> None:
+        held.set()
+        gate.wait(timeout=10)
+
+    event.listen(api_ctx.engine, "before_cursor_execute", hold_first_statement)
+    writer = InboxWriter(api_ctx)
+    deliveries = [_delivery(unsubscribe(e, START)) for e in PEOPLE]
+
+    async def deliver_all() -> list[IntakeReport]:
+        answers = [asyncio.ensure_future(writer.accept(deliveries[0]))]
+        while not held.is_set():  # the first delivery is being written, alone
+            await asyncio.sleep(0.01)
+        answers += [asyncio.ensure_future(writer.accept(d)) for d in deliveries[1:]]
+        await asyncio.sleep(0.2)  # the rest queue meanwhile
+        gate.set()
+        return await asyncio.gather(*answers)
+
+    try:
+        with _counted_commits(api_ctx) as commits:
+            reports = asyncio.run(deliver_all())
+    finally:
+        writer.stop()
+        event.remove(api_ctx.engine, "before_cursor_execute", hold_first_statement)
+    assert reports == [IntakeReport(Intake.APPLIED, "main")] * len(PEOPLE)
+    assert len(commits) == 2  # the first delivery alone, then the five that queued behind it
+
+
+def test_concurrent_calls_answer_503_only_for_the_event_that_cannot_be_stored(api_ctx: AppContext) -> None:
+    for email in PEOPLE:
+        _consented(api_ctx, email)
+    statuses: dict[str, int] = {}
+    start = threading.Barrier(len(PEOPLE))
+
+    def deliver(client: TestClient, email: str) -> None:
+        start.wait()
+        statuses[email] = client.post(HOOK, content=unsubscribe(email, START), headers=FORM).status_code
+
+    with TestClient(create_app(api_ctx)) as client, _failing_inbox_insert(api_ctx, PEOPLE[2]):
+        threads = [threading.Thread(target=deliver, args=(client, e)) for e in PEOPLE]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert statuses == {e: 503 if e == PEOPLE[2] else 200 for e in PEOPLE}
+    assert [_withdrawals(api_ctx, e) for e in PEOPLE] == [0 if e == PEOPLE[2] else 3 for e in PEOPLE]
+
+
+def test_the_mirror_takes_the_status_mailchimp_reported(api_ctx: AppContext) -> None:
+    _consented(api_ctx, PEOPLE[0])
+    with unit_of_work(api_ctx.engine) as session:
+        for email in PEOPLE[:2]:
+            hashed = subscriber_hash(email)
+            session.add(
+                MirrorMemberRow(
+                    audience="main",
+                    subscriber_hash=hashed,
+                    email=email,
+                    status="subscribed",
+                    confirmed_at=START,
+                )
+            )
+    accept_batch(api_ctx, [_delivery(unsubscribe(PEOPLE[0], START))])
+    with unit_of_work(api_ctx.engine) as session:
+        statuses = [session.get(MirrorMemberRow, ("main", subscriber_hash(e))) for e in PEOPLE[:2]]
+        assert [row.status if row else None for row in statuses] == ["unsubscribed", "subscribed"]
+
+
+def test_events_for_one_person_in_one_batch_see_each_other(api_ctx: AppContext) -> None:
+    old, new = PEOPLE[0], "moved@firma.no"
+    _consented(api_ctx, old)
+    moved = event_body("upemail", START, list_id=LIST_ID, new_id="x1", new_email=new, old_email=old)
+    profile = event_body("profile", START, id="x1", list_id=LIST_ID, email=new, merges__FNAME="Kari")
+    newcomer = [_delivery(unsubscribe(PEOPLE[1], START)), _delivery(unsubscribe(PEOPLE[1], START + SECOND))]
+    batch = [_delivery(moved), _delivery(profile), _delivery(unsubscribe(new, START)), *newcomer]
+    answers = accept_batch(api_ctx, batch)
+    assert [a.intake for a in answers if isinstance(a, IntakeReport)] == [Intake.APPLIED] * 5
+    with unit_of_work(api_ctx.engine) as session:
+        emails = sorted(session.execute(select(col(ContactRow.email))).scalars())
+        first_name = session.execute(select(col(ContactRow.first_name)).where(col(ContactRow.email) == new))
+        assert first_name.scalar_one() == "Kari"
+    assert emails == sorted([new, PEOPLE[1]])  # the moved contact, and one new contact for two events
+    assert _withdrawals(api_ctx, new) == 3
+    assert _withdrawals(api_ctx, PEOPLE[1]) == 6
