@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from sys import intern
-from typing import Final, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 from connector.core.csv_cells import restore_formula
 from connector.core.csv_headers import (
@@ -100,9 +100,11 @@ __all__ = [
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
-class ContactRow:
-    """Contact data of one row; ``email`` is trimmed and lower-cased, ``phone`` is E.164."""
+class ContactRow(NamedTuple):
+    """Contact data of one row; ``email`` is trimmed and lower-cased, ``phone`` is E.164.
+
+    A named tuple, not a frozen dataclass: one is built per row, and a frozen dataclass sets each field
+    through ``object.__setattr__`` (1.0 µs for this one against 0.25 µs)."""
 
     email: str | None
     phone: str | None
@@ -172,8 +174,9 @@ class RelationshipClaim:
     opt_out_offered: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedRow:
+class ParsedRow(NamedTuple):
+    """One row read: where it starts and its claims (a named tuple, built per row: see ContactRow)."""
+
     file: str
     line: int
     contact: ContactRow
