@@ -98,6 +98,22 @@ class StoreState:
     suppressions: dict[str, tuple[StoredSuppression, ...]]
 
 
+@dataclass(frozen=True, slots=True)
+class StoreExtent:
+    """Whether the store holds any contact and any suppression entry at all: an import into an empty
+    store (or one without suppressions) needs no per-chunk look-ups (or no keyed address hashes)."""
+
+    contacts: bool
+    suppressions: bool
+
+
+def store_extent(session: Session) -> StoreExtent:
+    return StoreExtent(
+        contacts=session.execute(select(col(ContactRow.id)).limit(1)).first() is not None,
+        suppressions=session.execute(select(col(SuppressionRow.address_hash)).limit(1)).first() is not None,
+    )
+
+
 def relationship_key(kind: str, reference: str | None, started_at: datetime) -> RelationshipKey:
     return kind, reference if reference is not None else f"@{started_at.isoformat()}"
 
