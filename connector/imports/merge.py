@@ -132,7 +132,7 @@ class Draft:
         incoming = contact[1:]  # phone, first_name, last_name, external_id, locale
         if self.values is _BLANK:
             self.values = incoming
-        else:
+        elif incoming != self.values:  # the same values again (a re-import) change nothing
             replaces = dated is None or self.newest is None or dated >= self.newest
             merged = tuple(
                 new if new is not None and (replaces or old is None) else old

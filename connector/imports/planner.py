@@ -125,7 +125,7 @@ class _Builder:
         for csv_file in files:
             self._check_kind(csv_file)
             from_mailchimp = csv_file.header_map.kind is RowKind.MAILCHIMP_EXPORT
-            for chunk in _chunks(csv_file.rows(), CHUNK):
+            for chunk in csv_file.chunks(CHUNK):
                 self._add_chunk(chunk, from_mailchimp)
                 if progress is not None:
                     progress(len(chunk))
@@ -267,14 +267,3 @@ def _draft(key: str, state: StoreState, hashed: str | None) -> Draft:
     lookup = state.by_external_id if key.startswith("ext:") else state.by_phone
     found = lookup.get(key[4:])
     return Draft(key, found.email if found else None, found, ())
-
-
-def _chunks(rows: Iterator[ParsedRow | RowError], size: int) -> Iterator[list[ParsedRow | RowError]]:
-    chunk: list[ParsedRow | RowError] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
