@@ -178,6 +178,7 @@ class _Builder:
                 phones=frozenset(k[4:] for k in new if k.startswith("tel:")),
                 address_hashes=frozenset(hashes.values()),
             ),
+            self._store,
         )
         for key in new:
             drafts[key] = _draft(key, state, hashes.get(key))

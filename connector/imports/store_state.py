@@ -100,17 +100,28 @@ class StoreState:
 
 @dataclass(frozen=True, slots=True)
 class StoreExtent:
-    """Whether the store holds any contact and any suppression entry at all: an import into an empty
-    store (or one without suppressions) needs no per-chunk look-ups (or no keyed address hashes)."""
+    """Which tables the import compares against hold anything at all (asked once per plan): an import
+    into an empty store needs no per-chunk look-ups, one into a store without suppressions no keyed
+    address hashes, and one without consent events, objections or relationships not those queries."""
 
     contacts: bool
     suppressions: bool
+    events: bool
+    objections: bool
+    relationships: bool
+
+
+def _holds_rows(session: Session, column: Any) -> bool:
+    return session.execute(select(column).limit(1)).first() is not None
 
 
 def store_extent(session: Session) -> StoreExtent:
     return StoreExtent(
-        contacts=session.execute(select(col(ContactRow.id)).limit(1)).first() is not None,
-        suppressions=session.execute(select(col(SuppressionRow.address_hash)).limit(1)).first() is not None,
+        contacts=_holds_rows(session, col(ContactRow.id)),
+        suppressions=_holds_rows(session, col(SuppressionRow.address_hash)),
+        events=_holds_rows(session, col(ConsentEventRow.id)),
+        objections=_holds_rows(session, col(ObjectionRow.id)),
+        relationships=_holds_rows(session, col(RelationshipRow.id)),
     )
 
 
@@ -118,13 +129,14 @@ def relationship_key(kind: str, reference: str | None, started_at: datetime) -> 
     return kind, reference if reference is not None else f"@{started_at.isoformat()}"
 
 
-def load_state(session: Session, keys: ChunkKeys) -> StoreState:
-    """Everything the planner compares against, for the people of one chunk."""
+def load_state(session: Session, keys: ChunkKeys, extent: StoreExtent) -> StoreState:
+    """Everything the planner compares against, for the people of one chunk (``extent``: which
+    tables hold anything at all)."""
     rows = _contacts(session, keys)
     ids = [row.id for row in rows]
-    events = _events(session, ids)
-    objections = _objections(session, ids)
-    relationships = _relationships(session, ids)
+    events = _events(session, ids) if extent.events else {}
+    objections = _objections(session, ids) if extent.objections else {}
+    relationships = _relationships(session, ids) if extent.relationships else {}
     addresses = {email: email for email in keys.emails}  # hold the importer's own string, not a copy
     contacts = [_existing(row, events, objections, relationships, addresses) for row in rows]
     return StoreState(
@@ -143,9 +155,10 @@ def _in_chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
 
 def _select_in(session: Session, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
     found: list[Any] = []
-    postgres = session.connection().dialect.name == "postgresql"
+    connection = session.connection()  # Core rows: the ORM's result layer costs more than the query
+    postgres = connection.dialect.name == "postgresql"
     for chunk in _in_chunks(values):
-        found.extend(session.execute(query.where(_member_of(column, chunk, postgres))).all())
+        found.extend(connection.execute(query.where(_member_of(column, chunk, postgres))).all())
     return found
 
 
