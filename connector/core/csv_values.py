@@ -151,6 +151,17 @@ def fast_national_phone(region: str) -> Callable[[str], str | None]:
     return fast
 
 
+def national_phone_match(region: str) -> tuple[Callable[[str], object], str] | None:
+    """``(match, "+CC")``: ``match(text)`` is truthy exactly when :func:`fast_national_phone` gives
+    ``"+CC" + text`` (ASCII digits, no leading 0, a valid national number); ``None`` for a region
+    without that fast path. For reading a whole column with ``map``."""
+    check = _national_number_check(region)
+    if check is None:
+        return None
+    pattern = re.compile(r"(?=[0-9]+\Z)(?!0)" + check[0].pattern)
+    return pattern.fullmatch, check[1]
+
+
 def _fast_e164(digits: str, region: str) -> str | None:
     check = _national_number_check(region)
     if check is None or digits.startswith("0") or not check[0].fullmatch(digits):

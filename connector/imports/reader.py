@@ -19,6 +19,7 @@ from typing import IO
 
 from charset_normalizer import from_bytes
 
+from connector.core.csv_columns import compile_chunk_reader
 from connector.core.csv_rows import (
     FieldName,
     HeaderMap,
@@ -26,7 +27,6 @@ from connector.core.csv_rows import (
     ParsedRow,
     RowError,
     RowKind,
-    compile_row_reader,
     mailchimp_file_status,
     map_headers,
 )
@@ -35,6 +35,8 @@ from connector.errors import InputError
 SAMPLE_BYTES = 128 * 1024
 DELIMITERS = ",;\t|"
 SNIFF_CHARACTERS = 32 * 1024
+ROWS_PER_CHUNK = 2_000
+"""Rows read together: a contacts file's chunk is read column by column (``core.csv_columns``)."""
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -276,9 +278,9 @@ class CsvFile:
         return replace(self.detected, rows_read=self._rows_read, row_errors=self._row_errors)
 
     def rows(self) -> Iterator[ParsedRow | RowError]:
-        """Each data row as it is read; blank rows are skipped. Raises ``InputError`` for a file-level
-        failure (a byte that does not decode, unreadable CSV), after the rows before it."""
-        for chunk in self.chunks(1):
+        """Each data row; blank rows are skipped. Raises ``InputError`` for a file-level failure (a byte
+        that does not decode, unreadable CSV), after the rows of the chunks before it."""
+        for chunk in self.chunks(ROWS_PER_CHUNK):
             yield from chunk
 
     def chunks(self, size: int) -> Iterator[list[ParsedRow | RowError]]:
@@ -298,7 +300,7 @@ class CsvFile:
         for _ in range(self.header_line):
             next(reader, None)
         name = self.name
-        read = compile_row_reader(
+        read_chunk = compile_chunk_reader(
             self.header_map,
             self.header_map.kind,
             self._options.source,
@@ -307,31 +309,28 @@ class CsvFile:
             mailchimp_status=self.mailchimp_status,
         )
         previous = reader.line_num
-        chunk: list[ParsedRow | RowError] = []
-        errors = 0
+        rows: list[list[str]] = []
+        lines: list[int] = []
         try:
             for cells in reader:
                 line = previous + 1
                 previous = reader.line_num
                 if not any(cells):
                     continue
-                row = read(cells, line)
-                if type(row) is RowError:
-                    errors += 1
-                chunk.append(row)
-                if len(chunk) >= size:
-                    self._counted(len(chunk), errors)
-                    yield chunk
-                    chunk, errors = [], 0
+                rows.append(cells)
+                lines.append(line)
+                if len(rows) >= size:
+                    yield self._counted(read_chunk(rows, lines))
+                    rows, lines = [], []
         except csv.Error as error:
             raise InputError(f"{name}:{previous + 1}", f"unreadable CSV: {error}") from None
-        if chunk:
-            self._counted(len(chunk), errors)
-            yield chunk
+        if rows:
+            yield self._counted(read_chunk(rows, lines))
 
-    def _counted(self, rows: int, errors: int) -> None:
-        self._rows_read += rows
-        self._row_errors += errors
+    def _counted(self, chunk: list[ParsedRow | RowError]) -> list[ParsedRow | RowError]:
+        self._rows_read += len(chunk)
+        self._row_errors += sum(1 for row in chunk if type(row) is RowError)
+        return chunk
 
     def _decode_failure(self) -> InputError:
         position = _decode_error_position(self._opener, self.encoding.name)
