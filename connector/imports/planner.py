@@ -143,20 +143,33 @@ class _Builder:
 
     def _add_chunk(self, chunk: Sequence[ParsedRow | RowError], from_mailchimp: bool) -> None:
         parsed: list[tuple[str, ParsedRow]] = []
+        rejected = self._rejected
         for row in chunk:
             if type(row) is RowError:
-                self._rejected.append(row)
+                rejected.append(row)
                 continue
-            assert isinstance(row, ParsedRow)
+            assert type(row) is ParsedRow
             key = row.contact.email or contact_key(row.contact)
             if key is None:
-                self._rejected.append(RowError(row.file, row.line, None, "no e-mail, phone or customer id"))
+                rejected.append(RowError(row.file, row.line, None, "no e-mail, phone or customer id"))
                 continue
             parsed.append((key, row))
+        if not self._store.contacts and not self._store.suppressions:
+            self._add_unknown(parsed, from_mailchimp)
+            return
         self._open_drafts(parsed)
         drafts = self._drafts
         for key, row in parsed:
             drafts[key].add(row, from_mailchimp)
+
+    def _add_unknown(self, parsed: Sequence[tuple[str, ParsedRow]], from_mailchimp: bool) -> None:
+        """Rows of people the store cannot know (it holds no contacts and no suppressions): no look-ups."""
+        drafts = self._drafts
+        for key, row in parsed:
+            draft = drafts.get(key)
+            if draft is None:
+                draft = drafts[key] = Draft(key, key if _is_email_key(key) else None, None, ())
+            draft.add(row, from_mailchimp)
 
     def _open_drafts(self, parsed: Sequence[tuple[str, ParsedRow]]) -> None:
         drafts = self._drafts
@@ -164,10 +177,6 @@ class _Builder:
         if not new:
             return
         emails = [key for key in new if _is_email_key(key)]
-        if not self._store.contacts and not self._store.suppressions:
-            for key in new:  # nothing stored to compare against: skip the look-ups
-                drafts[key] = Draft(key, key, None, ()) if _is_email_key(key) else Draft(key, None, None, ())
-            return
         hashed = self._hasher
         hashes = {email: hashed(email) for email in emails} if self._store.suppressions else {}
         state = load_state(
