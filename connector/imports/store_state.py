@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from sys import intern
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, String, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -59,8 +59,10 @@ class StoredRelationship:
     values: tuple[object, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ExistingContact:
+class ExistingContact(NamedTuple):
+    """A stored contact as the planner compares it (a named tuple: a re-import builds one per person,
+    and a frozen dataclass of nine fields costs several times as much to build)."""
+
     id: str
     email: str | None
     values: tuple[str | None, ...]
