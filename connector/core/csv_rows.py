@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from sys import intern
-from typing import Final, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 from connector.core.csv_cells import restore_formula
 from connector.core.csv_headers import (
@@ -55,7 +55,7 @@ from connector.core.csv_values import (
     parse_phone,
     parse_purposes,
     parse_relationship_kind,
-    plain_address,
+    plain_address_match,
 )
 from connector.core.model import Channel, ConsentMethod, RelationshipKind, SuppressionReason
 from connector.errors import InputError
@@ -100,9 +100,11 @@ __all__ = [
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
-class ContactRow:
-    """Contact data of one row; ``email`` is trimmed and lower-cased, ``phone`` is E.164."""
+class ContactRow(NamedTuple):
+    """Contact data of one row; ``email`` is trimmed and lower-cased, ``phone`` is E.164.
+
+    A named tuple, not a frozen dataclass: one is built per row, and a frozen dataclass sets each field
+    through ``object.__setattr__`` (1.0 µs for this one against 0.25 µs)."""
 
     email: str | None
     phone: str | None
@@ -172,8 +174,9 @@ class RelationshipClaim:
     opt_out_offered: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedRow:
+class ParsedRow(NamedTuple):
+    """One row read: where it starts and its claims (a named tuple, built per row: see ContactRow)."""
+
     file: str
     line: int
     contact: ContactRow
@@ -257,13 +260,6 @@ def _phone(values: _Values, region: str) -> str | None:
     return _phone_cell(values.get(FieldName.PHONE, ""), region)
 
 
-def _identifier_cell(text: str) -> str | None:
-    stripped = text.strip()
-    if stripped.isdigit() and stripped.isascii():
-        return stripped  # the common case: plain digits need no Excel repair
-    return _cell(stripped, FieldName.EXTERNAL_ID, parse_identifier)
-
-
 def _column_count_problem(width: int, cells: Sequence[str]) -> str | None:
     if len(cells) == width:
         return None
@@ -314,16 +310,28 @@ def compile_row_reader(
             if mailchimp:
                 values = dict(zip(fields, cells, strict=False))
                 return _mailchimp_row(values, file, line, region, source, mailchimp_status)
-            address = plain_address(cells[email]) or _cell(cells[email], FieldName.EMAIL, parse_email)
+            stripped = cells[email].strip()
+            lowered = stripped.lower()
+            address = (
+                lowered
+                if stripped.isascii() and plain_address_match(lowered)
+                else _cell(cells[email], FieldName.EMAIL, parse_email)
+            )
             number = cells[phone].strip()
             first_name = cells[first].strip()
             last_name = cells[last].strip()
+            customer = cells[external].strip()
+            external_id = (
+                customer  # plain digits need no Excel repair
+                if customer.isdigit() and customer.isascii()
+                else _cell(customer, FieldName.EXTERNAL_ID, parse_identifier)
+            )
             contact = ContactRow(
                 address,
                 (fast_phone(number) or _phone_cell(number, region)) if number else None,
                 (intern(first_name) if first_name[0] != "'" else _name(first_name)) if first_name else None,
                 (intern(last_name) if last_name[0] != "'" else _name(last_name)) if last_name else None,
-                _identifier_cell(cells[external]),
+                external_id,
                 _clean(cells[locale]) or None,
             )
             if contact.email is None and contact.phone is None and contact.external_id is None:

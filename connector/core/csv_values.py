@@ -24,39 +24,41 @@ class CellError(ValueError):
     """A cell could not be read; the message is the reason, fit for a report."""
 
 
-_EMAIL_FAST = re.compile(
-    r"(?=[^@]{1,64}@)[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
-)
 _SPECIAL_USE_TLDS: Final = frozenset(SPECIAL_USE_DOMAIN_NAMES)
-
-
-def _is_plain_address(lowered: str) -> bool:
-    """A cheap check that accepts only addresses email-validator also accepts unchanged."""
-    return (
-        len(lowered) <= 254
-        and _EMAIL_FAST.fullmatch(lowered) is not None
-        and "--" not in lowered.partition("@")[2]
-        and lowered.rpartition(".")[2] not in _SPECIAL_USE_TLDS
-    )
+_EMAIL_FAST = re.compile(
+    r"(?=.{1,254}\Z)"  # the whole address at most 254 characters
+    r"(?=[^@]{1,64}@)"  # the local part at most 64
+    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"  # an unquoted ASCII dot-atom (a subset of RFC 5322 atext)
+    r"@(?![^@]*--)"  # no "--" in the domain (IDNA "xn--" labels go through the library)
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"  # LDH labels of at most 63 characters
+    r"(?!(?:" + "|".join(sorted(re.escape(name) for name in _SPECIAL_USE_TLDS)) + r")\Z)"
+    r"[a-z]{2,63}",  # an alphabetic top-level domain that is not a special-use name
+    re.DOTALL,
+)
+"""Plain lower-case ASCII addresses that email-validator accepts unchanged: the per-row fast path.
+Anything else (quoted or unicode local parts, IDN or numeric domains, trailing dots, special-use
+domains, upper case) takes the library (property-tested: ``test_email_fast_path_*``)."""
+plain_address_match: Final = _EMAIL_FAST.fullmatch
+"""``plain_address_match(lowered)`` is not ``None`` for a trimmed, lower-cased, ASCII plain address."""
 
 
 def plain_address(text: str) -> str | None:
     """The address of a cell holding a plain ASCII address (trimmed, lower-cased), else ``None``:
     :func:`parse_email` gives the same answer for these, and handles everything else."""
-    if text.isascii():
-        lowered = text.strip().lower()
-        if _is_plain_address(lowered):
+    stripped = text.strip()
+    if stripped.isascii():
+        lowered = stripped.lower()
+        if plain_address_match(lowered):
             return lowered
     return None
 
 
 def parse_email(text: str) -> str:
     """The address trimmed, syntax-checked (no DNS) and lower-cased, so case variants compare equal."""
+    plain = plain_address(text)
+    if plain is not None:
+        return plain
     stripped = text.strip()
-    if stripped.isascii():
-        lowered = stripped.lower()
-        if _is_plain_address(lowered):
-            return lowered
     try:
         checked = validate_email(stripped, check_deliverability=False)
     except EmailNotValidError as error:
@@ -147,6 +149,17 @@ def fast_national_phone(region: str) -> Callable[[str], str | None]:
         return None
 
     return fast
+
+
+def national_phone_match(region: str) -> tuple[Callable[[str], object], str] | None:
+    """``(match, "+CC")``: ``match(text)`` is truthy exactly when :func:`fast_national_phone` gives
+    ``"+CC" + text`` (ASCII digits, no leading 0, a valid national number); ``None`` for a region
+    without that fast path. For reading a whole column with ``map``."""
+    check = _national_number_check(region)
+    if check is None:
+        return None
+    pattern = re.compile(r"(?=[0-9]+\Z)(?!0)" + check[0].pattern)
+    return pattern.fullmatch, check[1]
 
 
 def _fast_e164(digits: str, region: str) -> str | None:

@@ -43,7 +43,8 @@ class Draft:
     """Everything an import says about one person (mutable while rows arrive).
 
     Kept small, since a large import holds one per person: ``values`` is a tuple replaced on merge,
-    ``first_line`` holds the only line until a duplicate arrives (``more_lines``), and the claim lists
+    ``first_file`` and ``first_number`` hold where the person first appears (a :class:`Line` is built
+    only when asked for) until a duplicate arrives (``more_lines``), and the claim lists
     share one empty list until a row brings a claim.
     """
 
@@ -51,7 +52,8 @@ class Draft:
         "consents",
         "email",
         "existing",
-        "first_line",
+        "first_file",
+        "first_number",
         "key",
         "more_lines",
         "newest",
@@ -75,7 +77,8 @@ class Draft:
         self.suppressions = suppressions
         self.values: tuple[str | None, ...] = existing.values if existing else _BLANK
         self.newest: datetime | None = existing.updated_at if existing else None
-        self.first_line: Line | None = None
+        self.first_file: str | None = None
+        self.first_number = 0
         self.more_lines: list[Line] = _NONE
         self.consents: list[tuple[Claimed, ConsentClaim]] = _NONE
         self.withdrawals: list[tuple[Claimed, WithdrawalClaim]] = _NONE
@@ -84,7 +87,8 @@ class Draft:
 
     @property
     def lines(self) -> list[Line]:
-        return ([self.first_line] if self.first_line else []) + self.more_lines
+        first = self.first_file
+        return ([Line(first, self.first_number)] if first is not None else []) + self.more_lines
 
     @property
     def merged(self) -> bool:
@@ -95,17 +99,22 @@ class Draft:
         return bool(self.consents or self.withdrawals or self.undeliverables or self.relationships)
 
     def add(self, row: ParsedRow, from_mailchimp: bool) -> None:
-        where = Line(row.file, row.line)
-        if self.first_line is None:
-            self.first_line = where
-        else:
-            self.more_lines = [*self.more_lines, where]
-        if (
+        data_only = (
             row.consent is None
             and row.withdrawal is None
             and row.undeliverable is None
             and row.relationship is None
-        ):
+        )
+        if self.first_file is None:
+            self.first_file, self.first_number = row.file, row.line
+            if data_only and self.values is _BLANK:  # the common case: a new person's first row
+                self.values = row.contact[1:]  # phone, first_name, last_name, external_id, locale
+                return
+            where = Line(row.file, row.line)
+        else:
+            where = Line(row.file, row.line)
+            self.more_lines = [*self.more_lines, where]
+        if data_only:
             self._merge_values(row.contact, None)
             return
         self._merge_values(row.contact, row_date(row))
@@ -120,10 +129,10 @@ class Draft:
             self.relationships = [*self.relationships, (claimed, row.relationship)]
 
     def _merge_values(self, contact: ContactRow, dated: datetime | None) -> None:
-        incoming = (contact.phone, contact.first_name, contact.last_name, contact.external_id, contact.locale)
+        incoming = contact[1:]  # phone, first_name, last_name, external_id, locale
         if self.values is _BLANK:
             self.values = incoming
-        else:
+        elif incoming != self.values:  # the same values again (a re-import) change nothing
             replaces = dated is None or self.newest is None or dated >= self.newest
             merged = tuple(
                 new if new is not None and (replaces or old is None) else old

@@ -25,6 +25,7 @@ from connector.imports.plan import (
     AlreadyApplied,
     Blocked,
     ContactDecision,
+    ContactStatus,
     Duplicate,
     EventDecision,
     IgnoredConsent,
@@ -35,7 +36,7 @@ from connector.imports.plan import (
     SuppressionDecision,
 )
 from connector.imports.reader import CsvFile
-from connector.imports.store_state import ChunkKeys, StoreState, load_state
+from connector.imports.store_state import ChunkKeys, StoreState, load_state, store_extent
 from connector.store.import_tables import ImportRecordRow
 
 CHUNK = 2_000
@@ -118,12 +119,13 @@ class _Builder:
         self._drafts: dict[str, Draft] = {}
         self._rejected: list[RowError] = []
         self._hasher = KeyedHasher(request.suppression_key)
+        self._store = store_extent(session)
 
     def read(self, files: Sequence[CsvFile], progress: Progress | None) -> None:
         for csv_file in files:
             self._check_kind(csv_file)
             from_mailchimp = csv_file.header_map.kind is RowKind.MAILCHIMP_EXPORT
-            for chunk in _chunks(csv_file.rows(), CHUNK):
+            for chunk in csv_file.chunks(CHUNK):
                 self._add_chunk(chunk, from_mailchimp)
                 if progress is not None:
                     progress(len(chunk))
@@ -141,50 +143,73 @@ class _Builder:
 
     def _add_chunk(self, chunk: Sequence[ParsedRow | RowError], from_mailchimp: bool) -> None:
         parsed: list[tuple[str, ParsedRow]] = []
+        rejected = self._rejected
         for row in chunk:
             if type(row) is RowError:
-                self._rejected.append(row)
+                rejected.append(row)
                 continue
-            assert isinstance(row, ParsedRow)
-            key = contact_key(row.contact)
+            assert type(row) is ParsedRow
+            key = row.contact.email or contact_key(row.contact)
             if key is None:
-                self._rejected.append(RowError(row.file, row.line, None, "no e-mail, phone or customer id"))
+                rejected.append(RowError(row.file, row.line, None, "no e-mail, phone or customer id"))
                 continue
             parsed.append((key, row))
+        if not self._store.contacts and not self._store.suppressions:
+            self._add_unknown(parsed, from_mailchimp)
+            return
         self._open_drafts(parsed)
+        drafts = self._drafts
         for key, row in parsed:
-            self._drafts[key].add(row, from_mailchimp)
+            drafts[key].add(row, from_mailchimp)
+
+    def _add_unknown(self, parsed: Sequence[tuple[str, ParsedRow]], from_mailchimp: bool) -> None:
+        """Rows of people the store cannot know (it holds no contacts and no suppressions): no look-ups."""
+        drafts = self._drafts
+        for key, row in parsed:
+            draft = drafts.get(key)
+            if draft is None:
+                draft = drafts[key] = Draft(key, key if _is_email_key(key) else None, None, ())
+            draft.add(row, from_mailchimp)
 
     def _open_drafts(self, parsed: Sequence[tuple[str, ParsedRow]]) -> None:
-        new = {key: row for key, row in parsed if key not in self._drafts}
+        drafts = self._drafts
+        new = [key for key in dict.fromkeys(key for key, _ in parsed) if key not in drafts]
         if not new:
             return
+        emails = [key for key in new if _is_email_key(key)]
         hashed = self._hasher
-        hashes = {k: hashed(k) for k in new if _is_email_key(k)}
+        hashes = {email: hashed(email) for email in emails} if self._store.suppressions else {}
         state = load_state(
             self._session,
             ChunkKeys(
-                emails=frozenset(hashes),
+                emails=frozenset(emails),
                 external_ids=frozenset(k[4:] for k in new if k.startswith("ext:")),
                 phones=frozenset(k[4:] for k in new if k.startswith("tel:")),
                 address_hashes=frozenset(hashes.values()),
             ),
+            self._store,
         )
-        for k in new:
-            self._drafts[k] = _draft(k, state, hashes.get(k))
+        for key in new:
+            drafts[key] = _draft(key, state, hashes.get(key))
 
     def finish(self, files: tuple[ImportFile, ...], done: tuple[AlreadyApplied, ...]) -> ImportPlan:
         parts = _Parts()
         rules, hashed, drafts = self._request.rules, self._hasher, self._drafts
         for key in list(drafts):
             draft = drafts.pop(key)  # freed as its decision is made: the peak is one of the two
-            if draft.merged:
+            if draft.more_lines:
                 parts.duplicates.append(Duplicate(draft.key, tuple(draft.lines)))
-            if not draft.has_claims and not draft.suppressions:
+            if draft.consents or draft.withdrawals or draft.undeliverables or draft.relationships:
+                address = hashed(draft.email) if draft.email and draft.undeliverables else None
+                parts.add_outcome(decide_draft(draft, address, rules))
+            elif draft.suppressions:
+                parts.add_outcome(decide_draft(draft, None, rules))
+            elif draft.existing is None:  # the common case, inline: a new contact, data only
+                parts.contacts.append(
+                    ContactDecision(key, None, draft.email, draft.values, (), ContactStatus.NEW, True)
+                )
+            else:
                 parts.contacts.append(contact_decision(draft))
-                continue
-            address = hashed(draft.email) if draft.email and draft.undeliverables else None
-            parts.add_outcome(decide_draft(draft, address, rules))
         return ImportPlan(
             source=rules.source,
             files=files,
@@ -252,14 +277,3 @@ def _draft(key: str, state: StoreState, hashed: str | None) -> Draft:
     lookup = state.by_external_id if key.startswith("ext:") else state.by_phone
     found = lookup.get(key[4:])
     return Draft(key, found.email if found else None, found, ())
-
-
-def _chunks(rows: Iterator[ParsedRow | RowError], size: int) -> Iterator[list[ParsedRow | RowError]]:
-    chunk: list[ParsedRow | RowError] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

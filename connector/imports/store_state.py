@@ -9,9 +9,9 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from sys import intern
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, String, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -59,8 +59,10 @@ class StoredRelationship:
     values: tuple[object, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ExistingContact:
+class ExistingContact(NamedTuple):
+    """A stored contact as the planner compares it (a named tuple: a re-import builds one per person,
+    and a frozen dataclass of nine fields costs several times as much to build)."""
+
     id: str
     email: str | None
     values: tuple[str | None, ...]
@@ -98,17 +100,45 @@ class StoreState:
     suppressions: dict[str, tuple[StoredSuppression, ...]]
 
 
+@dataclass(frozen=True, slots=True)
+class StoreExtent:
+    """Which tables the import compares against hold anything at all (asked once per plan): an import
+    into an empty store needs no per-chunk look-ups, one into a store without suppressions no keyed
+    address hashes, and one without consent events, objections or relationships not those queries."""
+
+    contacts: bool
+    suppressions: bool
+    events: bool
+    objections: bool
+    relationships: bool
+
+
+def _holds_rows(session: Session, column: Any) -> bool:
+    return session.execute(select(column).limit(1)).first() is not None
+
+
+def store_extent(session: Session) -> StoreExtent:
+    return StoreExtent(
+        contacts=_holds_rows(session, col(ContactRow.id)),
+        suppressions=_holds_rows(session, col(SuppressionRow.address_hash)),
+        events=_holds_rows(session, col(ConsentEventRow.id)),
+        objections=_holds_rows(session, col(ObjectionRow.id)),
+        relationships=_holds_rows(session, col(RelationshipRow.id)),
+    )
+
+
 def relationship_key(kind: str, reference: str | None, started_at: datetime) -> RelationshipKey:
     return kind, reference if reference is not None else f"@{started_at.isoformat()}"
 
 
-def load_state(session: Session, keys: ChunkKeys) -> StoreState:
-    """Everything the planner compares against, for the people of one chunk."""
+def load_state(session: Session, keys: ChunkKeys, extent: StoreExtent) -> StoreState:
+    """Everything the planner compares against, for the people of one chunk (``extent``: which
+    tables hold anything at all)."""
     rows = _contacts(session, keys)
-    ids = [row.id for row in rows]
-    events = _events(session, ids)
-    objections = _objections(session, ids)
-    relationships = _relationships(session, ids)
+    ids = [row[0] for row in rows]
+    events = _events(session, ids) if extent.events else {}
+    objections = _objections(session, ids) if extent.objections else {}
+    relationships = _relationships(session, ids) if extent.relationships else {}
     addresses = {email: email for email in keys.emails}  # hold the importer's own string, not a copy
     contacts = [_existing(row, events, objections, relationships, addresses) for row in rows]
     return StoreState(
@@ -127,9 +157,10 @@ def _in_chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
 
 def _select_in(session: Session, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
     found: list[Any] = []
-    postgres = session.connection().dialect.name == "postgresql"
+    connection = session.connection()  # Core rows: the ORM's result layer costs more than the query
+    postgres = connection.dialect.name == "postgresql"
     for chunk in _in_chunks(values):
-        found.extend(session.execute(query.where(_member_of(column, chunk, postgres))).all())
+        found.extend(connection.execute(query.where(_member_of(column, chunk, postgres))).all())
     return found
 
 
@@ -153,17 +184,47 @@ def _columns(model: Any, *names: str) -> Any:
     return select(*(table.c[name] for name in names))
 
 
-def _contacts(session: Session, keys: ChunkKeys) -> list[Any]:
-    query = _columns(ContactRow, "id", "email", *CONTACT_FIELDS, "updated_at")
-    found: dict[str, Any] = {}
+_CONTACT_COLUMNS = ("id", "email", *CONTACT_FIELDS, "updated_at")
+
+
+def _contacts(session: Session, keys: ChunkKeys) -> list[tuple[Any, ...]]:
+    """The stored contacts with any of the keys, as plain tuples in ``_CONTACT_COLUMNS`` order."""
+    found: dict[str, tuple[Any, ...]] = {}
     for column, values in (
-        (col(ContactRow.email), keys.emails),
-        (col(ContactRow.external_id), keys.external_ids),
-        (col(ContactRow.phone), keys.phones),
+        ("email", keys.emails),
+        ("external_id", keys.external_ids),
+        ("phone", keys.phones),
     ):
-        for row in _select_in(session, query, column, values):
-            found[row.id] = row
+        for row in _contact_rows(session, column, values):
+            found[row[0]] = row
     return list(found.values())
+
+
+def _contact_rows(session: Session, column: str, values: Iterable[str]) -> list[tuple[Any, ...]]:
+    """Through the driver, not SQLAlchemy's result layer, which costs twice the query itself for the
+    thousands of rows a chunk finds (in the session's transaction, as ``bulk.insert_rows`` writes);
+    ``updated_at`` becomes aware UTC, as ``UTCDateTime`` reads it."""
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    driver: Any = connection.connection.driver_connection
+    member = "= ANY(%s)" if postgres else "IN (SELECT value FROM json_each(?))"
+    statement = f"SELECT {', '.join(_CONTACT_COLUMNS)} FROM contacts WHERE {column} {member}"  # noqa: S608 - our own table and column names
+    moment = _aware_utc if postgres else _stored_utc
+    found: list[tuple[Any, ...]] = []
+    for chunk in _in_chunks(values):
+        parameter: Any = chunk if postgres else json.dumps(chunk)
+        rows = driver.execute(statement, (parameter,)).fetchall()
+        found.extend([(*row, moment(updated_at)) for *row, updated_at in rows])
+    return found
+
+
+def _stored_utc(text: str) -> datetime:
+    """SQLite's stored text of a ``UTCDateTime`` (naive UTC) as an aware moment."""
+    return datetime.fromisoformat(text + "+00:00")
+
+
+def _aware_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
 
 
 def _events(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:

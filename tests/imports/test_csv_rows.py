@@ -28,6 +28,7 @@ from connector.core.csv_rows import (
     parse_phone,
     status_from_file_name,
 )
+from connector.core.csv_values import plain_address
 from connector.core.model import Channel, ConsentMethod, RelationshipKind
 from connector.errors import InputError
 
@@ -61,6 +62,79 @@ def _validator_answer(text: str) -> str | None:
 @given(st.from_regex(r"[A-Za-z0-9_+.-]{1,20}@[A-Za-z0-9.-]{1,20}\.[A-Za-z]{2,6}", fullmatch=True))
 def test_email_fast_path_agrees_with_email_validator(text: str) -> None:
     expected = _validator_answer(text)
+    if expected is None:
+        with pytest.raises(CellError):
+            parse_email(text)
+    else:
+        assert parse_email(text) == expected
+
+
+_LOCAL_PARTS = st.one_of(
+    st.from_regex(r"[A-Za-z0-9_+.-]{1,66}", fullmatch=True),
+    st.from_regex(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,12}", fullmatch=True),  # all of atext, and dots
+    st.sampled_from(['"ola nordmann"', '"a@b"', '""', "ola..n", ".ola", "ola.", "a" * 64, "a" * 65]),
+    st.text(alphabet="aøåæé\u00e9\u212a\u0130ß\u00a0 \t", min_size=1, max_size=8),
+)
+_LABELS = st.one_of(
+    st.from_regex(r"[a-z0-9-]{1,8}", fullmatch=True),
+    st.sampled_from(["xn--blbr-pra", "blåbær", "a" * 63, "a" * 64, "-a", "a-", "a--b", "123", "ÅSE"]),
+)
+_TOP_LEVELS = st.one_of(
+    st.from_regex(r"[A-Za-z]{2,6}", fullmatch=True),
+    st.sampled_from(
+        ["arpa", "invalid", "local", "localhost", "onion", "test", "no.", "a", "c0m", "xn--p1ai", "NO"]
+    ),
+)
+
+
+def _domain(labels: list[str], top: str, padding: int) -> str:
+    return ".".join([*labels, *["a" * 63] * padding, top])
+
+
+_ADDRESSES = st.builds(
+    lambda local, labels, top, padding, around: f"{around}{local}@{_domain(labels, top, padding)}{around}",
+    _LOCAL_PARTS,
+    st.lists(_LABELS, min_size=0, max_size=3),
+    _TOP_LEVELS,
+    st.integers(min_value=0, max_value=4),  # long domains: 254 and 255 characters
+    st.sampled_from(["", " ", "\t", "\u00a0"]),
+)
+
+
+@settings(max_examples=1_500, deadline=None)
+@given(st.one_of(_ADDRESSES, st.text(max_size=30)))
+def test_email_fast_path_is_a_subset_of_email_validator_with_its_answer(text: str) -> None:
+    """Whatever the regex fast path accepts, email-validator accepts with the same normalised address;
+    and parse_email (fast path, else the library) always answers what the library alone answers."""
+    expected = _validator_answer(text.strip())
+    plain = plain_address(text)
+    if plain is not None:
+        assert plain == expected
+    if expected is None:
+        with pytest.raises(CellError):
+            parse_email(text)
+    else:
+        assert parse_email(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{'a' * 64}@kunde.no",
+        f"a@{'b' * 63}.{'c' * 63}.{'d' * 63}.{'e' * 57}.no",  # 254 characters
+        f"a@{'b' * 63}.{'c' * 63}.{'d' * 63}.{'e' * 58}.no",  # 255
+        "ola@kunde.no.",
+        '"ola"@kunde.no',
+        "ola@blåbær.no",
+        "ola@xn--blbr-pra.no",
+        "ola@server.local",
+        "ØLA@kunde.no",
+        f"{'a' * 65}@kunde.no",
+    ],
+)
+def test_email_fast_path_edge_cases_answer_as_email_validator(text: str) -> None:
+    expected = _validator_answer(text)
+    assert plain_address(text) in (None, expected)
     if expected is None:
         with pytest.raises(CellError):
             parse_email(text)
