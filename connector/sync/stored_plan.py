@@ -24,6 +24,7 @@ def encode(
                 "merge_fields": dict(op.merge_fields),
                 "because": op.because,
                 "contact_id": contact_id,
+                "creates": op.creates,
             }
         case AddTags() | RemoveTags():
             kind = "add_tags" if isinstance(op, AddTags) else "remove_tags"
@@ -61,7 +62,13 @@ def decode(row: StoredOperation) -> Operation:
         status = MemberStatus(data["status"]) if data["status"] else None
         merge = merge_fields_of(data["merge_fields"])
         return UpsertMember(
-            key, data["email"], status, MemberStatus(data["status_if_new"]), merge, data["because"]
+            key,
+            data["email"],
+            status,
+            MemberStatus(data["status_if_new"]),
+            merge,
+            data["because"],
+            creates=bool(data.get("creates", False)),
         )
     if row.kind == "add_tags":
         return AddTags(key, data["email"], frozenset(data["tags"]), data["because"])
