@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.sql.dml import Update
 from sqlmodel import col
 
 from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
@@ -169,7 +170,8 @@ def sync_audience(
 def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> str:
     """Write the run and every operation (state ``pending``) in one transaction; refresh review times.
 
-    Set-based: one multi-row INSERT for the operations and one executemany UPDATE for review times.
+    Set-based: one multi-row INSERT for the operations and one Core executemany UPDATE (by primary key)
+    for review times.
     """
     run = _run_row(ctx, planned, "sync", "applying", contact)
     with unit_of_work(ctx.engine) as session:
@@ -178,7 +180,7 @@ def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> 
         if rows := _operation_rows(run.id, planned):
             session.execute(insert(PlanOperationRow), rows)
         if reviews := _review_times(planned):
-            session.execute(update(ContactRow), reviews)
+            session.execute(_REVIEW_UPDATE, reviews)
         record_untouched_erasures(
             session,
             ctx.settings,
@@ -214,9 +216,21 @@ def _operation_rows(run_id: str, planned: PlannedSync) -> list[dict[str, Any]]:
 def _review_times(planned: PlannedSync) -> list[dict[str, Any]]:
     facts, entitlements = planned.inputs.facts, planned.entitlements
     return [
-        {"id": row.id, "next_review_at": review_at(facts[row.id], entitlements[row.id])}
+        {"b_id": row.id, "next_review_at": review_at(facts[row.id], entitlements[row.id])}
         for row in planned.inputs.contacts
     ]
+
+
+def _review_update() -> Update:
+    table = ContactRow.metadata.tables[ContactRow.__tablename__]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(next_review_at=bindparam("next_review_at"))
+    )
+
+
+_REVIEW_UPDATE = _review_update()
 
 
 def _send_status(op: object, have: RemoteMember | None) -> MemberStatus | None:
