@@ -164,7 +164,7 @@ def _sandbox(knobs: SandboxKnobs, where: str) -> Iterator[Sandbox]:
     )
     process.start()
     try:
-        _wait_for_port(port)
+        _wait_for_port(port, process)
         yield Sandbox(f"http://127.0.0.1:{port}/3.0", f"sandbox-{knobs.dc}", knobs.dc)
     finally:
         process.terminate()
@@ -181,15 +181,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_for_port(port: int, timeout_s: float = 60.0) -> None:
+def _wait_for_port(port: int, process: Any, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.is_alive():
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"the sandbox did not listen on port {port} within {timeout_s:g} s")
+    raise RuntimeError(f"the sandbox did not listen on port {port} (exit code {process.exitcode})")
 
 
 def _context(folder: Path, sandbox: Sandbox, connections: int) -> AppContext:

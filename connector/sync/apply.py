@@ -85,15 +85,18 @@ def apply_run(
     options: ApplyOptions | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    steps: Sequence[Step] | None = None,
 ) -> ApplyReport:
     """Apply the run's pending operations; safe to call again after a crash.
 
-    ``should_stop`` is asked before every call; once it says yes, nothing more is sent.
+    ``should_stop`` is asked before every call; once it says yes, nothing more is sent. ``steps``: the
+    steps of a run just persisted, nothing done yet (saves reading them back); else they are loaded.
     """
     applier = _Applier(ctx, gateway, run_id, target, purposes, options or ApplyOptions())
     applier.progress = progress
     applier.should_stop = should_stop or applier.should_stop
-    steps, applier.recorder.unwritten = load_pending(ctx, run_id)
+    if steps is None:
+        steps, applier.recorder.unwritten = load_pending(ctx, run_id)
     applier.carried = carried_tags(steps)
     applier.perform(applier.upsert_calls(group(steps)))
     groups = group(steps)  # again: tags confirmed with their new member are no longer to do

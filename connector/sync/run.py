@@ -25,12 +25,12 @@ from connector.settings import AudienceSettings, Settings
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
 from connector.store.tables import ContactRow
-from connector.sync.apply import ApplyOptions, ApplyReport, Progress, apply_run
+from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
 from connector.sync.erasures import record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
-from connector.sync.stored_plan import encode
+from connector.sync.stored_plan import StoredRow, decode, encode
 
 ProgressStart = Callable[[int], Progress]
 """Given the number of calls a run will make, the callback to advance per call."""
@@ -163,21 +163,25 @@ def sync_audience(
         if not planned.safety.ok:
             _record_refused(ctx, planned, contact)
             raise PlanRefusedError(planned.safety.message())
-        run_id = persist_plan(ctx, planned, contact)
-        return _apply(ctx, gateway, run_id, target, audience, progress, should_stop, resumed=False)
+        run_id, steps = persist_plan(ctx, planned, contact)
+        return _apply(
+            ctx, gateway, run_id, target, audience, progress, should_stop, resumed=False, steps=steps
+        )
 
 
-def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> str:
+def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> tuple[str, list[Step]]:
     """Write the run and every operation (state ``pending``) in one transaction; refresh review times.
+    The run's id, and its steps exactly as a resume would read them back (no need to read them back).
 
     Set-based: one multi-row INSERT for the operations and one Core executemany UPDATE (by primary key)
     for review times.
     """
     run = _run_row(ctx, planned, "sync", "applying", contact)
+    rows = _operation_rows(run.id, planned)
     with unit_of_work(ctx.engine) as session:
         session.add(run)
         session.flush()
-        if rows := _operation_rows(run.id, planned):
+        if rows:
             session.execute(insert(PlanOperationRow), rows)
         if reviews := _review_times(planned):
             session.execute(_REVIEW_UPDATE, reviews)
@@ -190,7 +194,7 @@ def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> 
             planned.inputs.mirror,
             ctx.now(),
         )
-    return run.id
+    return run.id, [Step(row["seq"], decode(StoredRow(**row)), dict(row["payload"])) for row in rows]
 
 
 def _operation_rows(run_id: str, planned: PlannedSync) -> list[dict[str, Any]]:
@@ -288,6 +292,7 @@ def _apply(
     should_stop: Callable[[], bool] | None,
     *,
     resumed: bool,
+    steps: list[Step] | None = None,
 ) -> SyncReport:
     with unit_of_work(ctx.engine) as session:
         run = session.get(SyncRunRow, run_id)
@@ -303,6 +308,7 @@ def _apply(
         options=apply_options(ctx.settings),
         progress=advance,
         should_stop=should_stop,
+        steps=steps,
     )
     if applied.stopped:
         return SyncReport(run_id, audience.name, resumed, {}, applied)

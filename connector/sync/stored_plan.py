@@ -4,6 +4,7 @@
 subscribe (which requires one) and the contact the member belongs to.
 """
 
+from dataclasses import dataclass
 from typing import Any, Protocol, assert_never
 
 from connector.core.plan import AddTags, Archive, DeletePermanently, Operation, RemoveTags, UpsertMember
@@ -52,6 +53,19 @@ class StoredOperation(Protocol):
     def subscriber_hash(self) -> str: ...
     @property
     def payload(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A ``plan_operations`` row as the mapping written to the table."""
+
+    run_id: str
+    seq: int
+    kind: str
+    subscriber_hash: str
+    payload: dict[str, Any]
+    state: str
+    outcome: str | None
 
 
 def decode(row: StoredOperation) -> Operation:

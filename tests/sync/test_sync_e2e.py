@@ -21,8 +21,9 @@ from connector.services.contacts import ContactInput, upsert_contact
 from connector.services.context import AppContext, Origin
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
+from connector.sync.apply import load_pending
 from connector.sync.connect import gateway_settings, open_gateway
-from connector.sync.run import plan_audience, sync_audience
+from connector.sync.run import persist_plan, plan_audience, sync_audience
 
 ORIGIN = Origin("test", "test")
 
@@ -230,3 +231,14 @@ def test_crash_after_a_batch_subscribe_with_tags_was_sent_resumes_to_the_same_st
 def _tag_calls(sandbox: SandboxHandle) -> int:
     endpoints = sandbox.stats()["endpoints"]
     return sum(sum(v.values()) for k, v in endpoints.items() if k.startswith("POST") and "/segments/" in k)
+
+
+def test_a_fresh_run_applies_exactly_the_steps_a_resume_would_read_back(
+    synced: tuple[AppContext, MailchimpGateway],
+) -> None:
+    ctx, _ = synced
+    _subscribe(ctx, "liv@example.no")
+    _subscribe(ctx, "tor@example.no")
+    run_id, steps = persist_plan(ctx, plan_audience(ctx, "main"), None)
+    assert len(steps) == 4
+    assert load_pending(ctx, run_id) == (steps, set())
