@@ -16,7 +16,7 @@ from sqlalchemy.sql.dml import Update
 from sqlmodel import Session, col
 
 from connector.core.model import SuppressionReason
-from connector.core.plan import AddTags, Archive, DeletePermanently, Operation, UpsertMember
+from connector.core.plan import AddTags, Archive, DeletePermanently, Operation
 from connector.core.remote import MemberStatus, subscriber_hash
 from connector.mailchimp.payloads import (
     BatchSubscribeReport,
@@ -290,7 +290,8 @@ class Recorder:
             yield session, _Rows(session, self.run_id, self.audience, steps)
 
     def _mark_many(self, session: Session, marks: Sequence[tuple[Step, str, str | None]]) -> None:
-        """Plan rows to a new state in one executemany; a row already ``rejected`` stays so."""
+        """Plan rows to a new state in one executemany; a row already ``rejected`` stays so. The payload is
+        written only for rows still ``pending``."""
         if not marks:
             return
         plan = PlanOperationRow
@@ -305,10 +306,10 @@ class Recorder:
             if step.seq in final:
                 continue
             change = {"b_run": self.run_id, "b_seq": step.seq, "state": state, "outcome": outcome}
-            if isinstance(step.op, UpsertMember):  # its payload never changes while applying
-                states.append(change)
-            else:
+            if state == "pending":  # partial progress (``done_tags``) a resume must know
                 with_payload.append({**change, "payload": dict(step.payload)})
+            else:  # a finished row's payload is read by nobody: only its state changes
+                states.append(change)
             self._count(step, state, outcome)
         if states:
             session.execute(_PLAN_STATE_UPDATE, states)
