@@ -19,7 +19,11 @@ OPTED_OUT = frozenset({MemberStatus.UNSUBSCRIBED, MemberStatus.CLEANED})
 
 @dataclass(frozen=True, slots=True)
 class UpsertMember:
-    """Create the member, or bring its status and merge fields up to date (batch subscribe)."""
+    """Create the member, or bring its status and merge fields up to date (batch subscribe).
+
+    ``creates``: the mirror knows no such member, so this call adds it; its :class:`AddTags` can ride
+    along in the same batch subscribe (tags on new members), needing no tag call of their own.
+    """
 
     subscriber_hash: str
     email: str
@@ -27,6 +31,7 @@ class UpsertMember:
     status_if_new: MemberStatus
     merge_fields: MergeFields
     because: str
+    creates: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +132,15 @@ def _join(want: DesiredMember, have: RemoteMember | None, mapping: AudienceMappi
     assert want.status is not None
     status = want.status if have is not None else None  # `status` unarchives; `status_if_new` creates
     because = "archived member is entitled again" if have is not None else "new member with an entitlement"
-    upsert = UpsertMember(want.subscriber_hash, want.email, status, want.status, want.merge_fields, because)
+    upsert = UpsertMember(
+        want.subscriber_hash,
+        want.email,
+        status,
+        want.status,
+        want.merge_fields,
+        because,
+        creates=have is None,
+    )
     return [upsert, *_tag_operations(want, want.tags, have.tags if have else frozenset(), mapping, have)]
 
 
@@ -222,16 +235,18 @@ def _untag_reason(want: DesiredMember, have: RemoteMember) -> str:
 def estimate_calls(plan: Plan, batch_limit: int = BATCH_LIMIT, *, batch_jobs_above: int | None = None) -> int:
     """API calls ``apply`` will make: batch upserts, bulk tag calls per tag, one call per archive/delete.
 
+    Tags added to a member the same plan creates travel inside its batch subscribe and cost no call.
     With ``batch_jobs_above``, more archives/deletions than that count as one ``/batches`` job: submit,
     one status poll and the results (polls while Mailchimp works are extra).
     """
     upserts = sum(isinstance(op, UpsertMember) for op in plan.operations)
+    created = created_members(plan)
     adds: dict[str, int] = {}
     removes: dict[str, int] = {}
     singles = 0
     for op in plan.operations:
         match op:
-            case AddTags(tags=tags):
+            case AddTags(subscriber_hash=key, tags=tags) if key not in created:
                 for tag in tags:
                     adds[tag] = adds.get(tag, 0) + 1
             case RemoveTags(tags=tags):
@@ -245,3 +260,10 @@ def estimate_calls(plan: Plan, batch_limit: int = BATCH_LIMIT, *, batch_jobs_abo
     if batch_jobs_above is not None and singles > batch_jobs_above:
         singles = BATCH_JOB_CALLS
     return math.ceil(upserts / batch_limit) + tag_calls + singles
+
+
+def created_members(plan: Plan) -> frozenset[str]:
+    """Members the plan creates: their added tags go out with their batch subscribe."""
+    return frozenset(
+        op.subscriber_hash for op in plan.operations if isinstance(op, UpsertMember) and op.creates
+    )

@@ -1,11 +1,12 @@
 """Perform a persisted plan in the fewest calls and record what Mailchimp confirmed (DESIGN §4, §5).
 
-Upserts go out as batch subscribes of up to ``batch_size`` members; tag changes as one bulk call per tag
-per 500 adds/removes; archives and deletions one call each, or as one ``/batches`` job when there are
-more than ``batch_jobs_above``. Calls of one phase (upserts, then tags, then archives/deletions) run on
-up to ``connections`` threads; each answer is recorded, in this thread, in one transaction that marks
-the call's operations ``done`` or ``rejected`` and updates the mirror for the confirmed ones only, so a
-crash leaves exactly the unconfirmed operations ``pending``.
+Upserts go out as batch subscribes of up to ``batch_size`` members, a new member's tags inside its entry
+(Mailchimp confirms them in the member it answers; any it does not confirm go out with the tag calls);
+tag changes as one bulk call per tag per 500 adds/removes; archives and deletions one call each, or as
+one ``/batches`` job when there are more than ``batch_jobs_above``. Calls of one phase (upserts, then
+tags, then archives/deletions) run on up to ``connections`` threads; each answer is recorded, in this
+thread, in one transaction that marks the call's operations ``done`` or ``rejected`` and updates the
+mirror for the confirmed ones only, so a crash leaves exactly the unconfirmed operations ``pending``.
 """
 
 import math
@@ -84,23 +85,44 @@ def apply_run(
     options: ApplyOptions | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    steps: Sequence[Step] | None = None,
 ) -> ApplyReport:
     """Apply the run's pending operations; safe to call again after a crash.
 
-    ``should_stop`` is asked before every call; once it says yes, nothing more is sent.
+    ``should_stop`` is asked before every call; once it says yes, nothing more is sent. ``steps``: the
+    steps of a run just persisted, nothing done yet (saves reading them back); else they are loaded.
     """
     applier = _Applier(ctx, gateway, run_id, target, purposes, options or ApplyOptions())
     applier.progress = progress
     applier.should_stop = should_stop or applier.should_stop
-    steps, applier.recorder.unwritten = load_pending(ctx, run_id)
-    groups = group(steps)
-    for phase in (applier.upsert_calls, applier.tag_calls):
-        if applier.halted():
-            return applier.recorder.report
-        applier.perform(phase(groups))
+    if steps is None:
+        steps, applier.recorder.unwritten = load_pending(ctx, run_id)
+    applier.carried = carried_tags(steps)
+    applier.perform(applier.upsert_calls(group(steps)))
+    groups = group(steps)  # again: tags confirmed with their new member are no longer to do
+    if applier.halted():
+        return applier.recorder.report
+    applier.perform(applier.tag_calls(groups))
     if not applier.halted():
         applier.apply_singles(groups)
     return applier.recorder.report
+
+
+def carried_tags(steps: Sequence[Step]) -> dict[str, Step]:
+    """The pending :class:`AddTags` of members a pending upsert creates, by subscriber hash: they go out
+    inside that member's batch subscribe entry."""
+    creating = {s.op.subscriber_hash for s in steps if isinstance(s.op, UpsertMember) and s.op.creates}
+    return {
+        s.op.subscriber_hash: s
+        for s in steps
+        if isinstance(s.op, AddTags) and s.op.subscriber_hash in creating
+    }
+
+
+def tags_to_send(step: Step) -> tuple[str, ...]:
+    """The tags of a tag operation not yet confirmed, in order."""
+    assert isinstance(step.op, AddTags | RemoveTags)
+    return tuple(sorted(step.op.tags - set(step.payload.get("done_tags", []))))
 
 
 def load_pending(ctx: AppContext, run_id: str) -> tuple[list[Step], set[str]]:
@@ -131,6 +153,8 @@ class _Applier:
         self.recorder = Recorder(ctx, run_id, target.name, purposes)
         self.progress: Progress | None = None
         self.should_stop: Callable[[], bool] = lambda: False
+        self.carried: dict[str, Step] = {}
+        """Tags sent inside new members' batch subscribe entries: AddTags steps by subscriber hash."""
 
     def halted(self) -> bool:
         report = self.recorder.report
@@ -145,6 +169,8 @@ class _Applier:
         At most ``connections`` calls are ever sent and not yet recorded, so a crash repeats at most
         that many calls on resume.
         """
+        if self.halted():
+            return
         workers = min(self.options.connections, len(calls))
         if workers <= 1:
             for send, record in calls:
@@ -169,18 +195,25 @@ class _Applier:
         return [(self._send_upserts(chunk), self._record_upserts(chunk)) for chunk in chunks]
 
     def _send_upserts(self, chunk: Sequence[Step]) -> Callable[[], Any]:
-        writes = [
-            MemberWrite(
-                s.payload["email"],
-                status=MemberStatus(s.payload["send_status"]),
-                merge_fields=s.payload["merge_fields"],
-            )
-            for s in chunk
-        ]
+        writes = [self._member_write(s) for s in chunk]
         return lambda: self.gateway.batch_subscribe(self.target.list_id, writes, update_existing=True)
 
+    def _member_write(self, step: Step) -> MemberWrite:
+        tags = self.carried.get(step.op.subscriber_hash)
+        return MemberWrite(
+            step.payload["email"],
+            status=MemberStatus(step.payload["send_status"]),
+            merge_fields=step.payload["merge_fields"],
+            tags=tags_to_send(tags) if tags is not None else (),
+        )
+
     def _record_upserts(self, chunk: Sequence[Step]) -> Callable[[Any], None]:
-        return lambda answer: self.recorder.upserts(chunk, answer)
+        carried = {
+            s.op.subscriber_hash: self.carried[s.op.subscriber_hash]
+            for s in chunk
+            if s.op.subscriber_hash in self.carried
+        }
+        return lambda answer: self.recorder.upserts(chunk, answer, carried)
 
     def tag_calls(self, groups: Groups) -> list[Call]:
         limit = min(self.options.batch_size, 500)

@@ -1,7 +1,9 @@
 """Record what Mailchimp confirmed for one call: plan rows ``done``/``rejected``, the mirror, store facts.
 
 Each call's answer is recorded in one transaction that loads the rows it touches in two queries (the
-call's plan rows and mirror rows) instead of one query per member, and never autoflushes midway.
+call's plan rows and mirror rows) instead of one query per member, and never autoflushes midway. The
+common paths (confirmed upserts and tag edits) write with Core executemany statements keyed by primary
+key, one per kind of change, instead of ORM objects or ORM bulk updates.
 """
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -9,11 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.sql.dml import Update
 from sqlmodel import Session, col
 
 from connector.core.model import SuppressionReason
-from connector.core.plan import Archive, DeletePermanently, Operation
+from connector.core.plan import AddTags, Archive, DeletePermanently, Operation
 from connector.core.remote import MemberStatus, subscriber_hash
 from connector.mailchimp.payloads import (
     BatchSubscribeReport,
@@ -86,7 +89,15 @@ class Recorder:
 
     # --- upserts ---------------------------------------------------------------------------------
 
-    def upserts(self, chunk: Sequence[Step], answer: BatchSubscribeReport) -> None:
+    def upserts(
+        self,
+        chunk: Sequence[Step],
+        answer: BatchSubscribeReport,
+        carried: Mapping[str, Step] | None = None,
+    ) -> None:
+        """One batch subscribe's answer. ``carried``: the AddTags steps whose tags rode in the members'
+        entries, by subscriber hash; a tag counts as added only if the member Mailchimp answered carries it
+        (the rest stay ``pending`` for the tag calls)."""
         errors = {key_of(e): e for e in answer.errors}
         records = {r.subscriber_hash: r for r in answer.new_members}
         updated = {r.subscriber_hash for r in answer.updated_members}
@@ -95,47 +106,63 @@ class Recorder:
         confirmed = [s for s in chunk if s.op.subscriber_hash not in errors]
         with self._session(rejected) as (session, rows):
             if confirmed:
-                self._upserts_confirmed(session, confirmed, records, updated)
+                self._upserts_confirmed(session, confirmed, records, updated, carried or {})
             for step in rejected:
                 self._upsert_rejected(session, rows, step, errors[step.op.subscriber_hash])
 
     def _upserts_confirmed(
-        self, session: Session, steps: Sequence[Step], records: Mapping[str, MemberRecord], updated: set[str]
+        self,
+        session: Session,
+        steps: Sequence[Step],
+        records: Mapping[str, MemberRecord],
+        updated: set[str],
+        carried: Mapping[str, Step],
     ) -> None:
-        """Mirror rows written and plan rows marked ``done`` with two or three executemany statements."""
+        """Mirror rows written and plan rows marked ``done`` with a few executemany statements."""
+        known = self._known_members(session, steps)
+        now = self.ctx.now()
+        inserts, updates = [], []
+        marks: list[tuple[Step, str, str | None]] = []
+        for step in steps:
+            key, payload = step.op.subscriber_hash, step.payload
+            record = records.get(key)
+            contact, merge, changed, tags = known.get(key, (None, {}, None, []))
+            added = _carried_tags_confirmed(carried.get(key), record)
+            values = {
+                "b_audience": self.audience,
+                "b_hash": key,
+                "email": payload["email"],
+                "status": record.status.value if record is not None else payload["send_status"],
+                "contact_id": contact or payload.get("contact_id"),
+                "merge_fields": {**merge, **payload["merge_fields"]},
+                "last_changed": record.last_changed if record is not None else changed,
+                "tags": sorted({*tags, *added}),
+                "confirmed_at": now,
+            }
+            if key in known:
+                updates.append(values)
+            else:
+                inserts.append({**values, "managed": key not in updated, "forgotten": False})
+            marks.append((step, "done", None))
+            if (tag_step := carried.get(key)) is not None and added:
+                marks.append((tag_step, _tags_confirmed(tag_step, added), None))
+        if inserts:
+            session.execute(_MIRROR_INSERT, inserts)
+        if updates:
+            session.execute(_MIRROR_UPSERT_UPDATE, updates)
+        self._mark_many(session, marks)
+
+    def _known_members(self, session: Session, steps: Sequence[Step]) -> dict[str, tuple[Any, ...]]:
+        """Contact, merge fields, last change and tags of the steps' members the mirror already holds."""
         mirror = MirrorMemberRow
         query = select(
             col(mirror.subscriber_hash),
             col(mirror.contact_id),
             col(mirror.merge_fields),
             col(mirror.last_changed),
+            col(mirror.tags),
         ).where(col(mirror.audience) == self.audience, col(mirror.subscriber_hash).in_(_keys(steps)))
-        known = {key: (contact, merge, changed) for key, contact, merge, changed in session.execute(query)}
-        now = self.ctx.now()
-        inserts, updates = [], []
-        for step in steps:
-            key, payload = step.op.subscriber_hash, step.payload
-            record = records.get(key)
-            contact, merge, changed = known.get(key, (None, {}, None))
-            values = {
-                "audience": self.audience,
-                "subscriber_hash": key,
-                "email": payload["email"],
-                "status": record.status.value if record is not None else payload["send_status"],
-                "contact_id": contact or payload.get("contact_id"),
-                "merge_fields": {**merge, **payload["merge_fields"]},
-                "last_changed": record.last_changed if record is not None else changed,
-                "confirmed_at": now,
-            }
-            if key in known:
-                updates.append(values)
-            else:
-                inserts.append({**values, "tags": [], "managed": key not in updated, "forgotten": False})
-        if inserts:
-            session.execute(insert(MirrorMemberRow), inserts)
-        if updates:
-            session.execute(update(MirrorMemberRow), updates)
-        self._mark_many(session, [(s, "done", None) for s in steps])
+        return {key: tuple(rest) for key, *rest in session.execute(query)}
 
     def _upsert_rejected(self, session: Session, rows: _Rows, step: Step, outcome: MemberOutcome) -> None:
         self.unwritten.add(step.op.subscriber_hash)
@@ -205,17 +232,15 @@ class Recorder:
                     new = set(tags) | {tag} if adding else set(tags) - {tag}
                     changes.append(
                         {
-                            "audience": self.audience,
-                            "subscriber_hash": step.op.subscriber_hash,
+                            "b_audience": self.audience,
+                            "b_hash": step.op.subscriber_hash,
                             "tags": sorted(new),
                             "confirmed_at": now,
                         }
                     )
-                step.payload["done_tags"] = sorted({*step.payload.get("done_tags", []), tag})
-                finished = set(step.payload["done_tags"]) >= set(step.payload["tags"])
-                marks.append((step, "done" if finished else "pending", None))
+                marks.append((step, _tags_confirmed(step, {tag}), None))
             if changes:
-                session.execute(update(MirrorMemberRow), changes)
+                session.execute(_MIRROR_TAGS_UPDATE, changes)
             self._mark_many(session, marks)
 
     # --- archive and delete ----------------------------------------------------------------------
@@ -265,7 +290,8 @@ class Recorder:
             yield session, _Rows(session, self.run_id, self.audience, steps)
 
     def _mark_many(self, session: Session, marks: Sequence[tuple[Step, str, str | None]]) -> None:
-        """Plan rows to a new state in one executemany; a row already ``rejected`` stays so."""
+        """Plan rows to a new state in one executemany; a row already ``rejected`` stays so. The payload is
+        written only for rows still ``pending``."""
         if not marks:
             return
         plan = PlanOperationRow
@@ -275,22 +301,20 @@ class Recorder:
             col(plan.state) == "rejected",
         )
         final = set(session.execute(query).scalars())
-        changes = []
+        states, with_payload = [], []
         for step, state, outcome in marks:
             if step.seq in final:
                 continue
-            changes.append(
-                {
-                    "run_id": self.run_id,
-                    "seq": step.seq,
-                    "state": state,
-                    "outcome": outcome,
-                    "payload": dict(step.payload),
-                }
-            )
+            change = {"b_run": self.run_id, "b_seq": step.seq, "state": state, "outcome": outcome}
+            if state == "pending":  # partial progress (``done_tags``) a resume must know
+                with_payload.append({**change, "payload": dict(step.payload)})
+            else:  # a finished row's payload is read by nobody: only its state changes
+                states.append(change)
             self._count(step, state, outcome)
-        if changes:
-            session.execute(update(PlanOperationRow), changes)
+        if states:
+            session.execute(_PLAN_STATE_UPDATE, states)
+        if with_payload:
+            session.execute(_PLAN_STATE_PAYLOAD_UPDATE, with_payload)
 
     def _count(self, step: Step, state: str, outcome: str | None) -> None:
         if state == "done":
@@ -308,6 +332,64 @@ class Recorder:
             return
         row.state, row.outcome, row.payload = state, outcome, dict(step.payload)
         self._count(step, state, outcome)
+
+
+def _carried_tags_confirmed(tag_step: Step | None, record: MemberRecord | None) -> set[str]:
+    """The carried tags the member Mailchimp answered with does carry."""
+    if tag_step is None or record is None:
+        return set()
+    sent = (
+        set(tag_step.op.tags) - set(tag_step.payload.get("done_tags", []))
+        if isinstance(tag_step.op, AddTags)
+        else set()
+    )
+    return sent & record.tags
+
+
+def _tags_confirmed(step: Step, tags: set[str]) -> str:
+    """Adds ``tags`` to the step's ``done_tags``; its new state: ``done`` once every tag is."""
+    step.payload["done_tags"] = sorted({*step.payload.get("done_tags", []), *tags})
+    return "done" if set(step.payload["done_tags"]) >= set(step.payload["tags"]) else "pending"
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _mirror_update(*columns: str) -> Update:
+    """UPDATE of one mirror row by primary key (``b_audience``, ``b_hash``), for executemany."""
+    table = _table(MirrorMemberRow)
+    return (
+        update(table)
+        .where(table.c.audience == bindparam("b_audience"), table.c.subscriber_hash == bindparam("b_hash"))
+        .values({name: bindparam(name) for name in columns})
+    )
+
+
+def _plan_update(*columns: str) -> Update:
+    """UPDATE of one plan row by primary key (``b_run``, ``b_seq``), for executemany."""
+    table = _table(PlanOperationRow)
+    return (
+        update(table)
+        .where(table.c.run_id == bindparam("b_run"), table.c.seq == bindparam("b_seq"))
+        .values({name: bindparam(name) for name in columns})
+    )
+
+
+_MIRROR_COLUMNS = ("email", "status", "contact_id", "merge_fields", "last_changed", "tags", "confirmed_at")
+_MIRROR_INSERT = insert(_table(MirrorMemberRow)).values(
+    {
+        "audience": bindparam("b_audience"),
+        "subscriber_hash": bindparam("b_hash"),
+        **{name: bindparam(name) for name in (*_MIRROR_COLUMNS, "managed", "forgotten")},
+    }
+)
+_MIRROR_UPSERT_UPDATE = _mirror_update(*_MIRROR_COLUMNS)
+_MIRROR_TAGS_UPDATE = _mirror_update("tags", "confirmed_at")
+_PLAN_STATE_UPDATE = _plan_update("state", "outcome")
+_PLAN_STATE_PAYLOAD_UPDATE = _plan_update("state", "outcome", "payload")
 
 
 def _keys(steps: Sequence[Step]) -> list[str]:

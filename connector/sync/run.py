@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.sql.dml import Update
 from sqlmodel import col
 
 from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
@@ -24,12 +25,12 @@ from connector.settings import AudienceSettings, Settings
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
 from connector.store.tables import ContactRow
-from connector.sync.apply import ApplyOptions, ApplyReport, Progress, apply_run
+from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
 from connector.sync.erasures import record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
-from connector.sync.stored_plan import encode
+from connector.sync.stored_plan import StoredRow, decode, encode
 
 ProgressStart = Callable[[int], Progress]
 """Given the number of calls a run will make, the callback to advance per call."""
@@ -163,23 +164,28 @@ def sync_audience(
         if not planned.safety.ok:
             _record_refused(ctx, planned, contact)
             raise PlanRefusedError(planned.safety.message())
-        run_id = persist_plan(ctx, planned, contact)
-        return _apply(ctx, gateway, run_id, target, audience, progress, should_stop, resumed=False)
+        run_id, steps = persist_plan(ctx, planned, contact)
+        return _apply(
+            ctx, gateway, run_id, target, audience, progress, should_stop, resumed=False, steps=steps
+        )
 
 
-def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> str:
+def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> tuple[str, list[Step]]:
     """Write the run and every operation (state ``pending``) in one transaction; refresh review times.
+    The run's id, and its steps exactly as a resume would read them back (no need to read them back).
 
-    Set-based: one multi-row INSERT for the operations and one executemany UPDATE for review times.
+    Set-based: one multi-row INSERT for the operations and one Core executemany UPDATE (by primary key)
+    for review times.
     """
     run = _run_row(ctx, planned, "sync", "applying", contact)
+    rows = _operation_rows(run.id, planned)
     with unit_of_work(ctx.engine) as session:
         session.add(run)
         session.flush()
-        if rows := _operation_rows(run.id, planned):
+        if rows:
             session.execute(insert(PlanOperationRow), rows)
         if reviews := _review_times(planned):
-            session.execute(update(ContactRow), reviews)
+            session.execute(_REVIEW_UPDATE, reviews)
         record_untouched_erasures(
             session,
             ctx.settings,
@@ -189,7 +195,7 @@ def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> 
             planned.inputs.mirror,
             ctx.now(),
         )
-    return run.id
+    return run.id, [Step(row["seq"], decode(StoredRow(**row)), dict(row["payload"])) for row in rows]
 
 
 def _operation_rows(run_id: str, planned: PlannedSync) -> list[dict[str, Any]]:
@@ -215,9 +221,21 @@ def _operation_rows(run_id: str, planned: PlannedSync) -> list[dict[str, Any]]:
 def _review_times(planned: PlannedSync) -> list[dict[str, Any]]:
     facts, entitlements = planned.inputs.facts, planned.entitlements
     return [
-        {"id": row.id, "next_review_at": review_at(facts[row.id], entitlements[row.id])}
+        {"b_id": row.id, "next_review_at": review_at(facts[row.id], entitlements[row.id])}
         for row in planned.inputs.contacts
     ]
+
+
+def _review_update() -> Update:
+    table = ContactRow.metadata.tables[ContactRow.__tablename__]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(next_review_at=bindparam("next_review_at"))
+    )
+
+
+_REVIEW_UPDATE = _review_update()
 
 
 def _send_status(op: object, have: RemoteMember | None) -> MemberStatus | None:
@@ -277,6 +295,7 @@ def _apply(
     should_stop: Callable[[], bool] | None,
     *,
     resumed: bool,
+    steps: list[Step] | None = None,
 ) -> SyncReport:
     with unit_of_work(ctx.engine) as session:
         run = session.get(SyncRunRow, run_id)
@@ -292,6 +311,7 @@ def _apply(
         options=apply_options(ctx.settings),
         progress=advance,
         should_stop=should_stop,
+        steps=steps,
     )
     if applied.stopped:
         return SyncReport(run_id, audience.name, resumed, {}, applied)

@@ -4,6 +4,7 @@
 subscribe (which requires one) and the contact the member belongs to.
 """
 
+from dataclasses import dataclass
 from typing import Any, Protocol, assert_never
 
 from connector.core.plan import AddTags, Archive, DeletePermanently, Operation, RemoveTags, UpsertMember
@@ -24,6 +25,7 @@ def encode(
                 "merge_fields": dict(op.merge_fields),
                 "because": op.because,
                 "contact_id": contact_id,
+                "creates": op.creates,
             }
         case AddTags() | RemoveTags():
             kind = "add_tags" if isinstance(op, AddTags) else "remove_tags"
@@ -53,6 +55,19 @@ class StoredOperation(Protocol):
     def payload(self) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A ``plan_operations`` row as the mapping written to the table."""
+
+    run_id: str
+    seq: int
+    kind: str
+    subscriber_hash: str
+    payload: dict[str, Any]
+    state: str
+    outcome: str | None
+
+
 def decode(row: StoredOperation) -> Operation:
     """The operation a row holds."""
     data = row.payload
@@ -61,7 +76,13 @@ def decode(row: StoredOperation) -> Operation:
         status = MemberStatus(data["status"]) if data["status"] else None
         merge = merge_fields_of(data["merge_fields"])
         return UpsertMember(
-            key, data["email"], status, MemberStatus(data["status_if_new"]), merge, data["because"]
+            key,
+            data["email"],
+            status,
+            MemberStatus(data["status_if_new"]),
+            merge,
+            data["because"],
+            creates=bool(data.get("creates", False)),
         )
     if row.kind == "add_tags":
         return AddTags(key, data["email"], frozenset(data["tags"]), data["because"])

@@ -1,6 +1,7 @@
 """Properties of the planner: plans converge, are minimal and deterministic, never market without a basis,
 and never undo an opt-out."""
 
+import math
 import random
 from datetime import UTC, datetime
 
@@ -10,7 +11,16 @@ from hypothesis import strategies as st
 from connector.core import safety
 from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
 from connector.core.model import Basis, Channel, Decision, Entitlement, Rule, TransactionalDecision
-from connector.core.plan import OPTED_OUT, Plan, RemoveTags, UpsertMember, diff
+from connector.core.plan import (
+    BATCH_LIMIT,
+    OPTED_OUT,
+    AddTags,
+    Plan,
+    RemoveTags,
+    UpsertMember,
+    diff,
+    estimate_calls,
+)
 from connector.core.remote import MemberStatus, RemoteMember, merge_fields_of, subscriber_hash
 from tests.core.plan_model import outcome_of, simulate
 
@@ -221,3 +231,43 @@ def test_safety_flags_a_subscribe_without_basis() -> None:
 
 def _visible(member: RemoteMember) -> tuple[object, ...]:
     return (member.status, member.tags, member.merge_fields, member.forgotten)
+
+
+@settings(max_examples=300, deadline=None)
+@given(audiences())
+def test_an_upsert_creates_exactly_the_members_the_mirror_lacks(
+    audience: tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping],
+) -> None:
+    desired, mirror, managed, mapping = audience
+    for op in diff(desired, mirror, mapping, managed).operations:
+        if isinstance(op, UpsertMember):
+            assert op.creates == (op.subscriber_hash not in mirror)
+
+
+@settings(max_examples=300, deadline=None)
+@given(audiences())
+def test_new_members_tags_cost_no_tag_call(
+    audience: tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping],
+) -> None:
+    """From an empty mirror every tag rides in its member's batch subscribe entry."""
+    desired, _, managed, mapping = audience
+    plan = diff(desired, {}, mapping, managed)
+    upserts = sum(isinstance(op, UpsertMember) for op in plan.operations)
+    assert estimate_calls(plan) == math.ceil(upserts / BATCH_LIMIT)
+    assert estimate_calls(plan, batch_limit=1) == upserts
+
+
+def test_tags_added_to_an_existing_member_still_cost_a_tag_call() -> None:
+    email = "kari@firma.no"
+    key = subscriber_hash(email)
+    tags = frozenset({"cs:newsletter"})
+    existing = Plan("main", (AddTags(key, email, tags, "entitled"),))
+    assert estimate_calls(existing) == 1
+    created = Plan(
+        "main",
+        (
+            UpsertMember(key, email, None, MemberStatus.SUBSCRIBED, (), "new", creates=True),
+            AddTags(key, email, tags, "entitled"),
+        ),
+    )
+    assert estimate_calls(created) == 1

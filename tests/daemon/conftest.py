@@ -161,14 +161,18 @@ def operations_by_state(ctx: AppContext, run_id: str) -> dict[str, int]:
 
 
 def fewest_calls(ctx: AppContext, run_id: str) -> int:
-    """The calls the run needs when nothing goes wrong: upsert batches plus per-tag windows (``BATCH``)."""
+    """The calls the run needs when nothing goes wrong: upsert batches plus per-tag windows (``BATCH``);
+    tags added to a member the run creates go out in its batch subscribe entry and need no call."""
     with unit_of_work(ctx.engine) as session:
         query = select(PlanOperationRow).where(col(PlanOperationRow.run_id) == run_id)
         rows = list(session.execute(query).scalars())
+    created = {r.subscriber_hash for r in rows if r.kind == "upsert" and r.payload.get("creates")}
     per_call: Counter[str] = Counter()
     for row in rows:
         if row.kind == "upsert":
             per_call["upsert"] += 1
+        if row.kind == "add_tags" and row.subscriber_hash in created:
+            continue
         for tag in row.payload.get("tags", []) if row.kind.endswith("_tags") else []:
             per_call[f"{row.kind}:{tag}"] += 1
     return sum(math.ceil(count / BATCH) for count in per_call.values())

@@ -27,7 +27,8 @@ from tests.daemon.conftest import (
     wait_for,
 )
 
-CONTACTS = 50
+CONTACTS = 150
+"""30 calls of BATCH members, as long a run as before tags rode in the batch subscribe entries."""
 SLOW = SandboxKnobs(latency_per_member_ms=60)  # 300 ms per batch call of BATCH members
 
 

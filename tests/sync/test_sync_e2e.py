@@ -1,24 +1,29 @@
 """The sync run end to end against the sandbox over HTTP, on SQLite and PostgreSQL."""
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import requests
 
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
+from connector.core.plan import estimate_calls
 from connector.core.remote import subscriber_hash
 from connector.errors import PlanRefusedError
 from connector.mailchimp.gateway import MailchimpGateway
+from connector.mailchimp.payloads import BatchSubscribeReport, MemberWrite
 from connector.sandbox.server import SandboxHandle, running_sandbox
 from connector.services.consents import Evidence, record_consent
 from connector.services.contacts import ContactInput, upsert_contact
 from connector.services.context import AppContext, Origin
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
+from connector.sync.apply import load_pending
 from connector.sync.connect import gateway_settings, open_gateway
-from connector.sync.run import plan_audience, sync_audience
+from connector.sync.run import persist_plan, plan_audience, sync_audience
 
 ORIGIN = Origin("test", "test")
 
@@ -157,21 +162,102 @@ def test_destructive_floor_is_configurable(synced: tuple[AppContext, MailchimpGa
 def test_interrupted_run_resumes_without_duplicates(
     synced: tuple[AppContext, MailchimpGateway],
 ) -> None:
+    """Crash between the upserts and the tag calls: Mailchimp ignores the tags in the batch subscribe
+    entries here, so they stay pending for the tag calls, which crash; the next run finishes them."""
     ctx, gateway = synced
     _subscribe(ctx, "a@example.no")
 
     class CrashError(Exception):
         pass
 
-    class CrashOnTags(MailchimpGateway):
+    class IgnoresEntryTagsCrashesOnTags(MailchimpGateway):
+        def batch_subscribe(  # type: ignore[override]
+            self, list_id: str, members: Sequence[MemberWrite], **kwargs: Any
+        ) -> BatchSubscribeReport:
+            untagged = [dataclasses.replace(m, tags=()) for m in members]
+            return super().batch_subscribe(list_id, untagged, **kwargs)
+
         def bulk_segment(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
             raise CrashError
 
-    crashing = CrashOnTags(gateway_settings(ctx.settings.mailchimp))
+    crashing = IgnoresEntryTagsCrashesOnTags(gateway_settings(ctx.settings.mailchimp))
     with pytest.raises(CrashError):
         sync_audience(ctx, crashing, "main")
+    mirror = _mirror(ctx, "a@example.no")
+    assert mirror is not None
+    assert mirror.tags == []  # Mailchimp did not confirm them
     report = sync_audience(ctx, gateway, "main")
     assert report.resumed
     assert report.applied.rejected == 0
     assert "cs:newsletter" in _remote_tags(gateway, _list_id(ctx), "a@example.no")
     assert len(plan_audience(ctx, "main", full=True).plan) == 0
+
+
+def test_new_members_tags_go_out_in_their_batch_subscribe(
+    synced: tuple[AppContext, MailchimpGateway], sandbox: SandboxHandle
+) -> None:
+    ctx, gateway = synced
+    _subscribe(ctx, "ola@example.no")
+    _subscribe(ctx, "eva@example.no")
+    planned = plan_audience(ctx, "main")
+    tag_calls = _tag_calls(sandbox)
+    gateway.stats.reset()
+    report = sync_audience(ctx, gateway, "main")
+    assert report.applied.rejected == 0
+    assert _tag_calls(sandbox) == tag_calls
+    calls = gateway.stats.snapshot().calls
+    assert calls["POST /lists/{list_id}"] == estimate_calls(planned.plan) == 1
+    assert "POST /lists/{list_id}/segments/{segment_id}" not in calls
+    for email in ("ola@example.no", "eva@example.no"):
+        assert {"cs:newsletter", "cs:basis-consent"} <= _remote_tags(gateway, _list_id(ctx), email)
+        mirror = _mirror(ctx, email)
+        assert mirror is not None
+        assert {"cs:newsletter", "cs:basis-consent"} <= set(mirror.tags)
+    assert len(plan_audience(ctx, "main", full=True).plan) == 0
+
+
+def test_crash_after_a_batch_subscribe_with_tags_was_sent_resumes_to_the_same_state(
+    synced: tuple[AppContext, MailchimpGateway],
+) -> None:
+    """The answer is lost after Mailchimp applied the call: the resume sends it again (the member now
+    exists) and records what Mailchimp then confirms."""
+    ctx, gateway = synced
+    _subscribe(ctx, "per@example.no")
+
+    class CrashError(Exception):
+        pass
+
+    class LosesTheAnswer(MailchimpGateway):
+        def batch_subscribe(  # type: ignore[override]
+            self, list_id: str, members: Sequence[MemberWrite], **kwargs: Any
+        ) -> BatchSubscribeReport:
+            super().batch_subscribe(list_id, members, **kwargs)
+            raise CrashError
+
+    with pytest.raises(CrashError):
+        sync_audience(ctx, LosesTheAnswer(gateway_settings(ctx.settings.mailchimp)), "main")
+    assert _mirror(ctx, "per@example.no") is None  # nothing confirmed, nothing mirrored
+    report = sync_audience(ctx, gateway, "main")
+    assert report.resumed
+    assert report.applied.rejected == 0
+    assert "cs:newsletter" in _remote_tags(gateway, _list_id(ctx), "per@example.no")
+    mirror = _mirror(ctx, "per@example.no")
+    assert mirror is not None
+    assert "cs:newsletter" in mirror.tags
+    assert len(plan_audience(ctx, "main", full=True).plan) == 0
+
+
+def _tag_calls(sandbox: SandboxHandle) -> int:
+    endpoints = sandbox.stats()["endpoints"]
+    return sum(sum(v.values()) for k, v in endpoints.items() if k.startswith("POST") and "/segments/" in k)
+
+
+def test_a_fresh_run_applies_exactly_the_steps_a_resume_would_read_back(
+    synced: tuple[AppContext, MailchimpGateway],
+) -> None:
+    ctx, _ = synced
+    _subscribe(ctx, "liv@example.no")
+    _subscribe(ctx, "tor@example.no")
+    run_id, steps = persist_plan(ctx, plan_audience(ctx, "main"), None)
+    assert len(steps) == 4
+    assert load_pending(ctx, run_id) == (steps, set())

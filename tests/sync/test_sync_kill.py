@@ -81,7 +81,8 @@ def _kill_when_some_calls_are_confirmed(process: subprocess.Popen[bytes], ctx: A
 
 
 def _sent_members(sandbox: SandboxHandle) -> tuple[Counter[str], Counter[tuple[str, str]]]:
-    """How often each address went out in a batch subscribe, and per tag segment in a bulk edit."""
+    """How often each address went out in a batch subscribe, and per tag: in its batch subscribe entry
+    (new members) or in a bulk edit of the tag's segment."""
     upserts: Counter[str] = Counter()
     tags: Counter[tuple[str, str]] = Counter()
     for record in sandbox.runtime.observations.requests():
@@ -90,6 +91,9 @@ def _sent_members(sandbox: SandboxHandle) -> tuple[Counter[str], Counter[tuple[s
         body = json.loads(record["request_body"])
         if record["endpoint"] == UPSERT:
             upserts.update(m["email_address"] for m in body["members"])
+            tags.update(
+                ("entry " + t, m["email_address"]) for m in body["members"] for t in m.get("tags", [])
+            )
         elif record["endpoint"] == TAGS:
             emails = body.get("members_to_add", []) + body.get("members_to_remove", [])
             tags.update((record["path"], email) for email in emails)
@@ -119,5 +123,9 @@ def test_kill_9_mid_apply_then_resume(
     assert len(upserts) == CONTACTS
     assert max(upserts.values()) <= 2
     assert sum(count - 1 for count in upserts.values()) <= in_flight
+    assert len(tags) >= CONTACTS  # every contact has at least one tag
     assert max(tags.values()) <= 2
-    assert sum(count - 1 for count in tags.values()) <= in_flight
+    in_entries = Counter({key: n for key, n in tags.items() if key[0].startswith("entry ")})
+    for tag in {key[0] for key in in_entries}:  # repeated only with their in-flight batch subscribe
+        assert sum(n - 1 for key, n in in_entries.items() if key[0] == tag) <= in_flight
+    assert sum(count - 1 for key, count in tags.items() if key not in in_entries) <= in_flight
