@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.sandbox.assumptions import TOO_MANY_REQUESTS_DETAIL, TOO_MANY_REQUESTS_TITLE
@@ -28,6 +29,8 @@ INTERNAL = "sandbox.internal"
 """Scope key marking a call ``/batches`` makes to the app itself: no auth, limit, faults or log."""
 API_PREFIX = "/3.0"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CLIENT_GONE = 499
+"""Recorded status of a call whose client hung up before it was answered (nginx's convention)."""
 
 
 class ConnectionDroppedError(Exception):
@@ -111,7 +114,10 @@ class ApiGuard:
                 exchange.response_body.extend(message.get("body", b""))
             await send(message)
 
-        await self.app(scope, receive_logged, send_logged)
+        try:
+            await self.app(scope, receive_logged, send_logged)
+        except ClientDisconnect:  # the caller gave up (its timeout) before its body was read: no answer
+            exchange.status = CLIENT_GONE
 
     def _record(self, scope: Scope, exchange: _Exchange, started: float) -> None:
         route = scope.get("route")

@@ -1,5 +1,6 @@
 """The connection limit, injected faults (reproducible by seed), latency, and the observability endpoints."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -120,3 +121,15 @@ def test_per_member_latency_applies_to_batch_calls() -> None:
         )
         assert response.json()["total_created"] == 100
         assert response.elapsed.total_seconds() >= 0.2
+
+
+def test_a_caller_that_hangs_up_is_recorded_not_crashed(capfd: pytest.CaptureFixture[str]) -> None:
+    """A client timing out during the injected latency: 499 in the log, no ASGI error, still serving."""
+    with running_sandbox(SandboxKnobs(latency_ms=300)) as sandbox:
+        with pytest.raises(requests.ReadTimeout):
+            requests.post(f"{sandbox.base_url}/lists", json=AUDIENCE_BODY, auth=AUTH, timeout=0.05)
+        time.sleep(0.5)
+        records = requests.get(f"{sandbox.root_url}/_sandbox/requests", timeout=5).json()["requests"]
+        assert [r["status"] for r in records if r["method"] == "POST"] == [499]
+        assert ping(sandbox) == 200
+    assert "Exception in ASGI application" not in capfd.readouterr().err
