@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, select, text, update
 from sqlmodel import Session, col
 
 from connector.api.effects import apply_effects
+from connector.api.metrics import Metrics
 from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
 from connector.core.webhook_events import Effect, Rules, WebhookEvent, effects
@@ -60,26 +61,38 @@ _SQLITE_WRITER = threading.Lock()
 """SQLite has one writer; queueing here is cheaper than its busy handler's sleeps (up to 100 ms each)."""
 
 
-def accept_batch(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[Answer]:
+def accept_batch(
+    ctx: AppContext, deliveries: Sequence[Delivery], metrics: Metrics | None = None
+) -> list[Answer]:
     """Store and apply every delivery in ONE transaction (group commit): each inbox row with its effect.
 
     If that transaction fails, each delivery is retried in a transaction of its own, so one bad event
-    fails alone; its answer is then the exception. Nothing is answered before its commit.
+    fails alone; its answer is then the exception. Nothing is answered before its commit. ``metrics``
+    counts the events of each committed transaction and the batches that fell back.
     """
     try:
-        return list(_commit(ctx, deliveries))
+        return _observed(ctx, deliveries, metrics)
     except Exception as exc:  # any failure: retry one by one, each answers for itself
         if len(deliveries) == 1:
             return [exc]
         log.warning("webhook.batch_failed", size=len(deliveries), error=type(exc).__name__)
-    return [_alone(ctx, delivery) for delivery in deliveries]
+    if metrics is not None:
+        metrics.webhook_batch_fallbacks.inc()
+    return [_alone(ctx, delivery, metrics) for delivery in deliveries]
 
 
-def _alone(ctx: AppContext, delivery: Delivery) -> Answer:
+def _alone(ctx: AppContext, delivery: Delivery, metrics: Metrics | None) -> Answer:
     try:
-        return _commit(ctx, [delivery])[0]
+        return _observed(ctx, [delivery], metrics)[0]
     except Exception as exc:  # the caller answers for this delivery alone
         return exc
+
+
+def _observed(ctx: AppContext, deliveries: Sequence[Delivery], metrics: Metrics | None) -> list[Answer]:
+    reports: list[Answer] = list(_commit(ctx, deliveries))
+    if metrics is not None:
+        metrics.webhook_batch_size.observe(len(deliveries))
+    return reports
 
 
 def _commit(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[IntakeReport]:
