@@ -44,6 +44,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         confirmation_key(ctx)  # refuse to start without the key
     if ctx.settings.consent_capture.audience is not None:
         ctx.settings.audience(ctx.settings.consent_capture.audience)  # refuse an unknown audience
+    app.router.routes.append(webhooks.LEAN_ROUTE)  # first: it answers the webhook POSTs
     for router in (webhooks.router, admin.router, consents.router, health.router):
         app.include_router(router)
     app.add_middleware(AdminAudit)
