@@ -20,7 +20,8 @@ from connector.services.context import AppContext
 def create_app(ctx: AppContext) -> FastAPI:
     """Webhooks, admin API, consent capture, health and metrics; ``ConfigError`` on bad settings."""
     worker = RunWorker(ctx)
-    inbox_writer = InboxWriter(ctx)
+    metrics = build_metrics(ctx)
+    inbox_writer = InboxWriter(ctx, metrics)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -35,7 +36,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    app.state.metrics = build_metrics(ctx)
+    app.state.metrics = metrics
     app.state.admin_tokens = _admin_tokens(ctx)
     app.state.run_worker = worker
     app.state.inbox_writer = inbox_writer
@@ -43,6 +44,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         confirmation_key(ctx)  # refuse to start without the key
     if ctx.settings.consent_capture.audience is not None:
         ctx.settings.audience(ctx.settings.consent_capture.audience)  # refuse an unknown audience
+    app.router.routes.append(webhooks.LEAN_ROUTE)  # first: it answers the webhook POSTs
     for router in (webhooks.router, admin.router, consents.router, health.router):
         app.include_router(router)
     app.add_middleware(AdminAudit)

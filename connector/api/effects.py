@@ -1,12 +1,13 @@
-"""Perform a webhook event's effects on the store, inside the caller's transaction.
+"""Perform a batch of webhook events' effects on the store, inside the caller's transaction.
 
-Every change reuses the services' session-level functions, with origin source ``mailchimp-webhook``
-and ``occurred_at`` = the event's ``fired_at``, so the consent fold orders webhooks by when they
-happened, not when they arrived.
+Changes are recorded as the services record them (their row values and session-level functions), with
+origin source ``mailchimp-webhook`` and ``occurred_at`` = the event's ``fired_at``, so the consent fold
+orders webhooks by when they happened, not when they arrived.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Set
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import bindparam, select, update
@@ -28,18 +29,19 @@ from connector.core.webhook_events import (
     Withdraw,
 )
 from connector.errors import InputError
-from connector.services.consents import Evidence, insert_consent_events
+from connector.services.consents import Evidence, consent_event_values, insert_consent_rows
 from connector.services.contacts import (
     ContactInput,
     checked_email,
     ensure_contact,
+    fill_in,
     find_contact,
-    update_contact,
+    normalised,
 )
 from connector.services.context import AppContext, Origin
-from connector.services.history import record_change
+from connector.services.history import change_values, record_change, record_changes
 from connector.services.objections import add_objection
-from connector.services.suppressions import is_erased, suppress
+from connector.services.suppressions import suppress
 from connector.store.facts import to_consent_event
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow, SuppressionRow
@@ -49,73 +51,116 @@ WEBHOOK = Origin(actor="mailchimp", source="mailchimp-webhook")
 PROFILE_FIELDS = frozenset({"phone", "first_name", "last_name", "external_id", "locale", "jurisdiction"})
 
 
-class _Target:
-    """The event's contact, looked up once and created only by effects that must never be lost."""
+class Batch:
+    """The state a batch's effects share: its contacts, loaded in one query, and the rows they add.
 
-    def __init__(self, session: Session, ctx: AppContext, email: str | None, now: datetime) -> None:
-        self.session, self.ctx, self.email, self.now = session, ctx, email, now
-        self.contact = _lookup(session, email) if email else None
-        self.changed = False
+    Events are applied in arrival order against this state, so events of one person see each other.
+    Consent events, history rows and mirror statuses are kept as values and written one statement per
+    table by :meth:`write`; changed contacts are written by the session's flush, also batched. Effects
+    that need the ORM (objection, suppression, address change, confirmation, a new contact) write what
+    is pending first, so the history keeps the order things happened.
+    """
+
+    def __init__(
+        self, session: Session, ctx: AppContext, now: datetime, addresses: Iterable[str], erased: Set[str]
+    ) -> None:
+        self.session, self.ctx, self.now, self.erased = session, ctx, now, erased
+        self._contacts = _load_contacts(session, set(addresses))
+        self.consent_events: list[dict[str, Any]] = []
+        self.history: list[dict[str, object]] = []
+        self.mirror_statuses: list[dict[str, object]] = []
+
+    def contact(self, email: str) -> ContactRow | None:
+        """The contact with this address, as the batch's earlier events left it."""
+        if email not in self._contacts:  # an address the batch did not load (a normalised variant)
+            with self.session.no_autoflush:
+                self._contacts[email] = find_contact(self.session, email)
+        return self._contacts[email]
+
+    def known(self, contact: ContactRow, *addresses: str) -> None:
+        """The contact is now found under ``addresses`` (created, or its address changed)."""
+        for address in addresses:
+            self._contacts[address] = contact
+
+    def forget(self, address: str) -> None:
+        self._contacts[address] = None
+
+    def write(self) -> None:
+        """Write what the events so far changed: the session's rows first, then one statement per table."""
+        self.session.flush()
+        connection = self.session.connection()
+        if self.consent_events:
+            insert_consent_rows(connection, self.consent_events)
+        record_changes(self.session, self.history)
+        if self.mirror_statuses:
+            connection.execute(_MIRROR_TAKES_STATUS, self.mirror_statuses)
+        self.consent_events, self.history, self.mirror_statuses = [], [], []
+
+
+def _load_contacts(session: Session, addresses: set[str]) -> dict[str, ContactRow | None]:
+    found: dict[str, ContactRow | None] = dict.fromkeys(addresses)
+    if addresses:
+        for contact in session.execute(_BY_EMAILS, {"emails": sorted(addresses)}).scalars():
+            found[contact.email] = contact
+    return found
+
+
+_BY_EMAILS = select(ContactRow).where(col(ContactRow.email).in_(bindparam("emails", expanding=True)))
+
+
+class _Target:
+    """The event's contact, looked up in the batch and created only by effects that must never be lost."""
+
+    def __init__(self, batch: Batch, email: str | None) -> None:
+        self.batch, self.session, self.ctx, self.now = batch, batch.session, batch.ctx, batch.now
+        self.email = email
+        self.contact = batch.contact(email) if email else None
 
     def ensure(self, *, signed_up_again: bool = False) -> ContactRow | None:
         """The contact, created if new. An erased person is re-created only by their own new sign-up."""
         if self.contact is None and self.email:
-            if not signed_up_again and is_erased(self.session, self.email, self.ctx.suppression_key):
+            if not signed_up_again and self.email in self.batch.erased:
                 return None
+            self.batch.write()  # the new contact's history after what came before it
             try:
                 self.contact = ensure_contact(self.session, self.ctx, self.email, WEBHOOK, self.now)
             except InputError:
                 return None
+            self.batch.known(self.contact, self.email, self.contact.email or self.email)
         return self.contact
 
 
-def _lookup(session: Session, email: str) -> ContactRow | None:
-    """The contact, without first flushing what earlier events of the batch changed (touch, profile).
-
-    Safe because nothing pending changes which contact an address finds: a new contact and a changed
-    address are flushed when they are made. One flush at commit instead of one per event.
-    """
-    with session.no_autoflush:
-        return find_contact(session, email)
-
-
-def apply_effects(
-    session: Session,
-    ctx: AppContext,
-    event: WebhookEvent,
-    found: Sequence[Effect],
-    audience: str,
-    now: datetime,
-) -> bool:
+def apply_effects(batch: Batch, event: WebhookEvent, found: Sequence[Effect], audience: str) -> bool:
     """Apply ``found``; marks the contact changed if anything changed, and says whether it did.
 
-    The caller asks for a prompt sync of ``audience`` when this returns true (once per transaction).
+    The caller asks for a prompt sync of ``audience`` when this returns true (once per transaction),
+    and calls :meth:`Batch.write` after the batch's last event.
     """
-    target = _Target(session, ctx, event.email, now)
+    target = _Target(batch, event.email)
     touched = [_apply_one(target, effect, audience) for effect in found]
-    _mirror_follows(session, audience, event, now)
+    _mirror_follows(batch, audience, event)
     if not any(touched):
         return False
     if target.contact is not None and target.contact.email is not None:
-        touch(target.contact, now)
+        touch(target.contact, batch.now)
     return True
 
 
 _STATUS_REPORTED = {EventType.UNSUBSCRIBE: MemberStatus.UNSUBSCRIBED, EventType.CLEANED: MemberStatus.CLEANED}
 
 
-def _mirror_follows(session: Session, audience: str, event: WebhookEvent, now: datetime) -> None:
+def _mirror_follows(batch: Batch, audience: str, event: WebhookEvent) -> None:
     """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it."""
     status = _STATUS_REPORTED.get(event.type)
     if status is None or not event.email:
         return
-    values = {
+    values: dict[str, object] = {
         "in_audience": audience,
         "hash": subscriber_hash(event.email),
         "new_status": status.value,
-        "at": now,
+        "at": batch.now,
     }
-    session.connection().execute(_MIRROR_TAKES_STATUS, values)  # one statement, no load
+    batch.mirror_statuses.append(values)  # one UPDATE per batch, no load
 
 
 _MIRROR = MirrorMemberRow.__table__  # type: ignore[attr-defined]
@@ -163,20 +208,36 @@ def _withdraw(target: _Target, effect: Withdraw) -> bool:
         recorded_by=Actor.PERSON,
         source_ref=effect.evidence,
     )
-    insert_consent_events(
-        target.session,
-        contact,
-        effect.purposes,
-        Channel.EMAIL,
-        ConsentAction.WITHDRAWN,
-        evidence,
-        WEBHOOK,
-        target.now,
-    )
+    _add_consent_events(target, contact, effect.purposes, ConsentAction.WITHDRAWN, evidence)
     return True
 
 
+def _add_consent_events(
+    target: _Target,
+    contact: ContactRow,
+    purposes: Sequence[str],
+    action: ConsentAction,
+    evidence: Evidence,
+) -> None:
+    """One consent event per purpose and its history row, written with the batch's."""
+    events = consent_event_values(contact.id, purposes, Channel.EMAIL, action, evidence, WEBHOOK, target.now)
+    target.batch.consent_events += events
+    target.batch.history += [
+        change_values(
+            contact_id=contact.id,
+            origin=WEBHOOK,
+            action=f"consent.{action.value}",
+            at=target.now,
+            record=event["id"],
+            purpose=event["purpose"],
+            channel=Channel.EMAIL.value,
+        )
+        for event in events
+    ]
+
+
 def _object(target: _Target, effect: Object) -> bool:
+    target.batch.write()  # the objection's history after what came before it
     contact = target.ensure()
     if contact is None:
         return False
@@ -187,6 +248,7 @@ def _object(target: _Target, effect: Object) -> bool:
 def _suppress(target: _Target, reason: SuppressionReason) -> bool:
     if not target.email:
         return False
+    target.batch.write()  # the suppression's history after what came before it
     contact_id = target.contact.id if target.contact else None
     suppress(
         target.session, target.email, target.ctx.suppression_key, reason, WEBHOOK, target.now, contact_id
@@ -195,18 +257,21 @@ def _suppress(target: _Target, reason: SuppressionReason) -> bool:
 
 
 def _change_address(target: _Target, effect: ChangeAddress, audience: str) -> bool:
-    session = target.session
+    session, batch = target.session, target.batch
     try:
         old, new = checked_email(effect.old_email), checked_email(effect.new_email)
     except InputError:
         return False
-    contact = find_contact(session, old)
-    if contact is None or find_contact(session, new) is not None:
+    contact = batch.contact(old)
+    if contact is None or batch.contact(new) is not None:
         log.info("webhook.upemail.skipped", known=contact is not None)
         return False
+    batch.write()  # the address change's history after what came before it
     contact.email = new
     session.add(contact)
-    session.flush()  # later events of the batch find the contact by its new address (see _lookup)
+    session.flush()  # the unique address is checked here, in order
+    batch.forget(old)
+    batch.known(contact, new)  # later events of the batch find the contact by its new address
     record_change(
         session, contact_id=contact.id, origin=WEBHOOK, action="contact.email_changed", at=target.now
     )
@@ -243,11 +308,20 @@ def _update_profile(target: _Target, effect: UpdateProfile) -> bool:
     if all(getattr(contact, k) == v.strip() for k, v in fields.items()):
         return False
     try:
-        data = ContactInput(email=contact.email, **fields)
-        update_contact(target.session, target.ctx, contact, data, WEBHOOK, target.now)
+        clean = normalised(
+            ContactInput(email=contact.email, **fields), target.ctx.settings.contacts.default_region
+        )
     except InputError as exc:
         log.info("webhook.profile.field_refused", field=exc.where)
         return False
+    changed = fill_in(contact, clean)
+    if changed:
+        contact.updated_at = target.now
+        target.batch.history.append(
+            change_values(
+                contact_id=contact.id, origin=WEBHOOK, action="contact.updated", at=target.now, fields=changed
+            )
+        )
     return True
 
 
@@ -261,6 +335,8 @@ def _confirm(target: _Target, effect: Confirm) -> bool:
         _record(target, contact, effect.purposes, ConsentAction.CONFIRMED, effect.at, effect)
         return True
     contact = target.contact
+    if contact is not None:
+        target.batch.write()  # the batch's earlier consent events are read here
     waiting = _awaiting_confirmation(target.session, contact, effect) if contact else {}
     if contact is None or not waiting:
         return False
@@ -286,9 +362,7 @@ def _record(
         recorded_by=Actor.PERSON,
         source_ref="mailchimp subscribe webhook",
     )
-    insert_consent_events(
-        target.session, contact, purposes, Channel.EMAIL, action, evidence, WEBHOOK, target.now
-    )
+    _add_consent_events(target, contact, purposes, action, evidence)
 
 
 SECOND = timedelta(seconds=1)

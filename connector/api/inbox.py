@@ -1,10 +1,11 @@
 """The webhook inbox: store Mailchimp events and apply their effects, each inbox row with its effect.
 
 Deliveries are committed in batches (group commit: one transaction for the events queued while the
-previous batch committed); each event's inbox row goes in first, with ``ON CONFLICT DO NOTHING`` on the
-unique ``dedup_key``, so a duplicate (earlier, concurrent, or earlier in the same batch) is recognised
-before anything else is written. Nothing is acknowledged before the commit; a failed batch is retried
-one event per transaction, so only the events that fail on their own are refused.
+previous batch committed), set-based: one query finds the batch's keys already in the inbox (a
+duplicate, earlier or earlier in the same batch, stops there), one loads the contacts, the effects are
+applied in arrival order in memory, and each table is written in one statement. Nothing is acknowledged
+before the commit; a failed batch (a key a concurrent process inserted meanwhile fails on the unique
+``dedup_key``) is retried one event per transaction, so only the events that fail on their own are refused.
 """
 
 import threading
@@ -15,10 +16,11 @@ from datetime import datetime
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session, col
 
-from connector.api.effects import apply_effects
+from connector.api.effects import Batch, apply_effects
+from connector.api.metrics import Metrics
 from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
 from connector.core.webhook_events import Effect, Rules, WebhookEvent, effects
@@ -60,37 +62,61 @@ _SQLITE_WRITER = threading.Lock()
 """SQLite has one writer; queueing here is cheaper than its busy handler's sleeps (up to 100 ms each)."""
 
 
-def accept_batch(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[Answer]:
+def accept_batch(
+    ctx: AppContext, deliveries: Sequence[Delivery], metrics: Metrics | None = None
+) -> list[Answer]:
     """Store and apply every delivery in ONE transaction (group commit): each inbox row with its effect.
 
     If that transaction fails, each delivery is retried in a transaction of its own, so one bad event
-    fails alone; its answer is then the exception. Nothing is answered before its commit.
+    fails alone; its answer is then the exception. Nothing is answered before its commit. ``metrics``
+    counts the events of each committed transaction and the batches that fell back.
     """
     try:
-        return list(_commit(ctx, deliveries))
+        return _observed(ctx, deliveries, metrics)
     except Exception as exc:  # any failure: retry one by one, each answers for itself
         if len(deliveries) == 1:
             return [exc]
         log.warning("webhook.batch_failed", size=len(deliveries), error=type(exc).__name__)
-    return [_alone(ctx, delivery) for delivery in deliveries]
+    if metrics is not None:
+        metrics.webhook_batch_fallbacks.inc()
+    return [_alone(ctx, delivery, metrics) for delivery in deliveries]
 
 
-def _alone(ctx: AppContext, delivery: Delivery) -> Answer:
+def _alone(ctx: AppContext, delivery: Delivery, metrics: Metrics | None) -> Answer:
     try:
-        return _commit(ctx, [delivery])[0]
+        return _observed(ctx, [delivery], metrics)[0]
     except Exception as exc:  # the caller answers for this delivery alone
         return exc
 
 
+def _observed(ctx: AppContext, deliveries: Sequence[Delivery], metrics: Metrics | None) -> list[Answer]:
+    reports: list[Answer] = list(_commit(ctx, deliveries))
+    if metrics is not None:
+        metrics.webhook_batch_size.observe(len(deliveries))
+    return reports
+
+
 def _commit(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[IntakeReport]:
+    """One transaction, a constant number of statements: known keys, contacts, then a write per table."""
     now = ctx.now()
     with _one_writer(ctx), unit_of_work(ctx.engine) as session:
-        accepted = [_accept(session, ctx, delivery, now) for delivery in deliveries]
-        reports = [report for report, _ in accepted]
+        fresh = _first_of_each_new_key(session, deliveries)
+        audiences = {i: audience_for(session, ctx, deliveries[i].event.list_id) for i in fresh}
+        events = [deliveries[i].event for i in fresh]
+        erased = _erased(session, ctx.suppression_key, [e.email for e in events if e.email])
+        batch = Batch(session, ctx, now, _addresses(events), erased)
+        reports, rows = [], []
+        for index, delivery in enumerate(deliveries):
+            if index not in fresh:
+                reports.append(IntakeReport(Intake.DUPLICATE, None))
+                continue
+            report = _accept(batch, delivery, audiences[index])
+            reports.append(report)
+            rows.append(_inbox_row(delivery, report.intake, now, delivery.event.email in erased))
+        batch.write()
+        _insert(session, rows)
         for audience in sorted({r.audience for r in reports if r.intake is Intake.APPLIED and r.audience}):
             request_sync(session, audience, now)  # once per audience and batch, after every effect
-        stored = [(row, d.event.email) for (_, row), d in zip(accepted, deliveries, strict=True) if row]
-        _scrub_erased(session, ctx.suppression_key, stored)
     return reports
 
 
@@ -103,25 +129,33 @@ def _one_writer(ctx: AppContext) -> Iterator[None]:
         yield
 
 
-def _accept(
-    session: Session, ctx: AppContext, delivery: Delivery, now: datetime
-) -> tuple[IntakeReport, int | None]:
-    """The report and the inbox row's id (``None`` for a duplicate).
+def _first_of_each_new_key(session: Session, deliveries: Sequence[Delivery]) -> set[int]:
+    """Indexes of the deliveries to apply: not in the inbox yet, and the first of the batch with their key.
 
-    The inbox row first: a duplicate (earlier, concurrent, or earlier in this batch) stops there.
+    A key another process inserts meanwhile (PostgreSQL) fails the batch on the unique constraint at
+    :func:`_insert`; the retry one event per transaction then finds it here and answers duplicate.
     """
+    keys = list({d.event.dedup_key for d in deliveries})
+    known = set(session.connection().execute(_KNOWN_KEYS, {"keys": keys}).scalars())
+    fresh: set[int] = set()
+    for index, delivery in enumerate(deliveries):
+        if delivery.event.dedup_key not in known:
+            known.add(delivery.event.dedup_key)
+            fresh.add(index)
+    return fresh
+
+
+def _addresses(events: Sequence[WebhookEvent]) -> set[str]:
+    """Every address the batch's events may look a contact up by."""
+    return {a for e in events for a in (e.email, e.old_email) if a}
+
+
+def _accept(batch: Batch, delivery: Delivery, audience: AudienceSettings | None) -> IntakeReport:
     event = delivery.event
-    audience = audience_for(session, ctx, event.list_id)
-    found = _effects(ctx, event, audience, now)
-    expected = Intake.APPLIED if found else Intake.RECORDED
-    inbox_id = _insert(session, delivery, now, expected)
-    if inbox_id is None:
-        return IntakeReport(Intake.DUPLICATE, None), None
-    applied = audience is not None and apply_effects(session, ctx, event, found, audience.name, now)
-    if expected is Intake.APPLIED and not applied:
-        _set_outcome(session, inbox_id, Intake.RECORDED)
+    found = _effects(batch.ctx, event, audience, batch.now)
+    applied = audience is not None and apply_effects(batch, event, found, audience.name)
     intake = Intake.APPLIED if applied else Intake.RECORDED
-    return IntakeReport(intake, audience.name if audience else None), inbox_id
+    return IntakeReport(intake, audience.name if audience else None)
 
 
 def _effects(
@@ -138,10 +172,10 @@ def _effects(
     return effects(event, rules, now)
 
 
-def _insert(session: Session, delivery: Delivery, now: datetime, outcome: Intake) -> int | None:
-    """The inbox row's id, or ``None`` when its ``dedup_key`` is already there (a duplicate)."""
+def _inbox_row(delivery: Delivery, outcome: Intake, now: datetime, erased: bool) -> dict[str, object]:
+    """The inbox row; for an erased person it keeps that the event came (de-duplication), not what it said."""
     event = delivery.event
-    values = {
+    return {
         "dedup_key": event.dedup_key,
         "type": event.type.value,
         "list_id": event.list_id,
@@ -149,57 +183,32 @@ def _insert(session: Session, delivery: Delivery, now: datetime, outcome: Intake
         "received_at": now,
         "processed": True,
         "outcome": outcome.value,
-        "body": delivery.body.decode("utf-8"),
+        "body": ERASED_BODY if erased else delivery.body.decode("utf-8"),
     }
-    row = session.connection().execute(_INSERT_UNLESS_KNOWN, values).first()
-    return None if row is None else int(row[0])
+
+
+def _insert(session: Session, rows: list[dict[str, object]]) -> None:
+    if rows:
+        session.connection().execute(_INSERT_INBOX, rows)
+
+
+def _erased(session: Session, key: bytes, emails: Sequence[str]) -> frozenset[str]:
+    """The addresses of erased people among ``emails``, in one query (only an erasure writes that reason)."""
+    by_hash = {address_hash(email, key): email for email in emails}
+    if not by_hash:
+        return frozenset()
+    erased = session.connection().execute(_ERASED, {"hashes": list(by_hash)}).scalars()
+    return frozenset(by_hash[hashed] for hashed in erased)
 
 
 _TABLE = WebhookInboxRow.__table__  # type: ignore[attr-defined]
-_COLUMNS = ("dedup_key", "type", "list_id", "fired_at", "received_at", "processed", "outcome", "body")
-_INSERT_UNLESS_KNOWN = text(
-    "INSERT INTO webhook_inbox (dedup_key, type, list_id, fired_at, received_at, processed, outcome, body) "
-    "VALUES (:dedup_key, :type, :list_id, :fired_at, :received_at, :processed, :outcome, :body) "
-    "ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
-).bindparams(*(bindparam(c, type_=_TABLE.c[c].type) for c in _COLUMNS))
-"""A duplicate returns no row and raises nothing, so it never aborts the batch it arrives in. On
-PostgreSQL a concurrent insert of the same key waits for the other transaction and returns no row if it
-committed. Text (same SQL on SQLite and PostgreSQL, typed parameters): SQLAlchemy does not cache the
-compiled form of its dialect ``on_conflict_do_nothing`` constructs, and compiling costs more than running.
-"""
-
-
-def _scrub_erased(session: Session, key: bytes, stored: Sequence[tuple[int, str | None]]) -> None:
-    """Events about an erased person: keep that they came (for de-duplication), not what they said.
-
-    One query for the batch, without flushing it: only an erasure writes the ``erased`` reason.
-    """
-    by_hash: dict[str, list[int]] = {}
-    for inbox_id, email in stored:
-        if email:
-            by_hash.setdefault(address_hash(email, key), []).append(inbox_id)
-    if not by_hash:
-        return
-    connection = session.connection()
-    erased = connection.execute(_ERASED, {"hashes": list(by_hash)}).scalars()
-    ids = [inbox_id for hashed in erased for inbox_id in by_hash[hashed]]
-    if ids:
-        connection.execute(_SCRUB, {"ids": ids})
-
-
+_KNOWN_KEYS = select(_TABLE.c.dedup_key).where(_TABLE.c.dedup_key.in_(bindparam("keys", expanding=True)))
+_INSERT_INBOX = insert(_TABLE)
 _SUPPRESSIONS = SuppressionRow.__table__  # type: ignore[attr-defined]
 _ERASED = select(_SUPPRESSIONS.c.address_hash).where(
     _SUPPRESSIONS.c.address_hash.in_(bindparam("hashes", expanding=True)),
     _SUPPRESSIONS.c.reason == SuppressionReason.ERASED.value,
 )
-_SCRUB = update(_TABLE).where(_TABLE.c.id.in_(bindparam("ids", expanding=True))).values(body=ERASED_BODY)
-
-
-def _set_outcome(session: Session, inbox_id: int, outcome: Intake) -> None:
-    statement = (
-        update(WebhookInboxRow).where(col(WebhookInboxRow.id) == inbox_id).values(outcome=outcome.value)
-    )
-    session.execute(statement)
 
 
 def audience_for(session: Session, ctx: AppContext, list_id: str | None) -> AudienceSettings | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import structlog
 
 from connector.api.inbox import Answer, Delivery, IntakeReport, accept_batch
+from connector.api.metrics import Metrics
 from connector.services.context import AppContext
 
 log = structlog.get_logger("connector.api.inbox_writer")
@@ -31,8 +32,8 @@ class _Waiting:
 class InboxWriter:
     """Started on the first delivery; :meth:`stop` commits what is queued and ends the thread."""
 
-    def __init__(self, ctx: AppContext, max_batch: int = MAX_BATCH) -> None:
-        self._ctx, self._max_batch = ctx, max_batch
+    def __init__(self, ctx: AppContext, metrics: Metrics | None = None, max_batch: int = MAX_BATCH) -> None:
+        self._ctx, self._metrics, self._max_batch = ctx, metrics, max_batch
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
@@ -82,7 +83,7 @@ class InboxWriter:
 
     def _commit(self, batch: list[_Waiting]) -> None:
         try:
-            answers = accept_batch(self._ctx, [waiting.delivery for waiting in batch])
+            answers = accept_batch(self._ctx, [waiting.delivery for waiting in batch], self._metrics)
         except BaseException as exc:  # the thread must outlive any failure; every caller gets an answer
             log.error("webhook.writer_failed", error=type(exc).__name__)
             answers = [exc if isinstance(exc, Exception) else RuntimeError("writer failed")] * len(batch)

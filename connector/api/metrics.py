@@ -15,6 +15,7 @@ from connector.store.engine import unit_of_work
 from connector.store.sync_tables import PlanOperationRow, SyncRunRow
 
 LAG_BUCKETS = (0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 4 * 3600)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,8 @@ class Metrics:
     webhooks_received: Counter
     webhooks_rejected: Counter
     webhook_lag: Histogram
+    webhook_batch_size: Histogram
+    webhook_batch_fallbacks: Counter
     admin_calls: Counter
 
 
@@ -48,6 +51,17 @@ def build_metrics(ctx: AppContext) -> Metrics:
             "consent_sync_webhook_inbox_lag_seconds",
             "Seconds between Mailchimp's fired_at and the event's commit to the inbox.",
             buckets=LAG_BUCKETS,
+            registry=registry,
+        ),
+        webhook_batch_size=Histogram(
+            "consent_sync_webhook_batch_size",
+            "Webhook events per committed inbox transaction (group commit; 1 for each retried event).",
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        ),
+        webhook_batch_fallbacks=Counter(
+            "consent_sync_webhook_batch_fallbacks",
+            "Inbox batches whose transaction failed and were retried one event per transaction.",
             registry=registry,
         ),
         admin_calls=Counter(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlmodel import Session
 
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
@@ -14,7 +14,7 @@ from connector.core.policy_settings import PolicySettings
 from connector.errors import InputError
 from connector.services.contacts import ensure_contact, mark_changed
 from connector.services.context import AppContext, Origin
-from connector.services.history import change_values, record_change, record_changes
+from connector.services.history import record_change
 from connector.store.engine import unit_of_work
 from connector.store.tables import ConsentEventRow, ContactRow
 
@@ -107,37 +107,22 @@ def add_consent_event(
     return row
 
 
-def insert_consent_events(
-    session: Session,
-    contact: ContactRow,
+def consent_event_values(
+    contact_id: str,
     purposes: Sequence[str],
     channel: Channel,
     action: ConsentAction,
     evidence: Evidence,
     origin: Origin,
     now: datetime,
-) -> None:
-    """:func:`add_consent_event` for several purposes in two statements, without ORM objects (hot paths).
+) -> list[dict[str, Any]]:
+    """:func:`add_consent_event`'s rows as column values, one per purpose, for :func:`insert_consent_rows`."""
+    return [_event_values(contact_id, p, channel, action, evidence, origin, now) for p in purposes]
 
-    Rows the session still holds are written first, so the history keeps the order things happened.
-    """
-    if session.new:
-        session.flush()
-    events = [_event_values(contact.id, p, channel, action, evidence, origin, now) for p in purposes]
-    session.connection().execute(_INSERT_EVENTS, events)
-    changes = [
-        change_values(
-            contact_id=contact.id,
-            origin=origin,
-            action=f"consent.{action.value}",
-            at=now,
-            record=event["id"],
-            purpose=event["purpose"],
-            channel=channel.value,
-        )
-        for event in events
-    ]
-    record_changes(session, changes)
+
+def insert_consent_rows(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Several consent events in one statement, without ORM objects (hot paths; history is the caller's)."""
+    connection.execute(_INSERT_EVENTS, list(rows))
 
 
 def _event_values(

@@ -86,17 +86,15 @@ def upsert_contact(
     return contact, False
 
 
-def update_contact(
-    session: Session, ctx: AppContext, contact: ContactRow, data: ContactInput, origin: Origin, now: datetime
-) -> bool:
-    """Fill in the fields given on a loaded contact; whether any changed. ``InputError`` if invalid."""
-    return _fill_in(session, contact, normalised(data, ctx.settings.contacts.default_region), origin, now)
+def fill_in(contact: ContactRow, clean: ContactInput) -> list[str]:
+    """Set the fields given (normalised) on a loaded contact; the names of those that changed."""
+    return [name for name in _UPDATABLE if _update_field(contact, name, getattr(clean, name))]
 
 
 def _fill_in(
     session: Session, contact: ContactRow, clean: ContactInput, origin: Origin, now: datetime
 ) -> bool:
-    changed = [name for name in _UPDATABLE if _update_field(contact, name, getattr(clean, name))]
+    changed = fill_in(contact, clean)
     if changed:
         contact.updated_at = now
         record_change(

@@ -2,8 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Insert
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from connector.store.http_tables import SyncRequestRow
@@ -11,17 +10,13 @@ from connector.store.http_tables import SyncRequestRow
 
 def request_sync(session: Session, audience: str, at: datetime) -> None:
     """Insert or refresh the audience's request; concurrent callers never conflict."""
-    connection = session.connection()  # Core, not the ORM's bulk path: one cached statement
-    table = SyncRequestRow.__table__  # type: ignore[attr-defined]
-    statement: Insert
-    if connection.dialect.name == "postgresql":
-        pg = postgresql.insert(table)
-        statement = pg.on_conflict_do_update(
-            index_elements=["audience"], set_={"requested_at": pg.excluded.requested_at}
-        )
-    else:
-        lite = sqlite.insert(table)
-        statement = lite.on_conflict_do_update(
-            index_elements=["audience"], set_={"requested_at": lite.excluded.requested_at}
-        )
-    connection.execute(statement, {"audience": audience, "requested_at": at})
+    session.connection().execute(_UPSERT, {"audience": audience, "requested_at": at})
+
+
+_TABLE = SyncRequestRow.__table__  # type: ignore[attr-defined]
+_UPSERT = text(
+    "INSERT INTO sync_requests (audience, requested_at) VALUES (:audience, :requested_at) "
+    "ON CONFLICT (audience) DO UPDATE SET requested_at = excluded.requested_at"
+).bindparams(*(bindparam(c, type_=_TABLE.c[c].type) for c in ("audience", "requested_at")))
+"""Text (the same SQL on SQLite and PostgreSQL, typed parameters): SQLAlchemy does not cache the compiled
+form of its dialect ``on_conflict_do_update`` constructs, and compiling costs more than running."""

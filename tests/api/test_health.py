@@ -36,3 +36,12 @@ def test_metrics_include_mailchimp_calls_and_throttles(client: TestClient) -> No
     body = client.get("/metrics").text
     for family in ("calls", "retries", "throttles", "failures"):
         assert f"# TYPE consent_sync_mailchimp_{family}_total counter" in body
+
+
+def test_metrics_show_the_size_of_each_committed_webhook_batch(client: TestClient) -> None:
+    client.post(HOOK, content=unsubscribe("per@firma.no", START), headers=FORM)
+    client.post(HOOK, content=unsubscribe("kari@firma.no", START), headers=FORM)
+    body = client.get("/metrics").text
+    assert "consent_sync_webhook_batch_size_count 2.0" in body
+    assert "consent_sync_webhook_batch_size_sum 2.0" in body
+    assert "consent_sync_webhook_batch_fallbacks_total 0.0" in body

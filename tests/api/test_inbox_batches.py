@@ -15,6 +15,7 @@ from sqlmodel import col
 from connector.api.app import create_app
 from connector.api.inbox import Delivery, Intake, IntakeReport, accept_batch
 from connector.api.inbox_writer import InboxWriter
+from connector.api.metrics import build_metrics
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
 from connector.core.remote import subscriber_hash
 from connector.core.webhook_events import parse_event
@@ -139,6 +140,17 @@ def test_one_failing_event_fails_alone_and_the_others_commit(api_ctx: AppContext
     assert [_withdrawals(api_ctx, e) for e in PEOPLE[:3]] == [3, 0, 3]
     assert _count(api_ctx, WebhookInboxRow) == 2
     assert accept_batch(api_ctx, [deliveries[1]]) == [IntakeReport(Intake.APPLIED, "main")]
+
+
+def test_metrics_count_a_fallback_and_each_committed_transaction(api_ctx: AppContext) -> None:
+    metrics = build_metrics(api_ctx)
+    deliveries = [_delivery(unsubscribe(e, START)) for e in PEOPLE[:3]]
+    accept_batch(api_ctx, deliveries[:2], metrics)  # one batch of two
+    with _failing_inbox_insert(api_ctx, PEOPLE[3]):
+        accept_batch(api_ctx, [deliveries[2], _delivery(unsubscribe(PEOPLE[3], START))], metrics)
+    assert metrics.registry.get_sample_value("consent_sync_webhook_batch_fallbacks_total") == 1
+    assert metrics.registry.get_sample_value("consent_sync_webhook_batch_size_count") == 2  # 2, then 1 alone
+    assert metrics.registry.get_sample_value("consent_sync_webhook_batch_size_sum") == 3
 
 
 def test_an_older_subscribe_in_the_same_batch_never_overrides_a_newer_unsubscribe(

@@ -267,3 +267,13 @@ def test_webhook_for_an_erased_person_does_not_bring_their_data_back(
         assert session.execute(select(ContactRow)).first() is None
         bodies = session.execute(select(col(WebhookInboxRow.body))).scalars().all()
     assert "gone" not in " ".join(bodies)
+
+
+def test_openapi_documents_the_webhook_post_its_parameters_and_errors(client: TestClient) -> None:
+    post = client.get("/openapi.json").json()["paths"]["/webhooks/mailchimp/{secret}"]["post"]
+    assert {"200", "400", "401", "404", "503"} <= set(post["responses"])
+    assert {(p["in"], p["name"]) for p in post["parameters"]} == {
+        ("path", "secret"),
+        ("header", "x-mailchimp-signature"),
+    }
+    assert "application/x-www-form-urlencoded" in post["requestBody"]["content"]
