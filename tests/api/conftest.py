@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from connector.api.app import create_app
+from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
 from connector.core.signatures import token_digest
-from connector.services.context import AppContext
+from connector.services.consents import Evidence, record_consent
+from connector.services.context import AppContext, Origin
 from connector.settings import AdminSettings, Settings
 
 SECRET = "hook-secret-5b1f"
@@ -90,3 +92,14 @@ def subscribe(email: str, moment: datetime) -> bytes:
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def consented(ctx: AppContext, email: str, *, at: datetime) -> None:
+    """A confirmed form consent to newsletter and offers by e-mail, given at ``at``."""
+    evidence = Evidence(
+        occurred_at=at, method=ConsentMethod.FORM, notice_version="n1", recorded_by=Actor.PERSON
+    )
+    for action in (ConsentAction.GIVEN, ConsentAction.CONFIRMED):
+        record_consent(
+            ctx, email, ["newsletter", "offers"], Channel.EMAIL, action, evidence, Origin("test", "test")
+        )

@@ -16,33 +16,32 @@ from connector.api.app import create_app
 from connector.api.inbox import Delivery, Intake, IntakeReport, accept_batch
 from connector.api.inbox_writer import InboxWriter
 from connector.api.metrics import build_metrics
-from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
 from connector.core.remote import subscriber_hash
 from connector.core.webhook_events import parse_event
-from connector.services.consents import Evidence, record_consent
-from connector.services.context import AppContext, Origin
+from connector.services.context import AppContext
 from connector.services.explain import explain_contact
 from connector.store.engine import unit_of_work
 from connector.store.http_tables import SyncRequestRow, WebhookInboxRow
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow
-from tests.api.conftest import FORM, HOOK, LIST_ID, event_body, subscribe, unsubscribe, with_sections
+from tests.api.conftest import (
+    FORM,
+    HOOK,
+    LIST_ID,
+    consented,
+    event_body,
+    subscribe,
+    unsubscribe,
+    with_sections,
+)
 from tests.conftest import START
 
-ORIGIN = Origin("test", "test")
 PEOPLE = [f"person{n}@firma.no" for n in range(6)]
 SECOND = timedelta(seconds=1)
 
 
 def _consented(ctx: AppContext, email: str) -> None:
-    evidence = Evidence(
-        occurred_at=START - timedelta(days=10),
-        method=ConsentMethod.FORM,
-        notice_version="n1",
-        recorded_by=Actor.PERSON,
-    )
-    for action in (ConsentAction.GIVEN, ConsentAction.CONFIRMED):
-        record_consent(ctx, email, ["newsletter", "offers"], Channel.EMAIL, action, evidence, ORIGIN)
+    consented(ctx, email, at=START - timedelta(days=10))
 
 
 def _delivery(body: bytes) -> Delivery:

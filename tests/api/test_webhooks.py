@@ -13,10 +13,9 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 
 from connector.api.app import create_app
-from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, SuppressionReason
+from connector.core.model import SuppressionReason
 from connector.core.remote import subscriber_hash
 from connector.core.signatures import webhook_signature
-from connector.services.consents import Evidence, record_consent
 from connector.services.context import AppContext, Origin
 from connector.services.explain import explain_contact
 from connector.services.subjects import erase_subject
@@ -25,7 +24,16 @@ from connector.store.engine import unit_of_work
 from connector.store.http_tables import SyncRequestRow, WebhookInboxRow
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow, ObjectionRow
-from tests.api.conftest import FORM, HOOK, LIST_ID, event_body, subscribe, unsubscribe, with_sections
+from tests.api.conftest import (
+    FORM,
+    HOOK,
+    LIST_ID,
+    consented,
+    event_body,
+    subscribe,
+    unsubscribe,
+    with_sections,
+)
 from tests.conftest import START
 
 EMAIL = "kari.nordmann@firma.no"
@@ -33,14 +41,7 @@ ORIGIN = Origin("test", "test")
 
 
 def _consented(ctx: AppContext, email: str = EMAIL) -> None:
-    evidence = Evidence(
-        occurred_at=START - timedelta(days=10),
-        method=ConsentMethod.FORM,
-        notice_version="n1",
-        recorded_by=Actor.PERSON,
-    )
-    for action in (ConsentAction.GIVEN, ConsentAction.CONFIRMED):
-        record_consent(ctx, email, ["newsletter", "offers"], Channel.EMAIL, action, evidence, ORIGIN)
+    consented(ctx, email, at=START - timedelta(days=10))
 
 
 def _newsletter_allowed(ctx: AppContext, email: str = EMAIL) -> bool:
