@@ -419,3 +419,19 @@ def test_store_lookups_span_parameter_chunks_and_keys_json_must_escape(
         "odd1@example.no": "blocked: withdrew 2026-10-02 via Mailchimp unsubscribe link",
     }
     assert plan.counts()["contacts_new"] == 0
+
+
+def test_counts_are_worked_out_once_and_each_caller_gets_its_own_copy(
+    ctx: AppContext, tmp_path: Path
+) -> None:
+    plan = do_import(ctx, write(tmp_path, "c.csv", "E-post;Fornavn\na@example.no;A\nb@example.no;B\n"))
+
+    first = plan.counts()
+    first["contacts_new"] = 99
+
+    assert plan.counts()["contacts_new"] == 2
+    assert plan.counts() is not plan.counts()
+    assert replace(plan, contacts=plan.contacts[:1]).counts()["contacts_new"] == 1
+    counted = replace(plan, contacts=())
+    counted.counts()
+    assert counted == replace(plan, contacts=())  # the worked-out counts are not part of the value
