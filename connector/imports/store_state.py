@@ -7,14 +7,14 @@ Only the columns the planner compares are read.
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache, partial
 from sys import intern
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, func, literal_column, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, select, text
 from sqlmodel import Session, col
 
 from connector.core.model import Channel, ConsentAction, ConsentEvent, ConsentMethod, SuppressionReason
@@ -134,18 +134,21 @@ def relationship_key(kind: str, reference: str | None, started_at: datetime) -> 
 def load_state(session: Session, keys: ChunkKeys, extent: StoreExtent) -> StoreState:
     """Everything the planner compares against, for the people of one chunk (``extent``: which
     tables hold anything at all)."""
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
     rows = _contacts(session, keys)
-    ids = [row[0] for row in rows]
-    events = _events(session, ids) if extent.events else {}
-    objections = _objections(session, ids) if extent.objections else {}
-    relationships = _relationships(session, ids) if extent.relationships else {}
+    members = _members([row[0] for row in rows]) if rows else []
+    events = _events(connection, members) if extent.events else {}
+    objections = _objections(connection, members) if extent.objections else {}
+    relationships = _relationships(connection, members) if extent.relationships else {}
     addresses = {email: email for email in keys.emails}  # hold the importer's own string, not a copy
-    contacts = [_existing(row, events, objections, relationships, addresses) for row in rows]
+    moment = _aware_utc if postgres else _stored_utc
+    contacts = [_existing(row, moment, events, objections, relationships, addresses) for row in rows]
     return StoreState(
         by_email={c.email: c for c in contacts if c.email},
         by_external_id={v: c for c in contacts if (v := c.values[3]) is not None and v in keys.external_ids},
         by_phone={v: c for c in contacts if (v := c.values[0]) is not None and v in keys.phones},
-        suppressions=_suppressions(session, keys.address_hashes),
+        suppressions=_suppressions(connection, _members(keys.address_hashes)),
     )
 
 
@@ -155,33 +158,52 @@ def _in_chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
         yield listed[start : start + IN_LIST]
 
 
-def _select_in(session: Session, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
+def _members(values: Iterable[str]) -> list[str]:
+    """The keys as query parameters, ``IN_LIST`` at a time, each a JSON array (``_MEMBER_OF``) encoded
+    once for all the queries of a chunk. Sorted: index look-ups in key order reuse the pages the
+    previous one read."""
+    return [json.dumps(chunk) for chunk in _in_chunks(sorted(values))]
+
+
+_MEMBER_OF = {
+    True: "= ANY(ARRAY(SELECT json_array_elements_text(CAST({} AS json))))",
+    False: "IN (SELECT value FROM json_each({}))",
+}
+"""A column is one of the keys, given as ONE parameter, a JSON array (PostgreSQL: True; SQLite: False).
+Thousands of separate parameters cost more to render and bind than the look-up itself, and so does a
+PostgreSQL array parameter (psycopg adapts it element by element, ~2.5 µs each); the PostgreSQL form
+still plans as an index scan over an array (the ``ARRAY(SELECT …)`` is an init plan)."""
+
+
+def _select_in(connection: Connection, table: str, columns: tuple[str, ...], members: list[str]) -> list[Any]:
+    """Core rows (the ORM's result layer costs more than the query) of ``table`` whose first column is
+    one of the keys, by a statement built and compiled once (``_member_query``)."""
+    if not members:
+        return []
+    query = _member_query(table, columns, connection.dialect.name == "postgresql")
     found: list[Any] = []
-    connection = session.connection()  # Core rows: the ORM's result layer costs more than the query
-    postgres = connection.dialect.name == "postgresql"
-    for chunk in _in_chunks(values):
-        found.extend(connection.execute(query.where(_member_of(column, chunk, postgres))).all())
+    for parameter in members:
+        found.extend(connection.execute(query, {"members": parameter}).all())
     return found
 
 
-def _member_of(column: Any, values: list[Any], postgres: bool) -> ColumnElement[bool]:
-    """``column`` is one of ``values``, with the values as ONE parameter: ``= ANY(array)`` on PostgreSQL,
-    ``IN (SELECT value FROM json_each(?))`` on SQLite. Thousands of separate parameters cost more to
-    render and bind than the look-up itself."""
-    if postgres:
-        condition: ColumnElement[bool] = column == any_(bindparam("members", values, type_=ARRAY(String)))
-        return condition
-    members: Any = select(literal_column("value")).select_from(
-        func.json_each(bindparam("members", json.dumps(values)))
-    )
-    member: ColumnElement[bool] = column.in_(members.scalar_subquery())
-    return member
+@cache
+def _member_query(table: str, columns: tuple[str, ...], postgres: bool) -> Any:
+    """``SELECT columns FROM table WHERE columns[0]`` is one of the keys (``_MEMBER_OF``), its result
+    columns typed as the table's (moments read as aware UTC, JSON parsed, amounts as decimals). Built
+    once, so SQLAlchemy's compiled cache serves every chunk."""
+    model = _MODELS[table].__table__
+    member = _MEMBER_OF[postgres].format(":members")
+    statement = f"SELECT {', '.join(columns)} FROM {table} WHERE {columns[0]} {member}"  # noqa: S608 - our own table and column names
+    return text(statement).columns(*(model.c[name] for name in columns))
 
 
-def _columns(model: Any, *names: str) -> Any:
-    """``SELECT`` of the named columns only (no ORM objects: cheaper for thousands of rows)."""
-    table = model.__table__
-    return select(*(table.c[name] for name in names))
+_MODELS: dict[str, Any] = {
+    "consent_events": ConsentEventRow,
+    "objections": ObjectionRow,
+    "relationships": RelationshipRow,
+    "suppressions": SuppressionRow,
+}
 
 
 _CONTACT_COLUMNS = ("id", "email", *CONTACT_FIELDS, "updated_at")
@@ -203,18 +225,15 @@ def _contacts(session: Session, keys: ChunkKeys) -> list[tuple[Any, ...]]:
 def _contact_rows(session: Session, column: str, values: Iterable[str]) -> list[tuple[Any, ...]]:
     """Through the driver, not SQLAlchemy's result layer, which costs twice the query itself for the
     thousands of rows a chunk finds (in the session's transaction, as ``bulk.insert_rows`` writes);
-    ``updated_at`` becomes aware UTC, as ``UTCDateTime`` reads it."""
+    ``updated_at`` is made aware UTC by ``_existing``, as ``UTCDateTime`` reads it."""
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
     driver: Any = connection.connection.driver_connection
-    member = "= ANY(%s)" if postgres else "IN (SELECT value FROM json_each(?))"
+    member = _MEMBER_OF[postgres].format("%s" if postgres else "?")
     statement = f"SELECT {', '.join(_CONTACT_COLUMNS)} FROM contacts WHERE {column} {member}"  # noqa: S608 - our own table and column names
-    moment = _aware_utc if postgres else _stored_utc
     found: list[tuple[Any, ...]] = []
-    for chunk in _in_chunks(values):
-        parameter: Any = chunk if postgres else json.dumps(chunk)
-        rows = driver.execute(statement, (parameter,)).fetchall()
-        found.extend([(*row, moment(updated_at)) for *row, updated_at in rows])
+    for parameter in _members(values):
+        found.extend(driver.execute(statement, (parameter,)).fetchall())
     return found
 
 
@@ -227,33 +246,22 @@ def _aware_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _events(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
-    query = _columns(
-        ConsentEventRow,
-        "contact_id",
-        "purpose",
-        "channel",
-        "action",
-        "occurred_at",
-        "method",
-        "source",
-        "source_ref",
-    )
-    return _grouped(_select_in(session, query, col(ConsentEventRow.contact_id), ids))
+def _events(connection: Connection, members: list[Any]) -> dict[str, list[Any]]:
+    columns = ("contact_id", "purpose", "channel", "action", "occurred_at", "method", "source", "source_ref")
+    return _grouped(_select_in(connection, "consent_events", columns, members))
 
 
-def _objections(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
-    query = _columns(ObjectionRow, "contact_id", "occurred_at", "purpose", "channel")
-    return _grouped(_select_in(session, query, col(ObjectionRow.contact_id), ids))
+def _objections(connection: Connection, members: list[Any]) -> dict[str, list[Any]]:
+    columns = ("contact_id", "occurred_at", "purpose", "channel")
+    return _grouped(_select_in(connection, "objections", columns, members))
 
 
-def _relationships(session: Session, ids: Sequence[str]) -> dict[str, list[Any]]:
-    query = _columns(
-        RelationshipRow,
+def _relationships(connection: Connection, members: list[Any]) -> dict[str, list[Any]]:
+    columns = (
         "contact_id", "id", "kind", "reference", "started_at", "service_date", "ended_at", "categories",
         "order_value", "opt_out_offered",
     )  # fmt: skip
-    return _grouped(_select_in(session, query, col(RelationshipRow.contact_id), ids))
+    return _grouped(_select_in(connection, "relationships", columns, members))
 
 
 def _grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
@@ -263,10 +271,10 @@ def _grouped(rows: Iterable[Any]) -> dict[str, list[Any]]:
     return grouped
 
 
-def _suppressions(session: Session, hashes: Iterable[str]) -> dict[str, tuple[StoredSuppression, ...]]:
-    query = _columns(SuppressionRow, "address_hash", "reason", "created_at", "source")
+def _suppressions(connection: Connection, members: list[Any]) -> dict[str, tuple[StoredSuppression, ...]]:
+    columns = ("address_hash", "reason", "created_at", "source")
     found: dict[str, list[StoredSuppression]] = defaultdict(list)
-    for row in _select_in(session, query, col(SuppressionRow.address_hash), hashes):
+    for row in _select_in(connection, "suppressions", columns, members):
         found[row.address_hash].append(
             StoredSuppression(SuppressionReason(row.reason), row.created_at, row.source)
         )
@@ -281,8 +289,13 @@ _NO_RELATIONSHIPS: dict[RelationshipKey, StoredRelationship] = {}
 and a large import holds one :class:`ExistingContact` per person."""
 
 
+_new_existing: Callable[[Any], ExistingContact] = partial(tuple.__new__, ExistingContact)
+"""An :class:`ExistingContact` from a tuple of its fields, built in C (the class call is Python)."""
+
+
 def _existing(
     row: Any,
+    moment: Callable[[Any], datetime],
     events: dict[str, list[Any]],
     objections: dict[str, list[Any]],
     relationships: dict[str, list[Any]],
@@ -295,14 +308,15 @@ def _existing(
     own_objections = objections.get(contact_id)
     own_relationships = relationships.get(contact_id)
     if not (own_events or own_objections or own_relationships):  # the common case, kept cheap
-        return ExistingContact(
-            contact_id, address, values, updated_at, _NO_EVENTS, _NO_PAIRS, _NO_DATES, (), _NO_RELATIONSHIPS
-        )
+        return _new_existing(
+            (contact_id, address, values, moment(updated_at), _NO_EVENTS, _NO_PAIRS, _NO_DATES, (),
+             _NO_RELATIONSHIPS)
+        )  # fmt: skip
     return ExistingContact(
         id=contact_id,
         email=address,
         values=values,
-        updated_at=updated_at,
+        updated_at=moment(updated_at),
         events=frozenset((e.purpose, e.channel, e.action, e.occurred_at) for e in own_events)
         if own_events
         else _NO_EVENTS,

@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 from connector.core.csv_rows import RowKind
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, SuppressionReason
 from connector.errors import InputError, NotFoundError
+from connector.imports import store_state
 from connector.imports.plan import ImportPlan
 from connector.imports.service import ImportRequest, run_import
 from connector.services.consents import Evidence, record_consent
@@ -387,3 +388,50 @@ def test_relationship_files_feed_soft_opt_in(ctx: AppContext, tmp_path: Path) ->
 
     assert plan.counts()["relationships"] == 1
     assert "offers/email" in marketing_allowed(ctx, "ola@example.no")
+
+
+def test_store_lookups_span_parameter_chunks_and_keys_json_must_escape(
+    ctx: AppContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys of a chunk travel as JSON arrays of ``IN_LIST`` values: split over several, and with
+    customer ids holding quotes, backslashes, commas and braces, every stored person is still found."""
+    monkeypatch.setattr(store_state, "IN_LIST", 2)
+    odd_ids = ['k"1', "k\\2", "k,3", "{k4}", "kø5"]
+    with unit_of_work(ctx.engine) as session:
+        for number, customer in enumerate(odd_ids):
+            data = ContactInput(email=f"odd{number}@example.no", external_id=customer, first_name="Å")
+            upsert_contact(session, ctx, data, STAFF, ctx.now())
+        suppress(
+            session, "odd0@example.no", ctx.suppression_key, SuppressionReason.UNSUBSCRIBED, STAFF, ctx.now()
+        )
+    grant(ctx, "odd1@example.no", datetime(2025, 1, 1, tzinfo=UTC))
+    withdraw_via_mailchimp(ctx, "odd1@example.no", datetime(2026, 10, 2, tzinfo=UTC))
+    by_id = "".join(f'"{c.replace(chr(34), chr(34) * 2)}";Å\n' for c in odd_ids)
+    by_address = "".join(f"odd{n}@example.no;Å;Ja;01.03.2026;skjema;v3;newsletter\n" for n in range(5))
+
+    ids_plan = do_import(ctx, write(tmp_path, "ids.csv", "Kundenummer;Fornavn\n" + by_id))
+    plan = do_import(ctx, consent_file(tmp_path, by_address.splitlines()), source="crm")
+
+    assert ids_plan.counts()["contacts_unchanged"] == 5
+    assert ids_plan.counts()["contacts_new"] == 0
+    assert {b.email: b.reason for b in plan.blocked} == {
+        "odd0@example.no": "blocked: address suppressed (unsubscribed) since 2026-11-23",
+        "odd1@example.no": "blocked: withdrew 2026-10-02 via Mailchimp unsubscribe link",
+    }
+    assert plan.counts()["contacts_new"] == 0
+
+
+def test_counts_are_worked_out_once_and_each_caller_gets_its_own_copy(
+    ctx: AppContext, tmp_path: Path
+) -> None:
+    plan = do_import(ctx, write(tmp_path, "c.csv", "E-post;Fornavn\na@example.no;A\nb@example.no;B\n"))
+
+    first = plan.counts()
+    first["contacts_new"] = 99
+
+    assert plan.counts()["contacts_new"] == 2
+    assert plan.counts() is not plan.counts()
+    assert replace(plan, contacts=plan.contacts[:1]).counts()["contacts_new"] == 1
+    counted = replace(plan, contacts=())
+    counted.counts()
+    assert counted == replace(plan, contacts=())  # the worked-out counts are not part of the value
