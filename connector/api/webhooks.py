@@ -83,7 +83,7 @@ async def _receive(request: Request, secret: str, signature: str | None) -> Resp
     body = await request.body()
     _check_signature(ctx, metrics, signature, body)
     if not body.strip():
-        return _OK
+        return _answer("ok")
     event = _parse(metrics, body)
     return await _store(request, ctx, metrics, event, body)
 
@@ -136,15 +136,19 @@ async def _store(
         log.debug(
             "webhook.stored", type=event.type.value, outcome=report.intake.value, audience_id=report.audience
         )
-    return _ANSWERS[report.intake]
+    return _answer(report.intake.value)
 
 
-_OK = Response(WebhookAnswer(status="ok").model_dump_json(), media_type="application/json")
-_ANSWERS = {
-    intake: Response(WebhookAnswer(status=intake.value).model_dump_json(), media_type="application/json")
-    for intake in Intake
+def _answer(status: str) -> Response:
+    """A fresh ``Response`` per call (middleware may add headers) around a body serialised once: it skips
+    FastAPI's per-call validation of ``WebhookAnswer``."""
+    return Response(_BODIES[status], media_type="application/json")
+
+
+_BODIES = {
+    status: WebhookAnswer(status=status).model_dump_json().encode()
+    for status in ("ok", *(intake.value for intake in Intake))
 }
-"""The answers, serialised once: a ``Response`` skips FastAPI's per-call validation of ``WebhookAnswer``."""
 
 
 def _observe_lag(ctx: AppContext, metrics: Metrics, event: WebhookEvent) -> None:
