@@ -29,17 +29,17 @@ from connector.core.webhook_events import (
     Withdraw,
 )
 from connector.errors import InputError
-from connector.services.consents import Evidence, consent_event_values, insert_consent_rows
+from connector.services.consents import Evidence, consent_change, consent_event_values, insert_consent_rows
 from connector.services.contacts import (
     ContactInput,
     checked_email,
     ensure_contact,
-    fill_in,
+    fill_in_change,
     find_contact,
     normalised,
 )
 from connector.services.context import AppContext, Origin
-from connector.services.history import change_values, record_change, record_changes
+from connector.services.history import record_change, record_changes
 from connector.services.objections import add_objection
 from connector.services.suppressions import suppress
 from connector.store.facts import to_consent_event
@@ -222,18 +222,7 @@ def _add_consent_events(
     """One consent event per purpose and its history row, written with the batch's."""
     events = consent_event_values(contact.id, purposes, Channel.EMAIL, action, evidence, WEBHOOK, target.now)
     target.batch.consent_events += events
-    target.batch.history += [
-        change_values(
-            contact_id=contact.id,
-            origin=WEBHOOK,
-            action=f"consent.{action.value}",
-            at=target.now,
-            record=event["id"],
-            purpose=event["purpose"],
-            channel=Channel.EMAIL.value,
-        )
-        for event in events
-    ]
+    target.batch.history += [consent_change(event, WEBHOOK, target.now) for event in events]
 
 
 def _object(target: _Target, effect: Object) -> bool:
@@ -314,14 +303,9 @@ def _update_profile(target: _Target, effect: UpdateProfile) -> bool:
     except InputError as exc:
         log.info("webhook.profile.field_refused", field=exc.where)
         return False
-    changed = fill_in(contact, clean)
-    if changed:
-        contact.updated_at = target.now
-        target.batch.history.append(
-            change_values(
-                contact_id=contact.id, origin=WEBHOOK, action="contact.updated", at=target.now, fields=changed
-            )
-        )
+    change = fill_in_change(contact, clean, WEBHOOK, target.now)
+    if change is not None:
+        target.batch.history.append(change)
     return True
 
 

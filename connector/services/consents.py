@@ -14,7 +14,7 @@ from connector.core.policy_settings import PolicySettings
 from connector.errors import InputError
 from connector.services.contacts import ensure_contact, mark_changed
 from connector.services.context import AppContext, Origin
-from connector.services.history import record_change
+from connector.services.history import add_change, change_values
 from connector.store.engine import unit_of_work
 from connector.store.tables import ConsentEventRow, ContactRow
 
@@ -92,19 +92,24 @@ def add_consent_event(
     origin: Origin,
     now: datetime,
 ) -> ConsentEventRow:
-    row = ConsentEventRow(**_event_values(contact.id, purpose, channel, action, evidence, origin, now))
+    values = _event_values(contact.id, purpose, channel, action, evidence, origin, now)
+    row = ConsentEventRow(**values)
     session.add(row)
-    record_change(
-        session,
-        contact_id=contact.id,
-        origin=origin,
-        action=f"consent.{action.value}",
-        at=now,
-        record=row.id,
-        purpose=purpose,
-        channel=channel.value,
-    )
+    add_change(session, consent_change(values, origin, now))
     return row
+
+
+def consent_change(event: dict[str, Any], origin: Origin, now: datetime) -> dict[str, object]:
+    """The history row (as :func:`change_values`) of a consent event given as column values."""
+    return change_values(
+        contact_id=event["contact_id"],
+        origin=origin,
+        action=f"consent.{event['action']}",
+        at=now,
+        record=event["id"],
+        purpose=event["purpose"],
+        channel=event["channel"],
+    )
 
 
 def consent_event_values(

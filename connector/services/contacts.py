@@ -11,7 +11,7 @@ from connector.core.identity import IdentityError, normalise_email, normalise_ph
 from connector.core.policy import decide, review_at
 from connector.errors import InputError, NotFoundError
 from connector.services.context import AppContext, Origin
-from connector.services.history import record_change
+from connector.services.history import add_change, change_values, record_change
 from connector.store.facts import load_contact_facts
 from connector.store.tables import ContactRow
 
@@ -91,16 +91,26 @@ def fill_in(contact: ContactRow, clean: ContactInput) -> list[str]:
     return [name for name in _UPDATABLE if _update_field(contact, name, getattr(clean, name))]
 
 
+def fill_in_change(
+    contact: ContactRow, clean: ContactInput, origin: Origin, now: datetime
+) -> dict[str, object] | None:
+    """:func:`fill_in`, and if anything changed the contact's ``updated_at`` and the history row to record
+    (as :func:`change_values`); ``None`` if nothing changed."""
+    changed = fill_in(contact, clean)
+    if not changed:
+        return None
+    contact.updated_at = now
+    return change_values(
+        contact_id=contact.id, origin=origin, action="contact.updated", at=now, fields=changed
+    )
+
+
 def _fill_in(
     session: Session, contact: ContactRow, clean: ContactInput, origin: Origin, now: datetime
-) -> bool:
-    changed = fill_in(contact, clean)
-    if changed:
-        contact.updated_at = now
-        record_change(
-            session, contact_id=contact.id, origin=origin, action="contact.updated", at=now, fields=changed
-        )
-    return bool(changed)
+) -> None:
+    change = fill_in_change(contact, clean, origin, now)
+    if change is not None:
+        add_change(session, change)
 
 
 def ensure_contact(

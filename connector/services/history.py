@@ -5,6 +5,7 @@ Details name fields and record ids, never the values of personal data.
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import Session
@@ -22,16 +23,13 @@ def record_change(
     at: datetime,
     **detail: object,
 ) -> None:
-    session.add(
-        HistoryRow(
-            contact_id=contact_id,
-            occurred_at=at,
-            actor=origin.actor,
-            source=origin.source,
-            action=action,
-            detail=dict(detail),
-        )
-    )
+    add_change(session, change_values(contact_id=contact_id, origin=origin, action=action, at=at, **detail))
+
+
+def add_change(session: Session, values: dict[str, object]) -> None:
+    """One history row from :func:`change_values`, through the session (in order with its other rows)."""
+    columns: dict[str, Any] = dict(values)
+    session.add(HistoryRow(**columns))
 
 
 def change_values(
