@@ -57,6 +57,7 @@ class ColumnReader:
         phone_match: tuple[Callable[[str], object], str],
     ) -> None:
         self._read = read
+        self._by_row = _row_by_row(read)
         self._file = file
         self._width = width
         self._email, self._phone, self._first, self._last, self._external, self._locale = positions
@@ -65,7 +66,7 @@ class ColumnReader:
     def __call__(self, rows: list[list[str]], lines: list[int]) -> list[ParsedRow | RowError]:
         width = self._width
         if any(len(cells) != width for cells in rows):
-            return [self._read(cells, line) for cells, line in zip(rows, lines, strict=True)]
+            return self._by_row(rows, lines)
         columns = [*zip(*rows, strict=True), ("",) * len(rows)]  # the last: fields the file lacks
         contacts, plain = self._contacts(columns)
         parsed: list[ParsedRow | RowError] = list(

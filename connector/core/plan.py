@@ -240,7 +240,7 @@ def estimate_calls(plan: Plan, batch_limit: int = BATCH_LIMIT, *, batch_jobs_abo
     one status poll and the results (polls while Mailchimp works are extra).
     """
     upserts = sum(isinstance(op, UpsertMember) for op in plan.operations)
-    created = created_members(plan)
+    created = created_members(plan.operations)
     adds: dict[str, int] = {}
     removes: dict[str, int] = {}
     singles = 0
@@ -262,8 +262,6 @@ def estimate_calls(plan: Plan, batch_limit: int = BATCH_LIMIT, *, batch_jobs_abo
     return math.ceil(upserts / batch_limit) + tag_calls + singles
 
 
-def created_members(plan: Plan) -> frozenset[str]:
-    """Members the plan creates: their added tags go out with their batch subscribe."""
-    return frozenset(
-        op.subscriber_hash for op in plan.operations if isinstance(op, UpsertMember) and op.creates
-    )
+def created_members(operations: Iterable[Operation]) -> frozenset[str]:
+    """Members these operations create: their added tags go out with their batch subscribe."""
+    return frozenset(op.subscriber_hash for op in operations if isinstance(op, UpsertMember) and op.creates)

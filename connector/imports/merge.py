@@ -107,18 +107,13 @@ class Draft:
         )
         if self.first_file is None:
             self.first_file, self.first_number = row.file, row.line
-            if data_only and self.values is _BLANK:  # the common case: a new person's first row
-                self.values = row.contact[1:]  # phone, first_name, last_name, external_id, locale
-                return
-            where = Line(row.file, row.line)
         else:
-            where = Line(row.file, row.line)
-            self.more_lines = [*self.more_lines, where]
+            self.more_lines = [*self.more_lines, Line(row.file, row.line)]
         if data_only:
             self._merge_values(row.contact, None)
             return
         self._merge_values(row.contact, row_date(row))
-        claimed = Claimed(where, from_mailchimp)
+        claimed = Claimed(Line(row.file, row.line), from_mailchimp)
         if row.consent is not None:
             self.consents = [*self.consents, (claimed, row.consent)]
         if row.withdrawal is not None:

@@ -25,7 +25,6 @@ from connector.imports.plan import (
     AlreadyApplied,
     Blocked,
     ContactDecision,
-    ContactStatus,
     Duplicate,
     EventDecision,
     IgnoredConsent,
@@ -204,10 +203,6 @@ class _Builder:
                 parts.add_outcome(decide_draft(draft, address, rules))
             elif draft.suppressions:
                 parts.add_outcome(decide_draft(draft, None, rules))
-            elif draft.existing is None:  # the common case, inline: a new contact, data only
-                parts.contacts.append(
-                    ContactDecision(key, None, draft.email, draft.values, (), ContactStatus.NEW, True)
-                )
             else:
                 parts.contacts.append(contact_decision(draft))
         return ImportPlan(

@@ -19,7 +19,7 @@ from typing import Any, assert_never
 from sqlalchemy import select
 from sqlmodel import col
 
-from connector.core.plan import AddTags, Archive, DeletePermanently, RemoveTags, UpsertMember
+from connector.core.plan import AddTags, Archive, DeletePermanently, RemoveTags, UpsertMember, created_members
 from connector.core.remote import MemberStatus
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.mailchimp.payloads import MemberWrite
@@ -111,7 +111,7 @@ def apply_run(
 def carried_tags(steps: Sequence[Step]) -> dict[str, Step]:
     """The pending :class:`AddTags` of members a pending upsert creates, by subscriber hash: they go out
     inside that member's batch subscribe entry."""
-    creating = {s.op.subscriber_hash for s in steps if isinstance(s.op, UpsertMember) and s.op.creates}
+    creating = created_members(s.op for s in steps)
     return {
         s.op.subscriber_hash: s
         for s in steps
