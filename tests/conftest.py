@@ -19,6 +19,9 @@ from connector.settings import Settings, load_settings
 from connector.store.engine import make_engine
 from connector.store.migrate import upgrade
 
+pytest_plugins = ["tests.cli_env"]
+"""The ``env`` fixture of the command-line tests (``tests/cli_env.py``)."""
+
 POSTGRES_VARIABLE = "CONSENT_SYNC_TEST_DATABASE_URL"
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -3,28 +3,9 @@
 import json
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
-
-from connector.cli import app
+from tests.cli_env import run
 
 FIXTURES = Path(__file__).with_name("fixtures")
-runner = CliRunner()
-
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.chdir(tmp_path)
-    return {
-        "CONSENT_SYNC_DATABASE__URL": database_url,
-        "CONSENT_SYNC_SECURITY__SUPPRESSION_KEY": "cli-test-key",
-        "CONSENT_SYNC_LOGGING__FORMAT": "json",
-    }
-
-
-def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    result = runner.invoke(app, list(args), env=env)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_dry_run_then_apply_then_already_applied(env: dict[str, str]) -> None:

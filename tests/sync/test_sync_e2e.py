@@ -1,62 +1,28 @@
 """The sync run end to end against the sandbox over HTTP, on SQLite and PostgreSQL."""
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
 
-from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
+from connector.core.model import ConsentAction
 from connector.core.plan import estimate_calls
 from connector.core.remote import subscriber_hash
 from connector.errors import PlanRefusedError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.mailchimp.payloads import BatchSubscribeReport, MemberWrite
-from connector.sandbox.server import SandboxHandle, running_sandbox
-from connector.services.consents import Evidence, record_consent
+from connector.sandbox.server import SandboxHandle
 from connector.services.contacts import ContactInput, upsert_contact
-from connector.services.context import AppContext, Origin
+from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
 from connector.sync.apply import load_pending
-from connector.sync.connect import gateway_settings, open_gateway
+from connector.sync.connect import gateway_settings
 from connector.sync.run import persist_plan, plan_audience, sync_audience
-
-ORIGIN = Origin("test", "test")
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxHandle]:
-    with running_sandbox() as handle:
-        yield handle
-
-
-@pytest.fixture
-def synced(ctx: AppContext, sandbox: SandboxHandle) -> Iterator[tuple[AppContext, MailchimpGateway]]:
-    settings = ctx.settings.model_copy(
-        update={"mailchimp": ctx.settings.mailchimp.model_copy(update={"base_url": sandbox.base_url})}
-    )
-    local = replace(ctx, settings=settings)
-    with open_gateway(settings.mailchimp) as gateway:
-        yield local, gateway
-
-
-def _newsletter(ctx: AppContext, email: str, action: ConsentAction) -> None:
-    evidence = Evidence(
-        occurred_at=ctx.now() - timedelta(days=1),
-        method=ConsentMethod.FORM,
-        notice_version="n1",
-        recorded_by=Actor.PERSON,
-    )
-    record_consent(ctx, email, ["newsletter"], Channel.EMAIL, action, evidence, ORIGIN)
-
-
-def _subscribe(ctx: AppContext, email: str) -> None:
-    _newsletter(ctx, email, ConsentAction.GIVEN)
-    _newsletter(ctx, email, ConsentAction.CONFIRMED)
+from tests.sync.support import ORIGIN, newsletter, subscribe
 
 
 def _mirror(ctx: AppContext, email: str) -> MirrorMemberRow | None:
@@ -78,7 +44,7 @@ def _remote_tags(gateway: MailchimpGateway, list_id: str, email: str) -> frozens
 
 def test_initial_sync_creates_member_with_marketing_tags(synced: tuple[AppContext, MailchimpGateway]) -> None:
     ctx, gateway = synced
-    _subscribe(ctx, "kari@example.no")
+    subscribe(ctx, "kari@example.no")
     report = sync_audience(ctx, gateway, "main")
     assert report.applied.rejected == 0
     tags = _remote_tags(gateway, _list_id(ctx), "kari@example.no")
@@ -92,9 +58,9 @@ def test_initial_sync_creates_member_with_marketing_tags(synced: tuple[AppContex
 
 def test_store_opt_out_removes_marketing_tags(synced: tuple[AppContext, MailchimpGateway]) -> None:
     ctx, gateway = synced
-    _subscribe(ctx, "kari@example.no")
+    subscribe(ctx, "kari@example.no")
     sync_audience(ctx, gateway, "main")
-    _newsletter(ctx, "kari@example.no", ConsentAction.WITHDRAWN)
+    newsletter(ctx, "kari@example.no", ConsentAction.WITHDRAWN)
     sync_audience(ctx, gateway, "main")
     assert "cs:newsletter" not in _remote_tags(gateway, _list_id(ctx), "kari@example.no")
 
@@ -103,7 +69,7 @@ def test_person_unsubscribed_in_mailchimp_is_never_resubscribed(
     synced: tuple[AppContext, MailchimpGateway], sandbox: SandboxHandle
 ) -> None:
     ctx, gateway = synced
-    _subscribe(ctx, "per@example.no")
+    subscribe(ctx, "per@example.no")
     sync_audience(ctx, gateway, "main")
     list_id = _list_id(ctx)
     url = (
@@ -130,10 +96,10 @@ def test_mass_withdrawal_is_refused_without_allow_destructive(
     ctx, gateway = synced
     emails = [f"p{i}@example.no" for i in range(12)]
     for email in emails:
-        _subscribe(ctx, email)
+        subscribe(ctx, email)
     sync_audience(ctx, gateway, "main")
     for email in emails:
-        _newsletter(ctx, email, ConsentAction.WITHDRAWN)
+        newsletter(ctx, email, ConsentAction.WITHDRAWN)
     with pytest.raises(PlanRefusedError):
         sync_audience(ctx, gateway, "main")
     report = sync_audience(ctx, gateway, "main", allow_destructive=True)
@@ -144,9 +110,9 @@ def test_destructive_floor_is_configurable(synced: tuple[AppContext, MailchimpGa
     """By default a few opt-outs always flow; with ``sync.destructive_floor = 0`` the fraction alone rules."""
     ctx, gateway = synced
     for email in ("a@example.no", "b@example.no"):
-        _subscribe(ctx, email)
+        subscribe(ctx, email)
     sync_audience(ctx, gateway, "main")
-    _newsletter(ctx, "a@example.no", ConsentAction.WITHDRAWN)
+    newsletter(ctx, "a@example.no", ConsentAction.WITHDRAWN)
     strict = replace(
         ctx,
         settings=ctx.settings.model_copy(
@@ -165,7 +131,7 @@ def test_interrupted_run_resumes_without_duplicates(
     """Crash between the upserts and the tag calls: Mailchimp ignores the tags in the batch subscribe
     entries here, so they stay pending for the tag calls, which crash; the next run finishes them."""
     ctx, gateway = synced
-    _subscribe(ctx, "a@example.no")
+    subscribe(ctx, "a@example.no")
 
     class CrashError(Exception):
         pass
@@ -197,8 +163,8 @@ def test_new_members_tags_go_out_in_their_batch_subscribe(
     synced: tuple[AppContext, MailchimpGateway], sandbox: SandboxHandle
 ) -> None:
     ctx, gateway = synced
-    _subscribe(ctx, "ola@example.no")
-    _subscribe(ctx, "eva@example.no")
+    subscribe(ctx, "ola@example.no")
+    subscribe(ctx, "eva@example.no")
     planned = plan_audience(ctx, "main")
     tag_calls = _tag_calls(sandbox)
     gateway.stats.reset()
@@ -222,7 +188,7 @@ def test_crash_after_a_batch_subscribe_with_tags_was_sent_resumes_to_the_same_st
     """The answer is lost after Mailchimp applied the call: the resume sends it again (the member now
     exists) and records what Mailchimp then confirms."""
     ctx, gateway = synced
-    _subscribe(ctx, "per@example.no")
+    subscribe(ctx, "per@example.no")
 
     class CrashError(Exception):
         pass
@@ -256,8 +222,8 @@ def test_a_fresh_run_applies_exactly_the_steps_a_resume_would_read_back(
     synced: tuple[AppContext, MailchimpGateway],
 ) -> None:
     ctx, _ = synced
-    _subscribe(ctx, "liv@example.no")
-    _subscribe(ctx, "tor@example.no")
+    subscribe(ctx, "liv@example.no")
+    subscribe(ctx, "tor@example.no")
     run_id, steps = persist_plan(ctx, plan_audience(ctx, "main"), None)
     assert len(steps) == 4
     assert load_pending(ctx, run_id) == (steps, set())
