@@ -31,8 +31,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, text
 from sqlmodel import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.postgres
 
 from connector.core.identity import address_hash
 from connector.imports.bulk import Encoder, insert_rows, refresh_statistics
@@ -42,6 +43,7 @@ from connector.services.context import AppContext
 from connector.settings import load_settings
 from connector.store.engine import make_engine
 from connector.store.migrate import upgrade
+from tests.postgres import reset_postgres
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test_imports"
 SUPPRESSION_KEY = b"bench-key"
@@ -114,14 +116,6 @@ def cpu_timed(work: Callable[[], _T]) -> tuple[float, float, _T]:
     started, cpu = time.perf_counter(), time.process_time()
     result = work()
     return time.perf_counter() - started, time.process_time() - cpu, result
-
-
-def reset_postgres(url: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def context(url: str, directory: Path) -> AppContext:

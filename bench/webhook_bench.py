@@ -28,8 +28,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlmodel import Session, col
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.postgres
 
 from connector.core.webhook_events import parse_event
 from connector.store.engine import make_engine
@@ -37,6 +39,7 @@ from connector.store.http_tables import WebhookInboxRow
 from connector.store.migrate import upgrade
 from connector.store.sync_tables import AudienceStateRow
 from connector.store.tables import ConsentEventRow, ContactRow
+from tests.postgres import reset_postgres
 
 SECRET = "bench-secret"  # noqa: S105 - a local benchmark value, not a credential
 LIST_ID = "benchlist01"
@@ -227,14 +230,6 @@ def _descendants(pid: int) -> list[int]:
         except OSError:
             continue
     return children + [d for child in children for d in _descendants(child)]
-
-
-def reset_postgres(url: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def main() -> None:

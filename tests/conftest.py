@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from connector.services.context import AppContext
 from connector.settings import Settings, load_settings
 from connector.store.engine import make_engine
 from connector.store.migrate import upgrade
+from tests.postgres import reset_postgres
 
 pytest_plugins = ["tests.cli_env"]
 """The ``env`` fixture of the command-line tests (``tests/cli_env.py``)."""
@@ -48,14 +48,6 @@ def _postgres_url() -> str | None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{POSTGRES_VARIABLE} must be set in CI: PostgreSQL tests may not be skipped there")
     return None
-
-
-def reset_postgres(url: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

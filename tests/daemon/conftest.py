@@ -27,7 +27,8 @@ from connector.settings import load_settings
 from connector.store.engine import make_engine, unit_of_work
 from connector.store.migrate import upgrade
 from connector.store.sync_tables import PlanOperationRow, SyncRunRow
-from tests.conftest import POSTGRES_VARIABLE, reset_postgres
+from tests.conftest import POSTGRES_VARIABLE
+from tests.postgres import reset_postgres
 
 CONSENT_SYNC = Path(sys.executable).with_name("consent-sync")
 SUPPRESSION_KEY = "daemon-test-suppression-key"
