@@ -193,7 +193,8 @@ def _sync_unsubscribe_resync(
 ) -> None:
     report = sync_audience(ctx, gateway, AUDIENCE)
     typer.echo(
-        f"\n2. Sync applied {sum(report.counts.values())} operations in {report.applied.calls} API calls."
+        f"\n2. Sync applied {sum(report.counts.values())} operations in {report.applied.calls} "
+        f"API call{'' if report.applied.calls == 1 else 's'}."
     )
     list_id = _list_id(ctx)
     kari = subscriber_hash(KARI.email)
