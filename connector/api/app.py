@@ -21,7 +21,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     """Webhooks, admin API, consent capture, health and metrics; ``ConfigError`` on bad settings."""
     worker = RunWorker(ctx)
     metrics = build_metrics(ctx)
-    inbox_writer = InboxWriter(ctx, metrics)
+    inbox_writer = InboxWriter(ctx, metrics, window=ctx.settings.webhooks.batch_window_ms / 1000)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -4,8 +4,9 @@ Deliveries are committed in batches (group commit: one transaction for the event
 previous batch committed), set-based: one query finds the batch's keys already in the inbox (a
 duplicate, earlier or earlier in the same batch, stops there), one loads the contacts, the effects are
 applied in arrival order in memory, and each table is written in one statement. Nothing is acknowledged
-before the commit; a failed batch (a key a concurrent process inserted meanwhile fails on the unique
-``dedup_key``) is retried one event per transaction, so only the events that fail on their own are refused.
+before the commit. A batch that fails on the unique ``dedup_key`` (a key a concurrent process committed
+meanwhile) runs once more and finds that key; any other failed batch is retried one event per
+transaction, so only the events that fail on their own are refused.
 """
 
 import threading
@@ -16,7 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from connector.api.effects import Batch, apply_effects
@@ -58,48 +60,75 @@ class IntakeReport:
 Answer = IntakeReport | Exception
 """A delivery's report once committed, or why it could not be stored (``SQLAlchemyError``: retry)."""
 
+Bind = Engine | Connection
+"""Where a batch's transaction runs: the inbox writer's own connection, or the engine's pool."""
+
 _SQLITE_WRITER = threading.Lock()
 """SQLite has one writer; queueing here is cheaper than its busy handler's sleeps (up to 100 ms each)."""
 
 
 def accept_batch(
-    ctx: AppContext, deliveries: Sequence[Delivery], metrics: Metrics | None = None
+    ctx: AppContext,
+    deliveries: Sequence[Delivery],
+    metrics: Metrics | None = None,
+    connection: Connection | None = None,
 ) -> list[Answer]:
     """Store and apply every delivery in ONE transaction (group commit): each inbox row with its effect.
 
     If that transaction fails, each delivery is retried in a transaction of its own, so one bad event
     fails alone; its answer is then the exception. Nothing is answered before its commit. ``metrics``
-    counts the events of each committed transaction and the batches that fell back.
+    counts the events of each committed transaction and the batches that fell back. ``connection``: the
+    writer's own (no pool checkout, no pre-ping per batch); the engine's pool otherwise.
     """
+    bind = connection if connection is not None else ctx.engine
     try:
-        return _observed(ctx, deliveries, metrics)
+        return _observed_again_on_conflict(ctx, bind, deliveries, metrics)
     except Exception as exc:  # any failure: retry one by one, each answers for itself
         if len(deliveries) == 1:
             return [exc]
         log.warning("webhook.batch_failed", size=len(deliveries), error=type(exc).__name__)
     if metrics is not None:
         metrics.webhook_batch_fallbacks.inc()
-    return [_alone(ctx, delivery, metrics) for delivery in deliveries]
+    return [_alone(ctx, bind, delivery, metrics) for delivery in deliveries]
 
 
-def _alone(ctx: AppContext, delivery: Delivery, metrics: Metrics | None) -> Answer:
+def _alone(ctx: AppContext, bind: Bind, delivery: Delivery, metrics: Metrics | None) -> Answer:
     try:
-        return _observed(ctx, [delivery], metrics)[0]
+        return _observed_again_on_conflict(ctx, bind, [delivery], metrics)[0]
     except Exception as exc:  # the caller answers for this delivery alone
         return exc
 
 
-def _observed(ctx: AppContext, deliveries: Sequence[Delivery], metrics: Metrics | None) -> list[Answer]:
-    reports: list[Answer] = list(_commit(ctx, deliveries))
+def _observed_again_on_conflict(
+    ctx: AppContext, bind: Bind, deliveries: Sequence[Delivery], metrics: Metrics | None
+) -> list[Answer]:
+    """:func:`_observed`, once more after a unique-key conflict.
+
+    A conflict means another process (a second ``serve`` worker) committed one of these keys while this
+    transaction ran: PostgreSQL fails the insert only once that transaction has committed, so the second
+    attempt finds the key and answers duplicate instead of 503 (or a fall-back to one event per
+    transaction). A conflict that persists fails the second attempt too.
+    """
+    try:
+        return _observed(ctx, bind, deliveries, metrics)
+    except IntegrityError:
+        log.info("webhook.batch_conflict", size=len(deliveries))
+    return _observed(ctx, bind, deliveries, metrics)
+
+
+def _observed(
+    ctx: AppContext, bind: Bind, deliveries: Sequence[Delivery], metrics: Metrics | None
+) -> list[Answer]:
+    reports: list[Answer] = list(_commit(ctx, bind, deliveries))
     if metrics is not None:
         metrics.webhook_batch_size.observe(len(deliveries))
     return reports
 
 
-def _commit(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[IntakeReport]:
+def _commit(ctx: AppContext, bind: Bind, deliveries: Sequence[Delivery]) -> list[IntakeReport]:
     """One transaction, a constant number of statements: known keys, contacts, then a write per table."""
     now = ctx.now()
-    with _one_writer(ctx), unit_of_work(ctx.engine) as session:
+    with _one_writer(ctx), unit_of_work(bind) as session:
         fresh = _first_of_each_new_key(session, deliveries)
         audiences = {i: audience_for(session, ctx, deliveries[i].event.list_id) for i in fresh}
         events = [deliveries[i].event for i in fresh]
@@ -133,7 +162,7 @@ def _first_of_each_new_key(session: Session, deliveries: Sequence[Delivery]) -> 
     """Indexes of the deliveries to apply: not in the inbox yet, and the first of the batch with their key.
 
     A key another process inserts meanwhile (PostgreSQL) fails the batch on the unique constraint at
-    :func:`_insert`; the retry one event per transaction then finds it here and answers duplicate.
+    :func:`_insert`; the batch's second attempt then finds it here and answers duplicate.
     """
     keys = list({d.event.dedup_key for d in deliveries})
     known = set(session.connection().execute(_KNOWN_KEYS, {"keys": keys}).scalars())

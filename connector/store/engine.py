@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
@@ -28,8 +28,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 
 @contextmanager
-def unit_of_work(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit once at the end, roll back on any error."""
+def unit_of_work(engine: Engine | Connection) -> Iterator[Session]:
+    """One transaction: commit once at the end, roll back on any error.
+
+    On a ``Connection`` (one a long-lived writer holds) the transaction is the connection's own, begun
+    and committed here; the connection stays open for the next one.
+    """
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

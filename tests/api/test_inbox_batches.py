@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import col
 
 from connector.api.app import create_app
@@ -97,6 +97,54 @@ def _failing_inbox_insert(ctx: AppContext, email: str) -> Iterator[None]:
         yield
     finally:
         event.remove(ctx.engine, "before_cursor_execute", fail)
+
+
+@contextmanager
+def _conflicting_inbox_insert_once(ctx: AppContext) -> Iterator[None]:
+    """The next inbox insert fails on the unique key, as when another worker committed one of its keys."""
+    conflicts = [IntegrityError("INSERT INTO webhook_inbox", {}, Exception("injected unique violation"))]
+
+    def conflict(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "INSERT INTO webhook_inbox" in statement and conflicts:
+            raise conflicts.pop()
+
+    event.listen(ctx.engine, "before_cursor_execute", conflict)
+    try:
+        yield
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", conflict)
+
+
+@contextmanager
+def _counted_checkouts(ctx: AppContext) -> Iterator[list[object]]:
+    checkouts: list[object] = []
+
+    def count(*_: object) -> None:
+        checkouts.append(_)
+
+    event.listen(ctx.engine, "checkout", count)
+    try:
+        yield checkouts
+    finally:
+        event.remove(ctx.engine, "checkout", count)
+
+
+def _written_by(writer: InboxWriter, deliveries: list[Delivery]) -> list[IntakeReport | SQLAlchemyError]:
+    """Each delivery handed to the writer once the previous one was answered: its report or its error."""
+
+    async def one_by_one() -> list[IntakeReport | SQLAlchemyError]:
+        answers: list[IntakeReport | SQLAlchemyError] = []
+        for delivery in deliveries:
+            try:
+                answers.append(await writer.accept(delivery))
+            except SQLAlchemyError as exc:
+                answers.append(exc)
+        return answers
+
+    try:
+        return asyncio.run(one_by_one())
+    finally:
+        writer.stop()
 
 
 def test_a_batch_applies_every_event_in_one_transaction(api_ctx: AppContext) -> None:
@@ -259,3 +307,51 @@ def test_events_for_one_person_in_one_batch_see_each_other(api_ctx: AppContext) 
     assert emails == sorted([new, PEOPLE[1]])  # the moved contact, and one new contact for two events
     assert _withdrawals(api_ctx, new) == 3
     assert _withdrawals(api_ctx, PEOPLE[1]) == 6
+
+
+def test_a_batch_that_conflicts_on_a_key_runs_once_more_instead_of_one_event_per_transaction(
+    api_ctx: AppContext,
+) -> None:
+    metrics = build_metrics(api_ctx)
+    for email in PEOPLE[:3]:
+        _consented(api_ctx, email)
+    deliveries = [_delivery(unsubscribe(e, START)) for e in PEOPLE[:3]]
+    with _conflicting_inbox_insert_once(api_ctx), _counted_commits(api_ctx) as commits:
+        answers = accept_batch(api_ctx, deliveries, metrics)
+    assert answers == [IntakeReport(Intake.APPLIED, "main")] * 3
+    assert len(commits) == 1  # the failed attempt rolled back; the second committed all three
+    assert metrics.registry.get_sample_value("consent_sync_webhook_batch_fallbacks_total") == 0
+    assert [_withdrawals(api_ctx, e) for e in PEOPLE[:3]] == [3, 3, 3]
+
+
+def test_the_writer_keeps_one_connection_and_replaces_it_after_a_failure(api_ctx: AppContext) -> None:
+    for email in PEOPLE[:4]:
+        _consented(api_ctx, email)
+    deliveries = [_delivery(unsubscribe(e, START)) for e in PEOPLE[:4]]
+    with _counted_checkouts(api_ctx) as checkouts, _failing_inbox_insert(api_ctx, PEOPLE[1]):
+        answers = _written_by(InboxWriter(api_ctx), deliveries)
+    assert isinstance(answers[1], SQLAlchemyError)
+    assert [answers[i] for i in (0, 2, 3)] == [IntakeReport(Intake.APPLIED, "main")] * 3
+    assert len(checkouts) == 2  # one for the first two batches, a new one after the failure
+    assert [_withdrawals(api_ctx, e) for e in PEOPLE[:4]] == [3, 0, 3, 3]
+
+
+def test_the_writer_waits_its_window_for_company(api_ctx: AppContext) -> None:
+    for email in PEOPLE:
+        _consented(api_ctx, email)
+    writer = InboxWriter(api_ctx, window=0.5)
+    deliveries = [_delivery(unsubscribe(e, START)) for e in PEOPLE]
+
+    async def deliver_all() -> list[IntakeReport]:
+        answers = [asyncio.ensure_future(writer.accept(deliveries[0]))]
+        await asyncio.sleep(0.05)  # the first delivery waits for company ...
+        answers += [asyncio.ensure_future(writer.accept(d)) for d in deliveries[1:]]
+        return await asyncio.gather(*answers)  # ... and commits with the rest
+
+    try:
+        with _counted_commits(api_ctx) as commits:
+            reports = asyncio.run(deliver_all())
+    finally:
+        writer.stop()
+    assert reports == [IntakeReport(Intake.APPLIED, "main")] * len(PEOPLE)
+    assert len(commits) == 1
