@@ -100,7 +100,7 @@ class WebhookSettings(_Section):
     secret: SecretStr | None = None
     signing_secret: SecretStr | None = None
     tolerance_seconds: int = Field(default=300, ge=1)
-    batch_window_ms: float = Field(default=0.0, ge=0, le=100)
+    batch_window_ms: float = Field(default=0.5, ge=0, le=100)
     """How long the inbox writer waits after a batch's first event for more to commit with it (0: none)."""
 
 
