@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from connector.core.model import SuppressionReason
 
@@ -49,14 +50,33 @@ class WebhookEvent:
 
 def parse_form(body: bytes) -> dict[str, object]:
     """PHP-style bracket keys (``data[merges][FNAME]``) as nested dictionaries."""
-    return _nested(_pairs(body))
+    return _nested(form_pairs(body))
 
 
-def _pairs(body: bytes) -> list[tuple[str, str]]:
+def form_pairs(body: bytes) -> list[tuple[str, str]]:
+    """``parse_qsl(text, keep_blank_values=True, strict_parsing=True)``: the same pairs, the same refusals,
+    at a third of the cost (the largest share of a webhook's CPU before the database): the field names
+    Mailchimp sends (``data%5Bmerges%5D%5BFNAME%5D``) are decoded once."""
     try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
-    except (UnicodeDecodeError, ValueError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         raise PayloadError("body: not a form-encoded payload") from None
+    pairs: list[tuple[str, str]] = []
+    for pair in text.split("&") if text else ():
+        name, equals, value = pair.partition("=")
+        if not equals:
+            raise PayloadError("body: not a form-encoded payload")
+        pairs.append((_field_name(name), _unquoted(value)))
+    return pairs
+
+
+@lru_cache(maxsize=256)
+def _field_name(text: str) -> str:
+    return _unquoted(text)
+
+
+def _unquoted(text: str) -> str:
+    return unquote(text.replace("+", " ")) if "+" in text or "%" in text else text
 
 
 def _nested(pairs: list[tuple[str, str]]) -> dict[str, object]:
@@ -84,7 +104,7 @@ def _put(root: dict[str, object], path: list[str], value: str) -> None:
 
 def parse_event(body: bytes) -> WebhookEvent:
     """The typed event of a webhook body; ``PayloadError`` names what is missing or wrong."""
-    pairs = _pairs(body)
+    pairs = form_pairs(body)
     form = _nested(pairs)
     kind = _text(form, "type")
     if kind not in EventType.__members__.values():

@@ -1,8 +1,11 @@
 """The pure parts: Mailchimp's bracket-key bodies, the de-duplication key, effects, signatures, tokens."""
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connector.core.model import SuppressionReason
 from connector.core.signatures import (
@@ -26,6 +29,7 @@ from connector.core.webhook_events import (
     UpdateProfile,
     Withdraw,
     effects,
+    form_pairs,
     parse_event,
     parse_form,
 )
@@ -60,6 +64,27 @@ def test_dedup_key_ignores_field_order_but_not_fired_at() -> None:
         parse_event(body).dedup_key
         != parse_event(unsubscribe("kari@firma.no", AT.replace(minute=31))).dedup_key
     )
+
+
+FORM_TEXT = st.text(alphabet=st.sampled_from("&=+%[]5BDa0fF@ .æ€\x80"), max_size=40)
+
+
+@given(FORM_TEXT)
+def test_form_pairs_read_and_refuse_exactly_what_parse_qsl_does(text: str) -> None:
+    try:
+        expected: list[tuple[str, str]] | None = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        expected = None
+    try:
+        found: list[tuple[str, str]] | None = form_pairs(text.encode("utf-8"))
+    except PayloadError:
+        found = None
+    assert found == expected
+
+
+def test_a_body_that_is_not_utf8_is_refused() -> None:
+    with pytest.raises(PayloadError):
+        form_pairs(b"type=profile&data%5Bemail%5D=\xff")
 
 
 @pytest.mark.parametrize(
