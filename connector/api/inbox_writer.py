@@ -2,7 +2,7 @@
 
 Requests queue their delivery and wait; the writer takes everything queued (up to ``max_batch``),
 applies it in one transaction with :func:`accept_batch`, and only after that commit answers each
-waiting request. While a batch commits the next one queues, so the batch grows with the load; with
+waiting request (one hand-off to the requests' event loop per batch). While a batch commits the next one queues, so the batch grows with the load; with
 ``window`` zero (the default) a lone event is committed at once (no waiting for company), otherwise the
 writer waits up to ``window`` seconds after a batch's first event for more (``webhooks.batch_window_ms``).
 One writer per process: on SQLite the only writer there can be; on PostgreSQL each ``serve`` worker
@@ -11,10 +11,10 @@ pre-ping round trip per batch); one that failed is closed and the next batch ope
 """
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
-from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 import structlog
@@ -31,7 +31,8 @@ MAX_BATCH = 64
 @dataclass(frozen=True, slots=True)
 class _Waiting:
     delivery: Delivery
-    answer: "Future[IntakeReport]"
+    answer: "asyncio.Future[IntakeReport]"
+    loop: asyncio.AbstractEventLoop
 
 
 class InboxWriter:
@@ -52,10 +53,11 @@ class InboxWriter:
 
     async def accept(self, delivery: Delivery) -> IntakeReport:
         """The delivery's report once its batch committed; raises what made it fail (a retry is due)."""
-        answer: Future[IntakeReport] = Future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[IntakeReport] = loop.create_future()
         self._ensure_started()
-        self._queue.put(_Waiting(delivery, answer))
-        return await asyncio.wrap_future(answer)
+        self._queue.put(_Waiting(delivery, answer, loop))
+        return await answer
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -111,8 +113,7 @@ class InboxWriter:
             answers = [exc if isinstance(exc, Exception) else RuntimeError("writer failed")] * len(batch)
         if any(not isinstance(answer, IntakeReport) for answer in answers):
             self._close_connection()  # it may be what failed: the next batch starts on a new one
-        for waiting, answer in zip(batch, answers, strict=True):
-            _settle(waiting.answer, answer)
+        _answer_all(batch, answers)
 
     def _held_connection(self) -> Connection:
         if self._connection is None:
@@ -128,12 +129,22 @@ class InboxWriter:
                 log.warning("webhook.writer_connection_close_failed", error=type(exc).__name__)
 
 
-def _settle(future: "Future[IntakeReport]", answer: Answer) -> None:
-    """Answer the waiting request; one that went away meanwhile (cancelled) needs no answer."""
-    try:
+def _answer_all(batch: list[_Waiting], answers: list[Answer]) -> None:
+    """Hand the answers to the requests' event loops: one wake-up per loop and batch, not one per event."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[IntakeReport], Answer]]] = {}
+    for waiting, answer in zip(batch, answers, strict=True):
+        by_loop.setdefault(waiting.loop, []).append((waiting.answer, answer))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for these answers any more
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[IntakeReport], Answer]]) -> None:
+    """In the requests' loop: answer each; one that went away meanwhile (cancelled) needs no answer."""
+    for future, answer in settled:
+        if future.done():
+            continue
         if isinstance(answer, IntakeReport):
             future.set_result(answer)
         else:
             future.set_exception(answer)
-    except InvalidStateError:
-        pass

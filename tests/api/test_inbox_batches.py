@@ -355,3 +355,26 @@ def test_the_writer_waits_its_window_for_company(api_ctx: AppContext) -> None:
         writer.stop()
     assert reports == [IntakeReport(Intake.APPLIED, "main")] * len(PEOPLE)
     assert len(commits) == 1
+
+
+def test_a_request_that_went_away_does_not_keep_its_batch_from_answering(api_ctx: AppContext) -> None:
+    for email in PEOPLE[:2]:
+        _consented(api_ctx, email)
+    writer = InboxWriter(api_ctx, window=0.2)
+    deliveries = [_delivery(unsubscribe(e, START)) for e in PEOPLE[:2]]
+
+    async def one_gives_up() -> IntakeReport:
+        gone = asyncio.ensure_future(writer.accept(deliveries[0]))
+        staying = asyncio.ensure_future(writer.accept(deliveries[1]))
+        await asyncio.sleep(0.05)  # both queued, the batch still waiting for company
+        gone.cancel()
+        return await staying
+
+    try:
+        assert asyncio.run(one_gives_up()) == IntakeReport(Intake.APPLIED, "main")
+    finally:
+        writer.stop()
+    assert [_withdrawals(api_ctx, e) for e in PEOPLE[:2]] == [
+        3,
+        3,
+    ]  # queued is committed: a retry is a duplicate
