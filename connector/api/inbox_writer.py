@@ -2,9 +2,10 @@
 
 Requests queue their delivery and wait; the writer takes everything queued (up to ``max_batch``),
 applies it in one transaction with :func:`accept_batch`, and only after that commit answers each
-waiting request (one hand-off to the requests' event loop per batch). While a batch commits the next one queues, so the batch grows with the load; with
-``window`` zero (the default) a lone event is committed at once (no waiting for company), otherwise the
-writer waits up to ``window`` seconds after a batch's first event for more (``webhooks.batch_window_ms``).
+waiting request (one hand-off to the requests' event loop per batch). While a batch commits the next
+one queues, so the batch grows with the load; with ``window`` zero (the default) a lone event is
+committed at once (no waiting for company), otherwise the writer waits up to ``window`` seconds after
+a batch's first event for more (``webhooks.batch_window_ms``).
 One writer per process: on SQLite the only writer there can be; on PostgreSQL each ``serve`` worker
 process has its own. The writer holds one connection for all its batches (no pool checkout and no
 pre-ping round trip per batch); one that failed is closed and the next batch opens a new one.
