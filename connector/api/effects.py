@@ -88,6 +88,10 @@ class Batch:
     def write(self) -> None:
         """Write what the events so far changed: the session's rows first, then one statement per table."""
         self.session.flush()
+        self.write_values()
+
+    def write_values(self) -> None:
+        """Only the rows kept as values, one statement per table (the caller flushed the session)."""
         connection = self.session.connection()
         if self.consent_events:
             insert_consent_rows(connection, self.consent_events)

@@ -28,7 +28,7 @@ from connector.core.model import SuppressionReason
 from connector.core.webhook_events import Effect, Rules, WebhookEvent, effects
 from connector.services.context import AppContext
 from connector.settings import AudienceSettings
-from connector.store.engine import unit_of_work
+from connector.store.engine import pipelined, unit_of_work
 from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
 from connector.store.sync_requests import request_sync
 from connector.store.sync_tables import AudienceStateRow
@@ -142,11 +142,17 @@ def _commit(ctx: AppContext, bind: Bind, deliveries: Sequence[Delivery]) -> list
             report = _accept(batch, delivery, audiences[index])
             reports.append(report)
             rows.append(_inbox_row(delivery, report.intake, now, delivery.event.email in erased))
-        batch.write()
-        _insert(session, rows)
-        for audience in sorted({r.audience for r in reports if r.intake is Intake.APPLIED and r.audience}):
-            request_sync(session, audience, now)  # once per audience and batch, after every effect
+        session.flush()  # the contacts the events changed; then the rest, sent together
+        with pipelined(session):
+            batch.write_values()
+            _insert(session, rows)
+            for audience in _applied_audiences(reports):
+                request_sync(session, audience, now)  # once per audience and batch, after every effect
     return reports
+
+
+def _applied_audiences(reports: Sequence[IntakeReport]) -> list[str]:
+    return sorted({r.audience for r in reports if r.intake is Intake.APPLIED and r.audience})
 
 
 @contextmanager
@@ -232,7 +238,8 @@ def _erased(session: Session, key: bytes, emails: Sequence[str]) -> frozenset[st
 
 _TABLE = WebhookInboxRow.__table__  # type: ignore[attr-defined]
 _KNOWN_KEYS = select(_TABLE.c.dedup_key).where(_TABLE.c.dedup_key.in_(bindparam("keys", expanding=True)))
-_INSERT_INBOX = insert(_TABLE)
+_INSERT_INBOX = insert(_TABLE).inline()
+"""``inline``: no RETURNING of the generated key (nobody reads it), so it runs in the write pipeline."""
 _SUPPRESSIONS = SuppressionRow.__table__  # type: ignore[attr-defined]
 _ERASED = select(_SUPPRESSIONS.c.address_hash).where(
     _SUPPRESSIONS.c.address_hash.in_(bindparam("hashes", expanding=True)),

@@ -159,4 +159,5 @@ def _event_values(
     }
 
 
-_INSERT_EVENTS = insert(ConsentEventRow.__table__)  # type: ignore[attr-defined]
+_INSERT_EVENTS = insert(ConsentEventRow.__table__).inline()  # type: ignore[attr-defined]
+"""``inline``: no RETURNING of the key (the ids are given), so it can run in a pipeline."""

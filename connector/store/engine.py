@@ -4,7 +4,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
@@ -41,3 +43,28 @@ def unit_of_work(engine: Engine | Connection) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def pipelined(session: Session) -> Iterator[None]:
+    """The statements run inside are sent together (psycopg's pipeline mode), not one round trip each.
+
+    For writes whose results nobody reads (no ORM flush inside: it checks row counts). A statement
+    that fails surfaces at the latest when the block ends, as the ``SQLAlchemyError`` it would have
+    raised alone (``IntegrityError`` for a unique key); the transaction is then lost and its connection
+    discarded (a pipeline that failed midway is no state to reuse). Other drivers run them one by one.
+    """
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        yield
+        return
+    try:
+        with driver.pipeline():
+            yield
+    except psycopg.Error as exc:
+        connection.invalidate()
+        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+    except BaseException:
+        connection.invalidate()
+        raise
