@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """An engine for ``url``; SQLite gets WAL, full sync, foreign keys and a busy timeout per connection."""
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -25,7 +25,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL, not NORMAL: in WAL mode NORMAL keeps the file consistent but may lose the last commits on a
+    # power loss, and a webhook or consent acknowledged after such a commit would be lost for good.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
