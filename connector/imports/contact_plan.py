@@ -1,0 +1,366 @@
+"""The plan of an import whose files only carry contact data, built set-based.
+
+For files without consent, relationship or Mailchimp columns every row is contact data only, and the
+planner's rules reduce to: one contact per key (address, else ``ext:<customer id>``, else
+``tel:<E.164>``) in the order keys first appear, its values the last non-empty value of each field (the
+stored value where no row has one), compared with the stored contact; duplicates listed with their
+lines; an erased address that is not stored blocked. So instead of a draft per person, the rows are
+kept as three lists (key, values, line) and decided at the end with dict and list operations that run
+in C; only the unusual people (more than one row, a key that is not an address, a stored suppression)
+go through the reference machinery (``merge.Draft``, ``decisions``), which decides them exactly as
+``planner._Builder`` does.
+
+Plain files are read by Arrow (``plain_csv``, ``contact_columns``); any other file, or one that turns
+out not to be plain, is read again from its start by the reference reader (``CsvFile.chunks``). The
+store is asked, per batch of new keys, only for contacts and suppressions: without claims, consent
+events, objections and relationships decide nothing.
+"""
+
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
+from functools import partial
+from itertools import repeat
+from sys import intern
+from typing import Any, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlmodel import Session
+
+from connector.core.csv_rows import ContactRow, ParsedRow, RowError, RowKind, RowReader
+from connector.imports.contact_columns import (
+    CONTACT_COLUMNS,
+    ClassifiedBatch,
+    ContactTable,
+    classify,
+    contact_fields,
+    contact_table,
+)
+from connector.imports.decisions import Rules, contact_decision, decide_draft
+from connector.imports.merge import Draft, contact_key, is_email_key
+from connector.imports.plain_csv import NotPlainError
+from connector.imports.plan import (
+    CONTACT_FIELDS,
+    AlreadyApplied,
+    ContactDecision,
+    ContactStatus,
+    Duplicate,
+    ImportFile,
+    ImportPlan,
+)
+from connector.imports.plan_parts import PlanParts
+from connector.imports.reader import CsvFile
+from connector.imports.store_state import (
+    ChunkKeys,
+    ExistingContact,
+    StoredSuppression,
+    StoreExtent,
+    load_state,
+)
+
+Progress = Callable[[int], None]
+_Row = tuple[int, int, tuple[str | None, ...]]
+"""A row of the import: its index, its line and its values."""
+Hasher = Callable[[str], str]
+
+_new_decision: Callable[[Any], ContactDecision] = partial(tuple.__new__, ContactDecision)
+"""A :class:`ContactDecision` from a tuple of its fields, built in C."""
+
+
+class ContactRows:
+    """Every row read so far, in file order, as Arrow tables of ``CONTACT_COLUMNS`` (the file by row
+    range)."""
+
+    def __init__(self) -> None:
+        self.tables: list[ContactTable] = []
+        self.count = 0
+        self._file_starts: list[int] = []
+        self._files: list[str] = []
+        self.unusual_keys: set[str] = set()
+        """Keys that are not addresses (customer id or phone): decided through a draft."""
+
+    def start_file(self, name: str) -> int:
+        """Rows from here on are ``name``'s; returns the mark to :meth:`truncate` to."""
+        self._file_starts.append(self.count)
+        self._files.append(name)
+        return len(self.tables)
+
+    def truncate(self, mark: int) -> None:
+        del self.tables[mark:]
+        self.count = sum(table.num_rows for table in self.tables)
+
+    def add(self, table: ContactTable) -> None:
+        if table.num_rows:
+            self.tables.append(table)
+            self.count += table.num_rows
+
+    def file_of(self, index: int) -> str:
+        return self._files[bisect_right(self._file_starts, index) - 1]
+
+    def combined(self) -> ContactTable:
+        if not self.tables:
+            return contact_table([], [], [])
+        return pa.concat_tables(self.tables)
+
+
+class ContactPlanBuilder:
+    """Builds the plan of a contacts-only import (see the module's docstring)."""
+
+    def __init__(
+        self, session: Session, rules: Rules, hasher: Hasher, extent: StoreExtent, kind: RowKind | None
+    ) -> None:
+        self._session = session
+        self._kind = kind
+        self._rules = rules
+        self._hasher = hasher
+        self._rows = ContactRows()
+        self._rejected: list[RowError] = []
+        self._look_up = extent.contacts or extent.suppressions
+        self._extent = replace(extent, events=False, objections=False, relationships=False)
+        self._seen: set[str] = set()
+        self._existing: dict[str, ExistingContact] = {}
+        self._suppressed: dict[str, tuple[StoredSuppression, ...]] = {}
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def read(self, files: Sequence[CsvFile], progress: Progress | None) -> None:
+        for csv_file in files:
+            csv_file.check_kind(self._kind)
+            self._read_file(csv_file, progress)
+
+    def _read_file(self, csv_file: CsvFile, progress: Progress | None) -> None:
+        mark = self._rows.start_file(csv_file.name)
+        rejected = len(self._rejected)
+        try:
+            self._read_plain(csv_file, progress)
+        except NotPlainError:
+            self._rows.truncate(mark)
+            del self._rejected[rejected:]
+            csv_file.forget_rows()
+            self._read_by_reference(csv_file, progress)
+
+    def _read_plain(self, csv_file: CsvFile, progress: Progress | None) -> None:
+        fields = contact_fields(csv_file.header_map, csv_file.region)
+        read = csv_file.row_reader()
+        for batch in csv_file.plain_batches():
+            classified = classify(batch, fields)
+            errors = self._add_batch(classified, read, csv_file.name)
+            count = classified.plain.num_rows + len(classified.others)
+            csv_file.count_rows(count, errors)
+            if progress is not None:
+                progress(count)
+
+    def _read_by_reference(self, csv_file: CsvFile, progress: Progress | None) -> None:
+        for chunk in csv_file.chunks(2_000):
+            self._add_parsed(chunk, None)
+            if progress is not None:
+                progress(len(chunk))
+
+    def _add_batch(self, batch: ClassifiedBatch, read: RowReader, file: str) -> int:
+        """Adds the batch's rows in line order; returns how many the per-row reader refused."""
+        if not batch.others:
+            self._add(batch.plain)
+            return 0
+        parsed = [read(cells, line) for line, cells in batch.others]
+        return self._add_parsed(parsed, batch.plain)
+
+    def _add_parsed(self, parsed: Sequence[ParsedRow | RowError], plain: ContactTable | None) -> int:
+        """The per-row reader's rows merged by line with the ``plain`` rows; returns how many rows it
+        refused."""
+        keys: list[str] = []
+        values: list[tuple[str | None, ...]] = []
+        lines: list[int] = []
+        errors = 0
+        for row in parsed:
+            if type(row) is RowError:
+                self._rejected.append(row)
+                errors += 1
+                continue
+            assert type(row) is ParsedRow
+            key = row.contact.email or contact_key(row.contact)
+            if key is None:
+                self._rejected.append(RowError(row.file, row.line, None, "no e-mail, phone or customer id"))
+                continue
+            if not is_email_key(key):
+                self._rows.unusual_keys.add(key)
+            keys.append(key)
+            values.append(row.contact[1:])
+            lines.append(row.line)
+        table = contact_table(keys, values, lines)
+        if plain is not None and plain.num_rows:
+            table = pa.concat_tables([plain, table])
+            table = table.take(pc.sort_indices(table.column("line")))
+        self._add(table)
+        return errors
+
+    def _add(self, table: ContactTable) -> None:
+        if self._look_up and table.num_rows:
+            self._load_store(cast(list[str], table.column("key").to_pylist()))
+        self._rows.add(table)
+
+    def _load_store(self, keys: list[str]) -> None:
+        """What the store holds for the keys not seen before: contacts and suppressions only."""
+        fresh = set(keys)
+        fresh -= self._seen
+        if not fresh:
+            return
+        self._seen |= fresh
+        emails = [key for key in fresh if is_email_key(key)]
+        hashes = (
+            dict(zip(emails, map(self._hasher, emails), strict=True)) if self._extent.suppressions else {}
+        )
+        state = load_state(
+            self._session,
+            ChunkKeys(
+                emails=frozenset(emails),
+                external_ids=frozenset(k[4:] for k in fresh if k.startswith("ext:")),
+                phones=frozenset(k[4:] for k in fresh if k.startswith("tel:")),
+                address_hashes=frozenset(hashes.values()),
+            ),
+            self._extent,
+        )
+        self._existing.update((email, state.by_email[email]) for email in fresh & state.by_email.keys())
+        for key in fresh - set(emails):
+            lookup = state.by_external_id if key.startswith("ext:") else state.by_phone
+            found = lookup.get(key[4:])
+            if found is not None:
+                self._existing[key] = found
+        if state.suppressions:
+            email_of = dict(zip(hashes.values(), hashes.keys(), strict=True))
+            for hashed, entries in state.suppressions.items():
+                self._suppressed[email_of[hashed]] = entries
+
+    # -- deciding ------------------------------------------------------------------------------------
+
+    def finish(self, files: tuple[ImportFile, ...], done: tuple[AlreadyApplied, ...]) -> ImportPlan:
+        table = self._rows.combined()
+        self._rows.tables.clear()
+        people = _People(table)
+        keys: list[str] = people.keys.to_pylist()  # type: ignore[assignment]  # no nulls
+        decisions = list(self._decisions(keys, people.values(table)))
+        parts = PlanParts()
+        unusual = people.unusual_codes(self._rows.unusual_keys | self._suppressed.keys())
+        if unusual:
+            dropped: set[int] = set()
+            for code, rows in people.rows_of(unusual, table).items():
+                decision = self._unusual_decision(keys[code], rows, parts)
+                if decision is None:
+                    dropped.add(code)
+                else:
+                    decisions[code] = decision
+            if dropped:
+                decisions = [d for code, d in enumerate(decisions) if code not in dropped]
+        parts.contacts = decisions
+        return parts.plan(self._rules.source, files, done, self._rejected)
+
+    def _decisions(
+        self, keys: list[str], values: Iterable[tuple[str | None, ...]]
+    ) -> Iterable[ContactDecision]:
+        """Each person's decision from its first row, as if it had one row and no suppression (the
+        unusual ones are decided again)."""
+        if not self._existing:
+            return map(
+                _new_decision,
+                zip(keys, repeat(None), keys, values, repeat(()), repeat(ContactStatus.NEW), repeat(True)),
+            )
+        return map(self._stored_decision, keys, values)
+
+    def _stored_decision(self, key: str, values: tuple[str | None, ...]) -> ContactDecision:
+        existing = self._existing.get(key)
+        if existing is None:
+            return ContactDecision(key, None, key, values, (), ContactStatus.NEW, True)
+        merged = tuple(
+            new if new is not None else old for old, new in zip(existing.values, values, strict=True)
+        )
+        changed = _changed_fields(existing.values, merged)
+        status = ContactStatus.UPDATED if changed else ContactStatus.UNCHANGED
+        return ContactDecision(key, existing.id, key, merged, changed, status, bool(changed))
+
+    def _unusual_decision(self, key: str, rows: list[_Row], parts: PlanParts) -> ContactDecision | None:
+        """The reference planner's decision for one person, from a draft of its rows."""
+        draft = self._draft(key)
+        for index, line, values in rows:
+            draft.add(ParsedRow(self._rows.file_of(index), line, ContactRow(None, *values)), False)
+        if draft.more_lines:
+            parts.duplicates.append(Duplicate(draft.key, tuple(draft.lines)))
+        if not draft.suppressions:
+            return contact_decision(draft)
+        outcome = decide_draft(draft, None, self._rules)
+        parts.add_outcome(replace(outcome, contact=None))
+        return outcome.contact
+
+    def _draft(self, key: str) -> Draft:
+        existing = self._existing.get(key)
+        if is_email_key(key):
+            return Draft(key, key, existing, self._suppressed.get(key, ()))
+        return Draft(key, existing.email if existing else None, existing, ())
+
+
+class _People:
+    """The people of an import's rows: each distinct key, coded in the order keys first appear."""
+
+    def __init__(self, table: ContactTable) -> None:
+        encoded: Any = pc.dictionary_encode(table.column("key"))  # one dictionary for every chunk
+        chunks = encoded.chunks
+        self.keys: pa.StringArray = chunks[0].dictionary if chunks else pa.array([], pa.string())
+        self._codes: pa.Int32Array = pa.concat_arrays(
+            [chunk.indices for chunk in chunks] or [pa.array([], pa.int32())]
+        )
+        seen_before = pc.cumulative_max(self._codes)
+        earlier = pa.concat_arrays([pa.array([-1], pa.int32()), seen_before])[: len(seen_before)]
+        self._first = pc.greater(self._codes, earlier)
+        """Whether a row is its key's first (codes are given in order, so a new code exceeds them all)."""
+
+    def values(self, table: ContactTable) -> Iterator[tuple[str | None, ...]]:
+        """Each person's values in its first row."""
+        first_rows = table.filter(self._first)
+        return zip(
+            first_rows.column("phone").to_pylist(),
+            _interned(first_rows.column("first_name")),
+            _interned(first_rows.column("last_name")),
+            first_rows.column("external_id").to_pylist(),
+            _interned(first_rows.column("locale")),
+            strict=True,
+        )
+
+    def unusual_codes(self, keys: set[str]) -> set[int]:
+        """The codes of people with more than one row or with one of ``keys``."""
+        repeated = self._codes.filter(pc.invert(self._first))
+        codes: set[int] = set(pc.unique(repeated).to_pylist())  # type: ignore[arg-type]
+        if keys:
+            found = pc.index_in(pa.array(list(keys), pa.string()), value_set=self.keys)
+            codes.update(code for code in found.to_pylist() if code is not None)
+        return codes
+
+    def rows_of(self, codes: set[int], table: ContactTable) -> dict[int, list[_Row]]:
+        """The rows of each of ``codes``, the codes in increasing order (the order keys first appear)."""
+        chosen = pc.is_in(self._codes, value_set=pa.array(sorted(codes), pa.int32()))
+        indices = pc.indices_nonzero(chosen)
+        taken = table.take(indices)
+        columns = [taken.column(name).to_pylist() for name in CONTACT_COLUMNS[1:-1]]
+        rows = zip(
+            indices.to_pylist(),
+            taken.column("line").to_pylist(),
+            zip(*columns, strict=True),
+            strict=True,
+        )
+        found: dict[int, list[_Row]] = {}
+        for code, row in zip(self._codes.take(indices).to_pylist(), rows, strict=True):
+            found.setdefault(cast(int, code), []).append(cast(_Row, row))
+        return dict(sorted(found.items()))
+
+
+def _interned(cells: "pa.ChunkedArray[Any]") -> list[str | None]:
+    """Names and locales, each distinct value one interned string (as the per-row reader holds them)."""
+    encoded: Any = pc.dictionary_encode(cells.combine_chunks())  # the stubs lack its type
+    distinct = [intern(text) if text else None for text in encoded.dictionary.to_pylist()]
+    distinct.append(None)
+    indices: list[int] = pc.fill_null(encoded.indices, len(distinct) - 1).to_pylist()
+    return list(map(distinct.__getitem__, indices))
+
+
+def _changed_fields(before: tuple[str | None, ...], after: tuple[str | None, ...]) -> tuple[str, ...]:
+    if before == after:
+        return ()
+    return tuple(name for name, old, new in zip(CONTACT_FIELDS, before, after, strict=True) if old != new)
