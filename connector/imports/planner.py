@@ -63,15 +63,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_plan(session: Session, request: PlanRequest, progress: Progress | None = None) -> ImportPlan:
-    """Every decision of the import, from the files and the store; writes nothing."""
+def build_plan(
+    session: Session, request: PlanRequest, progress: Progress | None = None, *, set_based: bool = True
+) -> ImportPlan:
+    """Every decision of the import, from the files and the store; writes nothing.
+
+    An import whose files only carry contact data is planned set-based (``contact_plan``) unless
+    ``set_based`` is false; every other one, by the reference planner (a draft per person). Both give
+    the same plan (property-tested: ``tests/imports/test_contact_plan.py``)."""
     applied = _already_applied(session, request.sources)
     extent = store_extent(session)
     hasher = KeyedHasher(request.suppression_key)
     read = [f for source in request.sources if source.sha256 not in applied for f in source.files]
     builder: _Builder | ContactPlanBuilder = (
         ContactPlanBuilder(session, request.rules, hasher, extent, request.kind)
-        if all(f.contact_data_only for f in read)
+        if set_based and all(f.contact_data_only for f in read)
         else _Builder(session, request, hasher, extent)
     )
     files: list[ImportFile] = []
