@@ -135,7 +135,7 @@ def classify(batch: PlainBatch, fields: ContactFields) -> ClassifiedBatch:
     plain = pc.and_(filled, pc.and_(pc.string_is_ascii(email), plain_address_mask(lowered)))
     phone = _optional(columns, fields.phone)
     if phone is not None:
-        plain = pc.and_(plain, _phone_mask(phone, fields.phone_test))
+        plain = pc.and_(plain, plain_phone_mask(phone, fields.phone_test))
     external_id = _optional(columns, fields.external_id)
     if external_id is not None:
         plain = pc.and_(plain, pc.match_substring_regex(external_id, "^[0-9]*$"))
@@ -179,7 +179,7 @@ def _non_blank(columns: Sequence[pa.StringArray]) -> pa.BooleanArray:
     return filled
 
 
-def _phone_mask(numbers: pa.StringArray, test: NationalNumberTest | None) -> pa.BooleanArray:
+def plain_phone_mask(numbers: pa.StringArray, test: NationalNumberTest | None) -> pa.BooleanArray:
     """Empty, or a number the region's fast path takes as it is (``csv_values.national_phone_match``:
     ASCII digits without a leading 0, of the general shape and of one of the types' shapes)."""
     empty = pc.equal(numbers, _EMPTY)

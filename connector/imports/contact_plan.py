@@ -56,7 +56,10 @@ from connector.imports.store_state import (
     ExistingContact,
     StoredSuppression,
     StoreExtent,
+    contacts_by_email,
+    existing_contact,
     load_state,
+    stored_suppressions,
 )
 
 Progress = Callable[[int], None]
@@ -119,7 +122,10 @@ class ContactPlanBuilder:
         self._look_up = extent.contacts or extent.suppressions
         self._extent = replace(extent, events=False, objections=False, relationships=False)
         self._seen: set[str] = set()
+        self._stored: dict[str, tuple[Any, ...]] = {}
+        """Stored contacts by address, as rows (``store_state.contacts_by_email``)."""
         self._existing: dict[str, ExistingContact] = {}
+        """Stored contacts of the keys that are not addresses."""
         self._suppressed: dict[str, tuple[StoredSuppression, ...]] = {}
 
     # -- reading -------------------------------------------------------------------------------------
@@ -206,30 +212,33 @@ class ContactPlanBuilder:
         if not fresh:
             return
         self._seen |= fresh
-        emails = [key for key in fresh if is_email_key(key)]
-        hashes = (
-            dict(zip(emails, map(self._hasher, emails), strict=True)) if self._extent.suppressions else {}
-        )
+        others = fresh & self._rows.unusual_keys  # customer ids and phones
+        emails = fresh - others
+        self._stored.update(contacts_by_email(self._session, emails))
+        if others:
+            self._load_others(others)
+        if self._extent.suppressions:
+            hashes = dict(zip(map(self._hasher, emails), emails, strict=True))
+            for hashed, entries in stored_suppressions(self._session, hashes).items():
+                self._suppressed[hashes[hashed]] = entries
+
+    def _load_others(self, keys: set[str]) -> None:
+        """The stored contacts of keys that are not addresses (``ext:…``, ``tel:…``)."""
         state = load_state(
             self._session,
             ChunkKeys(
-                emails=frozenset(emails),
-                external_ids=frozenset(k[4:] for k in fresh if k.startswith("ext:")),
-                phones=frozenset(k[4:] for k in fresh if k.startswith("tel:")),
-                address_hashes=frozenset(hashes.values()),
+                emails=frozenset(),
+                external_ids=frozenset(k[4:] for k in keys if k.startswith("ext:")),
+                phones=frozenset(k[4:] for k in keys if k.startswith("tel:")),
+                address_hashes=frozenset(),
             ),
             self._extent,
         )
-        self._existing.update((email, state.by_email[email]) for email in fresh & state.by_email.keys())
-        for key in fresh - set(emails):
+        for key in keys:
             lookup = state.by_external_id if key.startswith("ext:") else state.by_phone
             found = lookup.get(key[4:])
             if found is not None:
                 self._existing[key] = found
-        if state.suppressions:
-            email_of = dict(zip(hashes.values(), hashes.keys(), strict=True))
-            for hashed, entries in state.suppressions.items():
-                self._suppressed[email_of[hashed]] = entries
 
     # -- deciding ------------------------------------------------------------------------------------
 
@@ -259,7 +268,7 @@ class ContactPlanBuilder:
     ) -> Iterable[ContactDecision]:
         """Each person's decision from its first row, as if it had one row and no suppression (the
         unusual ones are decided again)."""
-        if not self._existing:
+        if not self._stored:
             return map(
                 _new_decision,
                 zip(keys, repeat(None), keys, values, repeat(()), repeat(ContactStatus.NEW), repeat(True)),
@@ -267,15 +276,17 @@ class ContactPlanBuilder:
         return map(self._stored_decision, keys, values)
 
     def _stored_decision(self, key: str, values: tuple[str | None, ...]) -> ContactDecision:
-        existing = self._existing.get(key)
-        if existing is None:
-            return ContactDecision(key, None, key, values, (), ContactStatus.NEW, True)
-        merged = tuple(
-            new if new is not None else old for old, new in zip(existing.values, values, strict=True)
-        )
-        changed = _changed_fields(existing.values, merged)
+        """``decisions.contact_decision`` of a person with one undated row of contact data."""
+        row = self._stored.get(key)
+        if row is None:
+            return _new_decision((key, None, key, values, (), ContactStatus.NEW, True))
+        stored = row[2:7]
+        if values == stored:  # a re-import: nothing changes
+            return _new_decision((key, row[0], key, values, (), ContactStatus.UNCHANGED, False))
+        merged = tuple(new if new is not None else old for old, new in zip(stored, values, strict=True))
+        changed = _changed_fields(stored, merged)
         status = ContactStatus.UPDATED if changed else ContactStatus.UNCHANGED
-        return ContactDecision(key, existing.id, key, merged, changed, status, bool(changed))
+        return _new_decision((key, row[0], key, merged, changed, status, bool(changed)))
 
     def _unusual_decision(self, key: str, rows: list[_Row], parts: PlanParts) -> ContactDecision | None:
         """The reference planner's decision for one person, from a draft of its rows."""
@@ -291,10 +302,12 @@ class ContactPlanBuilder:
         return outcome.contact
 
     def _draft(self, key: str) -> Draft:
-        existing = self._existing.get(key)
         if is_email_key(key):
+            row = self._stored.get(key)
+            existing = existing_contact(self._session, row) if row else None
             return Draft(key, key, existing, self._suppressed.get(key, ()))
-        return Draft(key, existing.email if existing else None, existing, ())
+        found = self._existing.get(key)
+        return Draft(key, found.email if found else None, found, ())
 
 
 class _People:

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from connector.core.csv_values import national_phone_match, plain_address_match
 from connector.core.model import SuppressionReason
 from connector.errors import InputError
-from connector.imports.contact_columns import _phone_mask, national_number_test, plain_address_mask
+from connector.imports.contact_columns import national_number_test, plain_address_mask, plain_phone_mask
 from connector.imports.plan import ImportPlan
 from connector.imports.planner import PlanRequest, build_plan
 from connector.imports.report import plan_document, render_text
@@ -247,7 +247,7 @@ def test_arrow_phone_test_is_the_fast_paths_regex(number: str) -> None:
     match = national_phone_match("NO")
     assert test is not None
     assert match is not None
-    mask = _phone_mask(pa.array([number], pa.string()), test).to_pylist()
+    mask = plain_phone_mask(pa.array([number], pa.string()), test).to_pylist()
     assert mask == [number == "" or match[0](number) is not None]
 
 
