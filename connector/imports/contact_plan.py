@@ -17,7 +17,7 @@ events, objections and relationships decide nothing.
 """
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 from itertools import repeat
@@ -122,10 +122,13 @@ class ContactPlanBuilder:
         self._look_up = extent.contacts or extent.suppressions
         self._extent = replace(extent, events=False, objections=False, relationships=False)
         self._seen: set[str] = set()
-        self._stored: dict[str, tuple[Any, ...]] = {}
-        """Stored contacts by address, as rows (``store_state.contacts_by_email``)."""
+        self._stored: dict[str, str | tuple[str, tuple[Any, ...]]] = {}
+        """Stored contacts by address: the id when the stored values are the address's first row's
+        (a re-import), else the id and the stored values (small: a million people are held)."""
         self._existing: dict[str, ExistingContact] = {}
         """Stored contacts of the keys that are not addresses."""
+        self._unusual_stored: dict[str, tuple[Any, ...]] = {}
+        """Stored contacts (``store_state.contacts_by_email`` rows) of the people decided by a draft."""
         self._suppressed: dict[str, tuple[StoredSuppression, ...]] = {}
 
     # -- reading -------------------------------------------------------------------------------------
@@ -202,11 +205,12 @@ class ContactPlanBuilder:
 
     def _add(self, table: ContactTable) -> None:
         if self._look_up and table.num_rows:
-            self._load_store(cast(list[str], table.column("key").to_pylist()))
+            self._load_store(table)
         self._rows.add(table)
 
-    def _load_store(self, keys: list[str]) -> None:
+    def _load_store(self, table: ContactTable) -> None:
         """What the store holds for the keys not seen before: contacts and suppressions only."""
+        keys: list[str] = table.column("key").to_pylist()  # type: ignore[assignment]  # no nulls
         fresh = set(keys)
         fresh -= self._seen
         if not fresh:
@@ -214,13 +218,24 @@ class ContactPlanBuilder:
         self._seen |= fresh
         others = fresh & self._rows.unusual_keys  # customer ids and phones
         emails = fresh - others
-        self._stored.update(contacts_by_email(self._session, emails))
+        stored = contacts_by_email(self._session, emails)
+        if stored:
+            self._keep_stored(stored, keys, _row_values(table))
         if others:
             self._load_others(others)
         if self._extent.suppressions:
             hashes = dict(zip(map(self._hasher, emails), emails, strict=True))
             for hashed, entries in stored_suppressions(self._session, hashes).items():
                 self._suppressed[hashes[hashed]] = entries
+
+    def _keep_stored(
+        self, stored: dict[str, tuple[Any, ...]], keys: list[str], values: list[tuple[str | None, ...]]
+    ) -> None:
+        first = dict(zip(reversed(keys), reversed(values), strict=True))  # each key's first row
+        kept = self._stored
+        for email, row in stored.items():
+            values_stored = row[2:7]
+            kept[email] = row[0] if first[email] == values_stored else (row[0], values_stored)
 
     def _load_others(self, keys: set[str]) -> None:
         """The stored contacts of keys that are not addresses (``ext:…``, ``tel:…``)."""
@@ -246,20 +261,26 @@ class ContactPlanBuilder:
         table = self._rows.combined()
         self._rows.tables.clear()
         people = _People(table)
-        keys: list[str] = people.keys.to_pylist()  # type: ignore[assignment]  # no nulls
-        decisions = list(self._decisions(keys, people.values(table)))
-        parts = PlanParts()
         unusual = people.unusual_codes(self._rows.unusual_keys | self._suppressed.keys())
-        if unusual:
-            dropped: set[int] = set()
-            for code, rows in people.rows_of(unusual, table).items():
-                decision = self._unusual_decision(keys[code], rows, parts)
-                if decision is None:
-                    dropped.add(code)
-                else:
-                    decisions[code] = decision
-            if dropped:
-                decisions = [d for code, d in enumerate(decisions) if code not in dropped]
+        unusual_rows = people.rows_of(unusual, table) if unusual else {}
+        values = people.values(table)
+        keys: list[str] = people.keys.to_pylist()  # type: ignore[assignment]  # no nulls
+        del table, people  # the rows' Arrow columns, before the decisions are built
+        decisions = list(self._decisions(keys, values))
+        del values
+        parts = PlanParts()
+        self._unusual_stored = contacts_by_email(
+            self._session, (keys[code] for code in unusual_rows if keys[code] in self._stored)
+        )
+        dropped: set[int] = set()
+        for code, rows in unusual_rows.items():
+            decision = self._unusual_decision(keys[code], rows, parts)
+            if decision is None:
+                dropped.add(code)
+            else:
+                decisions[code] = decision
+        if dropped:
+            decisions = [d for code, d in enumerate(decisions) if code not in dropped]
         parts.contacts = decisions
         return parts.plan(self._rules.source, files, done, self._rejected)
 
@@ -277,16 +298,16 @@ class ContactPlanBuilder:
 
     def _stored_decision(self, key: str, values: tuple[str | None, ...]) -> ContactDecision:
         """``decisions.contact_decision`` of a person with one undated row of contact data."""
-        row = self._stored.get(key)
-        if row is None:
+        kept = self._stored.get(key)
+        if kept is None:
             return _new_decision((key, None, key, values, (), ContactStatus.NEW, True))
-        stored = row[2:7]
-        if values == stored:  # a re-import: nothing changes
-            return _new_decision((key, row[0], key, values, (), ContactStatus.UNCHANGED, False))
+        if isinstance(kept, str):  # a re-import: the stored values are the row's
+            return _new_decision((key, kept, key, values, (), ContactStatus.UNCHANGED, False))
+        contact_id, stored = kept
         merged = tuple(new if new is not None else old for old, new in zip(stored, values, strict=True))
         changed = _changed_fields(stored, merged)
         status = ContactStatus.UPDATED if changed else ContactStatus.UNCHANGED
-        return _new_decision((key, row[0], key, merged, changed, status, bool(changed)))
+        return _new_decision((key, contact_id, key, merged, changed, status, bool(changed)))
 
     def _unusual_decision(self, key: str, rows: list[_Row], parts: PlanParts) -> ContactDecision | None:
         """The reference planner's decision for one person, from a draft of its rows."""
@@ -303,7 +324,7 @@ class ContactPlanBuilder:
 
     def _draft(self, key: str) -> Draft:
         if is_email_key(key):
-            row = self._stored.get(key)
+            row = self._unusual_stored.get(key)
             existing = existing_contact(self._session, row) if row else None
             return Draft(key, key, existing, self._suppressed.get(key, ()))
         found = self._existing.get(key)
@@ -325,16 +346,18 @@ class _People:
         self._first = pc.greater(self._codes, earlier)
         """Whether a row is its key's first (codes are given in order, so a new code exceeds them all)."""
 
-    def values(self, table: ContactTable) -> Iterator[tuple[str | None, ...]]:
-        """Each person's values in its first row."""
-        first_rows = table.filter(self._first)
-        return zip(
-            first_rows.column("phone").to_pylist(),
-            _interned(first_rows.column("first_name")),
-            _interned(first_rows.column("last_name")),
-            first_rows.column("external_id").to_pylist(),
-            _interned(first_rows.column("locale")),
-            strict=True,
+    def values(self, table: ContactTable) -> list[tuple[str | None, ...]]:
+        """Each person's values in its first row (a column at a time: the rows' copies stay small)."""
+        first = self._first
+        return list(
+            zip(
+                table.column("phone").filter(first).to_pylist(),
+                _interned(table.column("first_name").filter(first)),
+                _interned(table.column("last_name").filter(first)),
+                table.column("external_id").filter(first).to_pylist(),
+                _interned(table.column("locale").filter(first)),
+                strict=True,
+            )
         )
 
     def unusual_codes(self, keys: set[str]) -> set[int]:
@@ -362,6 +385,11 @@ class _People:
         for code, row in zip(self._codes.take(indices).to_pylist(), rows, strict=True):
             found.setdefault(cast(int, code), []).append(cast(_Row, row))
         return dict(sorted(found.items()))
+
+
+def _row_values(table: ContactTable) -> list[tuple[str | None, ...]]:
+    columns = [table.column(name).to_pylist() for name in CONTACT_COLUMNS[1:-1]]
+    return list(zip(*columns, strict=True))
 
 
 def _interned(cells: "pa.ChunkedArray[Any]") -> list[str | None]:
