@@ -121,7 +121,6 @@ class ContactPlanBuilder:
         self._rejected: list[RowError] = []
         self._look_up = extent.contacts or extent.suppressions
         self._extent = replace(extent, events=False, objections=False, relationships=False)
-        self._seen: set[str] = set()
         self._stored: dict[str, str | tuple[str, tuple[Any, ...]]] = {}
         """Stored contacts by address: the id when the stored values are the address's first row's
         (a re-import), else the id and the stored values (small: a million people are held)."""
@@ -211,11 +210,7 @@ class ContactPlanBuilder:
     def _load_store(self, table: ContactTable) -> None:
         """What the store holds for the keys not seen before: contacts and suppressions only."""
         keys: list[str] = table.column("key").to_pylist()  # type: ignore[assignment]  # no nulls
-        fresh = set(keys)
-        fresh -= self._seen
-        if not fresh:
-            return
-        self._seen |= fresh
+        fresh = set(keys)  # asked again when seen in an earlier batch: cheaper than holding every key
         others = fresh & self._rows.unusual_keys  # customer ids and phones
         emails = fresh - others
         stored = contacts_by_email(self._session, emails)
@@ -234,6 +229,8 @@ class ContactPlanBuilder:
         first = dict(zip(reversed(keys), reversed(values), strict=True))  # each key's first row
         kept = self._stored
         for email, row in stored.items():
+            if email in kept:
+                continue  # seen in an earlier batch, whose row came first
             values_stored = row[2:7]
             kept[email] = row[0] if first[email] == values_stored else (row[0], values_stored)
 
@@ -258,14 +255,21 @@ class ContactPlanBuilder:
     # -- deciding ------------------------------------------------------------------------------------
 
     def finish(self, files: tuple[ImportFile, ...], done: tuple[AlreadyApplied, ...]) -> ImportPlan:
+        pool = pa.default_memory_pool()
+        pool.release_unused()  # what reading the batches left behind, before the peak
         table = self._rows.combined()
         self._rows.tables.clear()
-        people = _People(table)
+        columns = {name: table.column(name) for name in CONTACT_COLUMNS}
+        del table
+        people = _People(columns["key"])
         unusual = people.unusual_codes(self._rows.unusual_keys | self._suppressed.keys())
-        unusual_rows = people.rows_of(unusual, table) if unusual else {}
-        values = people.values(table)
+        unusual_rows = people.rows_of(unusual, columns) if unusual else {}
         keys: list[str] = people.keys.to_pylist()  # type: ignore[assignment]  # no nulls
-        del table, people  # the rows' Arrow columns, before the decisions are built
+        first = people.first
+        del people, columns["key"], columns["line"]
+        pool.release_unused()  # the keys' hash table and copies, before the values are made
+        values = _first_values(columns, first)  # frees the rows' columns as it goes
+        pool.release_unused()  # before the decisions are built
         decisions = list(self._decisions(keys, values))
         del values
         parts = PlanParts()
@@ -334,8 +338,8 @@ class ContactPlanBuilder:
 class _People:
     """The people of an import's rows: each distinct key, coded in the order keys first appear."""
 
-    def __init__(self, table: ContactTable) -> None:
-        encoded: Any = pc.dictionary_encode(table.column("key"))  # one dictionary for every chunk
+    def __init__(self, keys: "pa.ChunkedArray[Any]") -> None:
+        encoded: Any = pc.dictionary_encode(keys)  # one dictionary for every chunk
         chunks = encoded.chunks
         self.keys: pa.StringArray = chunks[0].dictionary if chunks else pa.array([], pa.string())
         self._codes: pa.Int32Array = pa.concat_arrays(
@@ -343,48 +347,55 @@ class _People:
         )
         seen_before = pc.cumulative_max(self._codes)
         earlier = pa.concat_arrays([pa.array([-1], pa.int32()), seen_before])[: len(seen_before)]
-        self._first = pc.greater(self._codes, earlier)
+        self.first = pc.greater(self._codes, earlier)
         """Whether a row is its key's first (codes are given in order, so a new code exceeds them all)."""
-
-    def values(self, table: ContactTable) -> list[tuple[str | None, ...]]:
-        """Each person's values in its first row (a column at a time: the rows' copies stay small)."""
-        first = self._first
-        return list(
-            zip(
-                table.column("phone").filter(first).to_pylist(),
-                _interned(table.column("first_name").filter(first)),
-                _interned(table.column("last_name").filter(first)),
-                table.column("external_id").filter(first).to_pylist(),
-                _interned(table.column("locale").filter(first)),
-                strict=True,
-            )
-        )
 
     def unusual_codes(self, keys: set[str]) -> set[int]:
         """The codes of people with more than one row or with one of ``keys``."""
-        repeated = self._codes.filter(pc.invert(self._first))
+        repeated = self._codes.filter(pc.invert(self.first))
         codes: set[int] = set(pc.unique(repeated).to_pylist())  # type: ignore[arg-type]
         if keys:
             found = pc.index_in(pa.array(list(keys), pa.string()), value_set=self.keys)
             codes.update(code for code in found.to_pylist() if code is not None)
         return codes
 
-    def rows_of(self, codes: set[int], table: ContactTable) -> dict[int, list[_Row]]:
+    def rows_of(self, codes: set[int], columns: "dict[str, pa.ChunkedArray[Any]]") -> dict[int, list[_Row]]:
         """The rows of each of ``codes``, the codes in increasing order (the order keys first appear)."""
         chosen = pc.is_in(self._codes, value_set=pa.array(sorted(codes), pa.int32()))
         indices = pc.indices_nonzero(chosen)
-        taken = table.take(indices)
-        columns = [taken.column(name).to_pylist() for name in CONTACT_COLUMNS[1:-1]]
+        values = [columns[name].take(indices).to_pylist() for name in CONTACT_COLUMNS[1:-1]]
         rows = zip(
             indices.to_pylist(),
-            taken.column("line").to_pylist(),
-            zip(*columns, strict=True),
+            columns["line"].take(indices).to_pylist(),
+            zip(*values, strict=True),
             strict=True,
         )
         found: dict[int, list[_Row]] = {}
         for code, row in zip(self._codes.take(indices).to_pylist(), rows, strict=True):
             found.setdefault(cast(int, code), []).append(cast(_Row, row))
         return dict(sorted(found.items()))
+
+
+def _first_values(
+    columns: "dict[str, pa.ChunkedArray[Any]]", first: pa.BooleanArray
+) -> list[tuple[str | None, ...]]:
+    """Each person's values in its first row, a column at a time; each column is dropped from
+    ``columns`` once read, so its memory goes before the next one's Python values are made."""
+
+    def taken(name: str, interned: bool) -> list[str | None]:
+        cells = columns.pop(name).filter(first)
+        return _interned(cells) if interned else cells.to_pylist()
+
+    return list(
+        zip(
+            taken("phone", False),
+            taken("first_name", True),
+            taken("last_name", True),
+            taken("external_id", False),
+            taken("locale", True),
+            strict=True,
+        )
+    )
 
 
 def _row_values(table: ContactTable) -> list[tuple[str | None, ...]]:
