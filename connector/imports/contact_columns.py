@@ -5,8 +5,10 @@ e-mail fast path accepts, a plain national phone number or none, names and local
 formula quote, a customer id of plain digits or none); for those the per-row reader
 (``core.csv_rows.compile_row_reader``) gives the contact this module builds, so a plain row needs no
 Python call of its own. Cells are trimmed of exactly the characters ``str.strip`` removes, the address
-test is the fast path's regex restated for RE2 (``csv_values.PLAIN_ADDRESS_RE2``), and the phone test
-is the fast path's own regex. Every other non-blank row is handed back for the per-row reader.
+test is the fast path's regex restated for RE2 without lookaheads (``csv_values.PLAIN_ADDRESS_RE2`` and
+its length, ``--`` and special-use checks), and the phone test is phonenumbers' validity test in the
+parts ``csv_values.national_number_test`` gives (both property-tested against the per-row fast
+paths). Every other non-blank row is handed back for the per-row reader.
 """
 
 import sys
@@ -134,8 +136,10 @@ def classify(batch: PlainBatch, fields: ContactFields) -> ClassifiedBatch:
     lowered = pc.ascii_lower(email)
     plain = pc.and_(filled, pc.and_(pc.string_is_ascii(email), plain_address_mask(lowered)))
     phone = _optional(columns, fields.phone)
+    e164: pa.StringArray | None = None
     if phone is not None:
-        plain = pc.and_(plain, plain_phone_mask(phone, fields.phone_test))
+        e164, phone_ok = e164_phones(phone, fields.phone_test, plain)
+        plain = pc.and_(plain, phone_ok)
     external_id = _optional(columns, fields.external_id)
     if external_id is not None:
         plain = pc.and_(plain, pc.match_substring_regex(external_id, "^[0-9]*$"))
@@ -143,12 +147,11 @@ def classify(batch: PlainBatch, fields: ContactFields) -> ClassifiedBatch:
         cells = _optional(columns, position)
         if cells is not None:
             plain = pc.and_not(plain, pc.starts_with(cells, "'"))
-    prefix = fields.phone_test.prefix if fields.phone_test else ""
     count = _count(plain)
     table = pa.table(
         [
             lowered.filter(plain),
-            _phones(phone, plain, prefix, count),
+            pa.nulls(count, pa.string()) if e164 is None else e164.filter(plain),
             _texts(_optional(columns, fields.first_name), plain, count),
             _texts(_optional(columns, fields.last_name), plain, count),
             _texts(external_id, plain, count),
@@ -177,6 +180,80 @@ def _non_blank(columns: Sequence[pa.StringArray]) -> pa.BooleanArray:
     for column in columns[1:]:
         filled = pc.or_(filled, pc.not_equal(column, _EMPTY))
     return filled
+
+
+def e164_phones(
+    numbers: pa.StringArray, test: NationalNumberTest | None, candidates: pa.BooleanArray
+) -> tuple[pa.StringArray, pa.BooleanArray]:
+    """The E.164 form of each trimmed phone cell the per-row reader reads without phonenumbers'
+    parser (null for an empty cell), and which cells those are (empty ones included). Excel damage is
+    repaired only in the ``candidates`` rows (the rows plain but for their phone)."""
+    empty = pc.equal(numbers, _EMPTY)
+    if test is None:
+        return pa.nulls(len(numbers), pa.string()), empty
+    national = plain_phone_mask(numbers, test)
+    e164 = pc.if_else(pc.and_not(national, empty), _joined(test.prefix, numbers), _NULL)
+    damaged = pc.and_not(candidates, national)
+    if not pc.any(damaged).as_py():
+        return e164, national
+    repaired = repaired_phones(numbers.filter(damaged), test)
+    e164 = pc.replace_with_mask(e164, damaged, repaired)
+    return e164, pc.replace_with_mask(national, damaged, pc.is_valid(repaired))
+
+
+_WHOLE_FLOAT = "^([0-9]+)[.,]0+$"
+_EXACT_SCIENTIFIC = "^([0-9])[.,]([0-9]+)[eE]\\+?([0-9]{1,2})$"
+
+
+def repaired_phones(numbers: pa.StringArray, test: NationalNumberTest) -> pa.StringArray:
+    """What ``csv_values.parse_phone`` answers without phonenumbers' parser, for the common Excel
+    damage: ASCII digits, a whole float (``4791234567.0``) or exact scientific notation
+    (``4.791234567E+9``) of them, that are a valid national number or, after a ``00`` or a lost ``+``,
+    the region's country code and one; null for every other cell (the per-row reader reads those)."""
+    digits = pc.coalesce(
+        pc.if_else(pc.match_substring_regex(numbers, "^[0-9]+$"), numbers, _NULL),
+        _where(numbers, _WHOLE_FLOAT, "\\1"),
+        _exact_scientific(numbers),
+    )
+    code = test.prefix[1:]
+    international = pc.if_else(pc.starts_with(digits, "00"), pc.utf8_slice_codeunits(digits, 2), digits)
+    rest = pc.utf8_slice_codeunits(international, len(code))
+    own_country = pc.and_(pc.starts_with(international, code), _valid(rest, test))
+    return pc.if_else(  # type: ignore[no-any-return]
+        _valid(digits, test),
+        _joined(test.prefix, digits),
+        pc.if_else(own_country, _joined(test.prefix, rest), _NULL),
+    )
+
+
+def _where(numbers: pa.StringArray, pattern: str, replacement: str) -> pa.StringArray:
+    """The cells matching ``pattern``, rewritten; null elsewhere."""
+    rewritten = pc.replace_substring_regex(numbers, pattern, replacement)
+    return pc.if_else(pc.match_substring_regex(numbers, pattern), rewritten, _NULL)  # type: ignore[no-any-return]
+
+
+def _exact_scientific(numbers: pa.StringArray) -> pa.StringArray:
+    """The digits of cells in scientific notation that keep every digit (mantissa as long as the
+    exponent says); null elsewhere (lost digits are the per-row reader's to report)."""
+    mantissa = _where(numbers, _EXACT_SCIENTIFIC, "\\1\\2")
+    written: Any = pc.fill_null(_where(numbers, _EXACT_SCIENTIFIC, "\\3"), "0")  # type: ignore[type-var]  # the stubs lose its type
+    exponent = pc.cast(written, pa.int32())
+    exact = pc.equal(pc.utf8_length(mantissa), pc.add(exponent, pa.scalar(1, pa.int32())))
+    return pc.if_else(exact, mantissa, _NULL)  # type: ignore[no-any-return]
+
+
+def _valid(numbers: pa.StringArray, test: NationalNumberTest) -> pa.BooleanArray:
+    """Valid national numbers (false for null)."""
+    try:
+        valid = _valid_numbers(numbers, test)
+    except pa.ArrowInvalid:  # a pattern RE2 cannot compile: the per-row reader reads them
+        return pa.repeat(False, len(numbers))
+    filled: Any = pc.fill_null(valid, False)  # type: ignore[type-var]  # the stubs lose its type
+    return cast(pa.BooleanArray, filled)
+
+
+def _joined(prefix: str, numbers: pa.StringArray) -> pa.StringArray:
+    return pc.binary_join_element_wise(pa.scalar(prefix), numbers, pa.scalar(""))  # type: ignore[call-overload,no-any-return]  # a scalar and an array
 
 
 def plain_phone_mask(numbers: pa.StringArray, test: NationalNumberTest | None) -> pa.BooleanArray:
@@ -218,15 +295,6 @@ def _shaped(numbers: pa.StringArray, lengths: pa.Int32Array, shapes: list[Number
 
 def _nulls_for_empty(cells: pa.StringArray) -> pa.StringArray:
     return cast(pa.StringArray, pc.if_else(pc.equal(cells, _EMPTY), _NULL, cells))
-
-
-def _phones(
-    numbers: pa.StringArray | None, plain: pa.BooleanArray, prefix: str, count: int
-) -> pa.StringArray:
-    if numbers is None:
-        return pa.nulls(count, pa.string())
-    kept = _nulls_for_empty(numbers.filter(plain))
-    return pc.binary_join_element_wise(pa.scalar(prefix), kept, pa.scalar(""))  # type: ignore[call-overload,no-any-return]  # a scalar and an array
 
 
 def _texts(cells: pa.StringArray | None, plain: pa.BooleanArray, count: int) -> pa.StringArray:

@@ -4,16 +4,18 @@ For files without consent, relationship or Mailchimp columns every row is contac
 planner's rules reduce to: one contact per key (address, else ``ext:<customer id>``, else
 ``tel:<E.164>``) in the order keys first appear, its values the last non-empty value of each field (the
 stored value where no row has one), compared with the stored contact; duplicates listed with their
-lines; an erased address that is not stored blocked. So instead of a draft per person, the rows are
-kept as three lists (key, values, line) and decided at the end with dict and list operations that run
-in C; only the unusual people (more than one row, a key that is not an address, a stored suppression)
-go through the reference machinery (``merge.Draft``, ``decisions``), which decides them exactly as
-``planner._Builder`` does.
+lines; an erased address that is not stored blocked. So instead of a draft per person, the rows are kept
+as Arrow columns (key, values, line), and at the end a dictionary encoding of the keys gives each person
+a code in the order keys first appear and marks each person's first row; a person with one row is
+decided from it in C-level loops. Only the unusual people (more than one row, a key that is not an
+address, a stored suppression) go through the reference machinery (``merge.Draft``, ``decisions``),
+which decides them exactly as the reference planner (``planner._Builder``) does.
 
 Plain files are read by Arrow (``plain_csv``, ``contact_columns``); any other file, or one that turns
 out not to be plain, is read again from its start by the reference reader (``CsvFile.chunks``). The
-store is asked, per batch of new keys, only for contacts and suppressions: without claims, consent
-events, objections and relationships decide nothing.
+store is asked, per batch of keys, only for contacts and suppressions: without claims, consent events,
+objections and relationships decide nothing. Of a stored contact only its id is held (and its values
+when they differ from the person's first row), so a re-import against a large store stays small.
 """
 
 from bisect import bisect_right
@@ -48,6 +50,7 @@ from connector.imports.plan import (
     Duplicate,
     ImportFile,
     ImportPlan,
+    Line,
 )
 from connector.imports.plan_parts import PlanParts
 from connector.imports.reader import CsvFile
@@ -153,7 +156,7 @@ class ContactPlanBuilder:
         read = csv_file.row_reader()
         for batch in csv_file.plain_batches():
             classified = classify(batch, fields)
-            errors = self._add_batch(classified, read, csv_file.name)
+            errors = self._add_batch(classified, read)
             count = classified.plain.num_rows + len(classified.others)
             csv_file.count_rows(count, errors)
             if progress is not None:
@@ -165,7 +168,7 @@ class ContactPlanBuilder:
             if progress is not None:
                 progress(len(chunk))
 
-    def _add_batch(self, batch: ClassifiedBatch, read: RowReader, file: str) -> int:
+    def _add_batch(self, batch: ClassifiedBatch, read: RowReader) -> int:
         """Adds the batch's rows in line order; returns how many the per-row reader refused."""
         if not batch.others:
             self._add(batch.plain)
@@ -315,6 +318,8 @@ class ContactPlanBuilder:
 
     def _unusual_decision(self, key: str, rows: list[_Row], parts: PlanParts) -> ContactDecision | None:
         """The reference planner's decision for one person, from a draft of its rows."""
+        if is_email_key(key) and key not in self._stored and key not in self._suppressed:
+            return self._new_person(key, rows, parts)
         draft = self._draft(key)
         for index, line, values in rows:
             draft.add(ParsedRow(self._rows.file_of(index), line, ContactRow(None, *values)), False)
@@ -325,6 +330,16 @@ class ContactPlanBuilder:
         outcome = decide_draft(draft, None, self._rules)
         parts.add_outcome(replace(outcome, contact=None))
         return outcome.contact
+
+    def _new_person(self, key: str, rows: list[_Row], parts: PlanParts) -> ContactDecision:
+        """A draft's decision for an address the store knows nothing of, without the draft: each field
+        the last row's value that has one (the rows are undated), every line listed."""
+        values = rows[0][2]
+        for _, _, more in rows[1:]:
+            values = tuple(new if new is not None else old for old, new in zip(values, more, strict=True))
+        file_of = self._rows.file_of
+        parts.duplicates.append(Duplicate(key, tuple(Line(file_of(index), line) for index, line, _ in rows)))
+        return _new_decision((key, None, key, values, (), ContactStatus.NEW, True))
 
     def _draft(self, key: str) -> Draft:
         if is_email_key(key):

@@ -15,10 +15,15 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from connector.core.csv_values import national_phone_match, plain_address_match
+from connector.core.csv_values import national_phone_match, parse_phone, plain_address_match
 from connector.core.model import SuppressionReason
 from connector.errors import InputError
-from connector.imports.contact_columns import national_number_test, plain_address_mask, plain_phone_mask
+from connector.imports.contact_columns import (
+    national_number_test,
+    plain_address_mask,
+    plain_phone_mask,
+    repaired_phones,
+)
 from connector.imports.plan import ImportPlan
 from connector.imports.planner import PlanRequest, build_plan
 from connector.imports.report import plan_document, render_text
@@ -278,3 +283,29 @@ def test_a_byte_that_does_not_decode_fails_as_in_the_reference_reader(
     assert isinstance(error, str)
     assert "is not valid utf-8" in error
     assert error == _outcome(ctx, [path], False)
+
+
+def _excel_damaged(digits: str) -> st.SearchStrategy[str]:
+    scientific = f"{digits[0]}.{digits[1:]}E+{len(digits) - 1}" if len(digits) > 1 else digits
+    return st.sampled_from(
+        [digits, f"{digits}.0", f"{digits},00", scientific, scientific.replace("E+", "e"), f"00{digits}"]
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(r"(47|0047|00)?([2-9][0-9]{7}|[0-9]{1,9})", fullmatch=True).flatmap(_excel_damaged),
+        st.sampled_from(
+            ["4.79123E+10", "4.7912345E+9", "9.1234567E+7", "4791234567.5", "1E+7", "٤١٢٣٤٥٦٧.0"]
+        ),
+    )
+)
+def test_arrow_phone_repair_gives_parse_phones_answer(text: str) -> None:
+    test = national_number_test("NO")
+    assert test is not None
+    repaired = repaired_phones(pa.array([text], pa.string()), test).to_pylist()[0]
+    if repaired is None:
+        event("left to the per-row reader")
+        return
+    assert repaired == parse_phone(text, "NO")
