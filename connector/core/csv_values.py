@@ -7,6 +7,7 @@ answers of ``email-validator`` and ``phonenumbers``, which handle everything els
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -40,6 +41,16 @@ Anything else (quoted or unicode local parts, IDN or numeric domains, trailing d
 domains, upper case) takes the library (property-tested: ``test_email_fast_path_*``)."""
 plain_address_match: Final = _EMAIL_FAST.fullmatch
 """``plain_address_match(lowered)`` is not ``None`` for a trimmed, lower-cased, ASCII plain address."""
+PLAIN_ADDRESS_RE2: Final = (
+    r"^[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+"""The fast path's address pattern without its lookaheads, for RE2 (Arrow). ``plain_address_match``
+accepts exactly the addresses that match it, have at most ``ADDRESS_MAX`` characters and at most
+``LOCAL_PART_MAX`` before the ``@``, no ``--`` after it, and a top-level domain not in
+``SPECIAL_USE_TLDS`` (property-tested)."""
+ADDRESS_MAX: Final = 254
+LOCAL_PART_MAX: Final = 64
+SPECIAL_USE_TLDS: Final = tuple(sorted(_SPECIAL_USE_TLDS))
 
 
 def plain_address(text: str) -> str | None:
@@ -106,20 +117,39 @@ _NUMBER_TYPES: Final = (  # any match makes a number valid; the common types fir
 )
 
 
-def _desc_pattern(desc: object | None) -> str | None:
+NumberShape = tuple[tuple[int, ...], str]
+"""The possible lengths (none: any) and the national number pattern of a phonenumbers number type."""
+
+
+@dataclass(frozen=True, slots=True)
+class NationalNumberTest:
+    """phonenumbers' validity test for a plain national number of a region, in parts: a number is valid
+    when it has the ``general`` shape and the shape of at least one of ``types``. A number has a shape
+    when its length is one of the lengths and it fully matches the pattern. ``prefix`` is ``+CC``."""
+
+    general: NumberShape
+    types: tuple[NumberShape, ...]
+    prefix: str
+
+
+def _desc_shape(desc: object | None) -> NumberShape | None:
     pattern = getattr(desc, "national_number_pattern", None)
     lengths: tuple[int, ...] = tuple(getattr(desc, "possible_length", None) or ())
     if not pattern or -1 in lengths:
         return None
+    return lengths, pattern
+
+
+def _shape_pattern(shape: NumberShape) -> str:
+    lengths, pattern = shape
     if not lengths:
         return f"(?:{pattern})"
     return "(?=(?:" + "|".join(f"\\d{{{n}}}" for n in lengths) + r")\Z)" + f"(?:{pattern})"
 
 
 @lru_cache(maxsize=32)
-def _national_number_check(region: str) -> tuple[re.Pattern[str], str] | None:
-    """A regex equal to phonenumbers' validity test for a plain national number of ``region``, and
-    the region's ``+CC`` prefix.
+def national_number_test(region: str) -> NationalNumberTest | None:
+    """phonenumbers' validity test for a plain national number of ``region``, in parts.
 
     Only for regions without national (trunk) prefixes, where parsing a digit string is the identity;
     everything else takes the full phonenumbers path.
@@ -127,12 +157,22 @@ def _national_number_check(region: str) -> tuple[re.Pattern[str], str] | None:
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     if metadata is None or metadata.national_prefix or metadata.national_prefix_for_parsing:
         return None
-    general = _desc_pattern(metadata.general_desc)
-    types = [p for p in (_desc_pattern(getattr(metadata, name, None)) for name in _NUMBER_TYPES) if p]
+    general = _desc_shape(metadata.general_desc)
+    types = tuple(t for t in (_desc_shape(getattr(metadata, name, None)) for name in _NUMBER_TYPES) if t)
     if general is None or not types:
         return None
-    pattern = re.compile(f"(?={general}\\Z)(?:{'|'.join(types)})")
-    return pattern, f"+{phonenumbers.country_code_for_region(region)}"
+    return NationalNumberTest(general, types, f"+{phonenumbers.country_code_for_region(region)}")
+
+
+@lru_cache(maxsize=32)
+def _national_number_check(region: str) -> tuple[re.Pattern[str], str] | None:
+    """A regex equal to phonenumbers' validity test for a plain national number of ``region``, and
+    the region's ``+CC`` prefix (see :func:`national_number_test`)."""
+    test = national_number_test(region)
+    if test is None:
+        return None
+    types = "|".join(_shape_pattern(shape) for shape in test.types)
+    return re.compile(f"(?={_shape_pattern(test.general)}\\Z)(?:{types})"), test.prefix
 
 
 def fast_national_phone(region: str) -> Callable[[str], str | None]:

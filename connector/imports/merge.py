@@ -150,6 +150,11 @@ def contact_key(contact: ContactRow) -> str | None:
     return None
 
 
+def is_email_key(key: str) -> bool:
+    """Whether a merge key is an address (not ``ext:…`` or ``tel:…``)."""
+    return not key.startswith(("ext:", "tel:"))
+
+
 def row_date(row: ParsedRow) -> datetime | None:
     """The newest date a row carries, or ``None`` for an undated row."""
     dates: list[datetime | None] = []

@@ -8,10 +8,12 @@ Contacts are keyed by their normalised e-mail address (``ext:<customer id>`` or 
 rows without one); ``contact_id`` is ``None`` for a contact the import creates.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from operator import itemgetter
 from typing import NamedTuple
 
 from connector.core.csv_rows import RowError
@@ -60,6 +62,10 @@ class ContactDecision(NamedTuple):
         return tuple(
             name for name, value in zip(CONTACT_FIELDS, self.values, strict=True) if value is not None
         )
+
+
+_STATUS = itemgetter(5)
+"""``ContactDecision.status``, read in C (a plan holds a million)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +192,7 @@ class ImportPlan:
         return dict(self._counts)
 
     def _counted(self) -> dict[str, int]:
-        by_status = {status: 0 for status in ContactStatus}
-        for contact in self.contacts:
-            by_status[contact.status] += 1
+        by_status = Counter(map(_STATUS, self.contacts))
         actions = [e.action for e in self.events]
         return {
             "rows_read": self.rows_read,

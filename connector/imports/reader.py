@@ -27,10 +27,13 @@ from connector.core.csv_rows import (
     ParsedRow,
     RowError,
     RowKind,
+    RowReader,
+    compile_row_reader,
     mailchimp_file_status,
     map_headers,
 )
 from connector.errors import InputError
+from connector.imports.plain_csv import NotPlainError, PlainBatch, read_plain_batches
 
 SAMPLE_BYTES = 128 * 1024
 DELIMITERS = ",;\t|"
@@ -260,6 +263,23 @@ class CsvFile:
         return encoding, delimiter, header_map, header_line
 
     @property
+    def contact_data_only(self) -> bool:
+        """No consent, relationship or Mailchimp columns: every row is contact data only."""
+        header_map = self.header_map
+        claims = header_map.has_consent_evidence or header_map.has_relationships
+        return header_map.kind is not RowKind.MAILCHIMP_EXPORT and not claims
+
+    def check_kind(self, expected: RowKind | None) -> None:
+        """Refuses a file whose headers make it another kind than ``--kind`` (a richer file read as a
+        plainer kind is fine: its extra columns still count)."""
+        found = self.header_map.kind
+        if expected is None or expected is found:
+            return
+        if expected is RowKind.CONTACTS or (expected is RowKind.CONSENTS and found is RowKind.CONTACTS):
+            return
+        raise InputError(self.name, f"--kind {expected.value} given, but the headers make it {found.value}")
+
+    @property
     def detected(self) -> FileReport:
         notes = (self.encoding.how, *self.header_map.notes)
         return FileReport(
@@ -293,6 +313,46 @@ class CsvFile:
             raise self._decode_failure() from None
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise InputError(self.name, f"cannot read the file: {error}") from None
+
+    def plain_batches(self) -> Iterator[PlainBatch]:
+        """The data rows as Arrow batches (``plain_csv``), for a plain file; raises ``NotPlainError`` as
+        soon as the file turns out not to be plain (or cannot be read), and the caller then reads it with
+        :meth:`chunks`, which reports any error. Rows counted with :meth:`count_rows`."""
+        try:
+            with self._opener() as raw:
+                yield from read_plain_batches(
+                    raw,
+                    encoding=self.encoding.name,
+                    delimiter=self.delimiter,
+                    width=self.header_map.width,
+                    header_line=self.header_line,
+                )
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            raise NotPlainError(f"cannot read the file: {error}") from None
+
+    def row_reader(self) -> RowReader:
+        """The per-row reader of this file (what :meth:`chunks` gives, row by row)."""
+        return compile_row_reader(
+            self.header_map,
+            self.header_map.kind,
+            self._options.source,
+            file=self.name,
+            region=self._options.region,
+            mailchimp_status=self.mailchimp_status,
+        )
+
+    @property
+    def region(self) -> str:
+        return self._options.region
+
+    def count_rows(self, read: int, errors: int) -> None:
+        """Rows read outside :meth:`chunks` (from :meth:`plain_batches`), for :meth:`report`."""
+        self._rows_read += read
+        self._row_errors += errors
+
+    def forget_rows(self) -> None:
+        """Back to no rows read: the file is read again from its start."""
+        self._rows_read = self._row_errors = 0
 
     def _interpreted(self, raw: IO[bytes], size: int) -> Iterator[list[ParsedRow | RowError]]:
         text = io.TextIOWrapper(raw, encoding=self.encoding.name, errors="strict", newline="")

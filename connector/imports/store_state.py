@@ -152,6 +152,24 @@ def load_state(session: Session, keys: ChunkKeys, extent: StoreExtent) -> StoreS
     )
 
 
+def contacts_by_email(session: Session, emails: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+    """The stored contacts with these addresses as plain rows (``id, email, *CONTACT_FIELDS,
+    updated_at``), by address: what a contacts-only import compares (see :func:`existing_contact`)."""
+    return {row[1]: row for row in _contact_rows(session, "email", emails)}
+
+
+def existing_contact(session: Session, row: tuple[Any, ...]) -> ExistingContact:
+    """A row of :func:`contacts_by_email` as the planner's :class:`ExistingContact` (without consent
+    events, objections or relationships: a contacts-only import's drafts never look at them)."""
+    postgres = session.connection().dialect.name == "postgresql"
+    return _existing(row, _aware_utc if postgres else _stored_utc, {}, {}, {}, {})
+
+
+def stored_suppressions(session: Session, hashes: Iterable[str]) -> dict[str, tuple[StoredSuppression, ...]]:
+    """The suppression entries of these keyed address hashes, by hash."""
+    return _suppressions(session.connection(), _members(hashes))
+
+
 def _in_chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
     listed = list(values)
     for start in range(0, len(listed), IN_LIST):

@@ -1,0 +1,61 @@
+"""The entries of a plan while a builder collects them, and the :class:`ImportPlan` they make."""
+
+from connector.core.csv_rows import RowError
+from connector.imports.decisions import Outcome
+from connector.imports.plan import (
+    AlreadyApplied,
+    Blocked,
+    ContactDecision,
+    Duplicate,
+    EventDecision,
+    IgnoredConsent,
+    ImportFile,
+    ImportPlan,
+    ObjectionDecision,
+    RelationshipDecision,
+    SuppressionDecision,
+)
+
+
+class PlanParts:
+    def __init__(self) -> None:
+        self.contacts: list[ContactDecision] = []
+        self.events: list[EventDecision] = []
+        self.objections: list[ObjectionDecision] = []
+        self.relationships: list[RelationshipDecision] = []
+        self.suppressions: list[SuppressionDecision] = []
+        self.blocked: list[Blocked] = []
+        self.ignored: list[IgnoredConsent] = []
+        self.duplicates: list[Duplicate] = []
+
+    def add_outcome(self, outcome: Outcome) -> None:
+        if outcome.contact is not None:
+            self.contacts.append(outcome.contact)
+        self.events += outcome.events
+        self.objections += outcome.objections
+        self.relationships += outcome.relationships
+        self.suppressions += outcome.suppressions
+        self.blocked += outcome.blocked
+        self.ignored += outcome.ignored
+
+    def plan(
+        self,
+        source: str | None,
+        files: tuple[ImportFile, ...],
+        done: tuple[AlreadyApplied, ...],
+        rejected: list[RowError],
+    ) -> ImportPlan:
+        return ImportPlan(
+            source=source,
+            files=files,
+            already_applied=done,
+            contacts=tuple(self.contacts),
+            events=tuple(self.events),
+            objections=tuple(self.objections),
+            relationships=tuple(self.relationships),
+            suppressions=tuple(self.suppressions),
+            rejected=tuple(rejected),
+            blocked=tuple(self.blocked),
+            ignored_consent=tuple(self.ignored),
+            duplicates=tuple(self.duplicates),
+        )
