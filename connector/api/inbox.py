@@ -155,7 +155,7 @@ def _commit(ctx: AppContext, bind: Bind, deliveries: Sequence[Delivery]) -> list
             reports.append(report)
             rows.append(_inbox_row(delivery, report.intake, now, delivery.event.email in erased))
         session.flush()  # the contacts the events changed; then the rest, sent together
-        with pipelined(session):
+        with pipelined(session, commit=True):  # PostgreSQL: the writes and the COMMIT in one round trip
             batch.write_values()
             _insert(session, rows)
             for audience in _applied_audiences(reports):
