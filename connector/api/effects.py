@@ -5,12 +5,14 @@ origin source ``mailchimp-webhook`` and ``occurred_at`` = the event's ``fired_at
 orders webhooks by when they happened, not when they arrived.
 """
 
-from collections.abc import Iterable, Sequence, Set
+import functools
+from collections.abc import Sequence, Set
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BindParameter, Update, bindparam, select, update
 from sqlmodel import Session, col
 
 from connector.core.consent import fold
@@ -51,39 +53,93 @@ WEBHOOK = Origin(actor="mailchimp", source="mailchimp-webhook")
 PROFILE_FIELDS = frozenset({"phone", "first_name", "last_name", "external_id", "locale", "jurisdiction"})
 
 
+@dataclass(slots=True)
+class LoadedContact:
+    """A contact's values as the batch loaded them (no ORM object); changes go out as Core updates."""
+
+    id: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    external_id: str | None
+    locale: str | None
+    jurisdiction: str | None
+    updated_at: datetime
+    changed_at: datetime
+
+
+Contact = LoadedContact | ContactRow
+"""A batch's contact: its loaded values, or the ORM row once an effect needed one (or created it)."""
+
+_CONTACTS = ContactRow.__table__  # type: ignore[attr-defined]
+CONTACT_COLUMNS = tuple(_CONTACTS.c[f.name] for f in fields(LoadedContact))
+"""The columns a :class:`LoadedContact` is built from, in its fields' order."""
+
+
+def loaded_contact(values: Sequence[Any]) -> LoadedContact:
+    """The contact from a row of :data:`CONTACT_COLUMNS`."""
+    return LoadedContact(*values)
+
+
 class Batch:
     """The state a batch's effects share: its contacts, loaded in one query, and the rows they add.
 
     Events are applied in arrival order against this state, so events of one person see each other.
-    Consent events, history rows and mirror statuses are kept as values and written one statement per
-    table by :meth:`write`; changed contacts are written by the session's flush, also batched. Effects
-    that need the ORM (objection, suppression, address change, confirmation, a new contact) write what
-    is pending first, so the history keeps the order things happened.
+    Consent events, history rows, mirror statuses and the loaded contacts' changes are kept as values
+    and written one statement per table (per set of changed columns for contacts) by :meth:`write`.
+    Effects that need the ORM (objection, suppression, address change, confirmation, a new contact)
+    write what is pending first, so the history keeps the order things happened, and then work on the
+    contact's ORM row (:meth:`row`).
     """
 
     def __init__(
-        self, session: Session, ctx: AppContext, now: datetime, addresses: Iterable[str], erased: Set[str]
+        self,
+        session: Session,
+        ctx: AppContext,
+        now: datetime,
+        contacts: dict[str, LoadedContact | None],
+        erased: Set[str],
     ) -> None:
         self.session, self.ctx, self.now, self.erased = session, ctx, now, erased
-        self._contacts = _load_contacts(session, set(addresses))
+        self._contacts: dict[str, Contact | None] = dict(contacts)
+        self._changed: dict[str, tuple[LoadedContact, set[str]]] = {}
         self.consent_events: list[dict[str, Any]] = []
         self.history: list[dict[str, object]] = []
         self.mirror_statuses: list[dict[str, object]] = []
 
-    def contact(self, email: str) -> ContactRow | None:
+    def contact(self, email: str) -> Contact | None:
         """The contact with this address, as the batch's earlier events left it."""
         if email not in self._contacts:  # an address the batch did not load (a normalised variant)
             with self.session.no_autoflush:
                 self._contacts[email] = find_contact(self.session, email)
         return self._contacts[email]
 
-    def known(self, contact: ContactRow, *addresses: str) -> None:
+    def known(self, contact: Contact, *addresses: str) -> None:
         """The contact is now found under ``addresses`` (created, or its address changed)."""
         for address in addresses:
             self._contacts[address] = contact
 
     def forget(self, address: str) -> None:
         self._contacts[address] = None
+
+    def changed(self, contact: Contact, *columns: str) -> None:
+        """The effects set these columns of the contact (an ORM row's are the session's to flush)."""
+        if isinstance(contact, LoadedContact):
+            self._changed.setdefault(contact.id, (contact, set()))[1].update(columns)
+
+    def row(self, contact: Contact) -> ContactRow:
+        """The contact's ORM row, loaded after what is pending is written; the batch uses it from now on."""
+        if isinstance(contact, ContactRow):
+            return contact
+        self.write()
+        row = self.session.get(ContactRow, contact.id)
+        if row is None:  # loaded in this transaction, deleted by nobody since: a broken store
+            raise LookupError("a contact the batch loaded is gone")
+        for address, known in self._contacts.items():
+            if known is contact:
+                self._contacts[address] = row
+        return row
 
     def write(self) -> None:
         """Write what the events so far changed: the session's rows first, then one statement per table."""
@@ -93,6 +149,8 @@ class Batch:
     def write_values(self) -> None:
         """Only the rows kept as values, one statement per table (the caller flushed the session)."""
         connection = self.session.connection()
+        for statement, rows in self._contact_updates():
+            connection.execute(statement, rows)
         if self.consent_events:
             insert_consent_rows(connection, self.consent_events)
         record_changes(self.session, self.history)
@@ -100,16 +158,22 @@ class Batch:
             connection.execute(_MIRROR_TAKES_STATUS, self.mirror_statuses)
         self.consent_events, self.history, self.mirror_statuses = [], [], []
 
+    def _contact_updates(self) -> list[tuple[Update, list[dict[str, object]]]]:
+        """One UPDATE per set of changed columns, with each changed contact's current values."""
+        by_columns: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for contact, columns in self._changed.values():
+            names = tuple(sorted(columns))
+            values: dict[str, object] = {f"new_{name}": getattr(contact, name) for name in names}
+            by_columns.setdefault(names, []).append({"contact_id": contact.id, **values})
+        self._changed = {}
+        return [(_contact_update(names), rows) for names, rows in by_columns.items()]
 
-def _load_contacts(session: Session, addresses: set[str]) -> dict[str, ContactRow | None]:
-    found: dict[str, ContactRow | None] = dict.fromkeys(addresses)
-    if addresses:
-        for contact in session.execute(_BY_EMAILS, {"emails": sorted(addresses)}).scalars():
-            found[contact.email] = contact
-    return found
 
-
-_BY_EMAILS = select(ContactRow).where(col(ContactRow.email).in_(bindparam("emails", expanding=True)))
+@functools.cache
+def _contact_update(columns: tuple[str, ...]) -> Update:
+    """``UPDATE contacts SET <columns> WHERE id = :contact_id``, built once per set of columns."""
+    values: dict[str, BindParameter[Any]] = {name: bindparam(f"new_{name}") for name in columns}
+    return update(_CONTACTS).where(_CONTACTS.c.id == bindparam("contact_id")).values(values)
 
 
 class _Target:
@@ -120,7 +184,7 @@ class _Target:
         self.email = email
         self.contact = batch.contact(email) if email else None
 
-    def ensure(self, *, signed_up_again: bool = False) -> ContactRow | None:
+    def ensure(self, *, signed_up_again: bool = False) -> Contact | None:
         """The contact, created if new. An erased person is re-created only by their own new sign-up."""
         if self.contact is None and self.email:
             if not signed_up_again and self.email in self.batch.erased:
@@ -146,7 +210,7 @@ def apply_effects(batch: Batch, event: WebhookEvent, found: Sequence[Effect], au
     if not any(touched):
         return False
     if target.contact is not None and target.contact.email is not None:
-        touch(target.contact, batch.now)
+        touch(batch, target.contact)
     return True
 
 
@@ -176,14 +240,15 @@ _MIRROR_TAKES_STATUS = (
 )
 
 
-def touch(contact: ContactRow, now: datetime) -> None:
+def touch(batch: Batch, contact: Contact) -> None:
     """Mark the contact changed for the next sync, which recomputes its review time when it plans.
 
     Cheaper than ``mark_changed`` (no facts load and decision per event), and as safe: the sync this
     event requests loads every contact changed since the last one and refreshes ``next_review_at``.
     """
-    contact.changed_at = now
-    contact.updated_at = now
+    contact.changed_at = batch.now
+    contact.updated_at = batch.now
+    batch.changed(contact, "changed_at", "updated_at")
 
 
 def _apply_one(target: _Target, effect: Effect, audience: str) -> bool:
@@ -218,7 +283,7 @@ def _withdraw(target: _Target, effect: Withdraw) -> bool:
 
 def _add_consent_events(
     target: _Target,
-    contact: ContactRow,
+    contact: Contact,
     purposes: Sequence[str],
     action: ConsentAction,
     evidence: Evidence,
@@ -234,7 +299,8 @@ def _object(target: _Target, effect: Object) -> bool:
     contact = target.ensure()
     if contact is None:
         return False
-    add_objection(target.session, contact, WEBHOOK, target.now, effect.at, None, None, effect.reason)
+    target.contact = row = target.batch.row(contact)  # the event's later effects and touch use it too
+    add_objection(target.session, row, WEBHOOK, target.now, effect.at, None, None, effect.reason)
     return True
 
 
@@ -255,11 +321,12 @@ def _change_address(target: _Target, effect: ChangeAddress, audience: str) -> bo
         old, new = checked_email(effect.old_email), checked_email(effect.new_email)
     except InputError:
         return False
-    contact = batch.contact(old)
-    if contact is None or batch.contact(new) is not None:
-        log.info("webhook.upemail.skipped", known=contact is not None)
+    known = batch.contact(old)
+    if known is None or batch.contact(new) is not None:
+        log.info("webhook.upemail.skipped", known=known is not None)
         return False
     batch.write()  # the address change's history after what came before it
+    contact = batch.row(known)
     contact.email = new
     session.add(contact)
     session.flush()  # the unique address is checked here, in order
@@ -309,8 +376,16 @@ def _update_profile(target: _Target, effect: UpdateProfile) -> bool:
         return False
     change = fill_in_change(contact, clean, WEBHOOK, target.now)
     if change is not None:
+        target.batch.changed(contact, "updated_at", *_filled_in(change))
         target.batch.history.append(change)
     return True
+
+
+def _filled_in(change: dict[str, object]) -> list[str]:
+    """The contact columns a fill-in's history row names (its ``detail.fields``)."""
+    detail = change["detail"]
+    assert isinstance(detail, dict)
+    return [str(name) for name in detail["fields"]]
 
 
 def _confirm(target: _Target, effect: Confirm) -> bool:
@@ -336,7 +411,7 @@ def _confirm(target: _Target, effect: Confirm) -> bool:
 
 def _record(
     target: _Target,
-    contact: ContactRow,
+    contact: Contact,
     purposes: Sequence[str],
     action: ConsentAction,
     at: datetime,
@@ -356,7 +431,7 @@ def _record(
 SECOND = timedelta(seconds=1)
 
 
-def _awaiting_confirmation(session: Session, contact: ContactRow, effect: Confirm) -> dict[str, datetime]:
+def _awaiting_confirmation(session: Session, contact: Contact, effect: Confirm) -> dict[str, datetime]:
     """Purpose → sign-up time of each live, unconfirmed grant that asked for double opt-in by then."""
     query = select(ConsentEventRow).where(col(ConsentEventRow.contact_id) == contact.id)
     events = [to_consent_event(row) for row in session.execute(query).scalars()]

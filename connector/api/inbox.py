@@ -1,9 +1,10 @@
 """The webhook inbox: store Mailchimp events and apply their effects, each inbox row with its effect.
 
 Deliveries are committed in batches (group commit: one transaction for the events queued while the
-previous batch committed), set-based: one query finds the batch's keys already in the inbox (a
-duplicate, earlier or earlier in the same batch, stops there), one loads the contacts, the effects are
-applied in arrival order in memory, and each table is written in one statement. Nothing is acknowledged
+previous batch committed), set-based: one statement reads the batch's keys already in the inbox (a
+duplicate, earlier or earlier in the same batch, stops there), its erased addresses and its contacts
+(as values, no ORM objects), the effects are applied in arrival order in memory, and each table is
+written in one statement (on PostgreSQL all of them in one pipeline). Nothing is acknowledged
 before the commit. A batch that fails on the unique ``dedup_key`` (a key a concurrent process committed
 meanwhile) runs once more and finds that key; any other failed batch is retried one event per
 transaction, so only the events that fail on their own are refused.
@@ -15,13 +16,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    bindparam,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from connector.api.effects import Batch, apply_effects
+from connector.api.effects import CONTACT_COLUMNS, Batch, LoadedContact, apply_effects, loaded_contact
 from connector.api.metrics import Metrics
 from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
@@ -126,14 +138,14 @@ def _observed(
 
 
 def _commit(ctx: AppContext, bind: Bind, deliveries: Sequence[Delivery]) -> list[IntakeReport]:
-    """One transaction, a constant number of statements: known keys, contacts, then a write per table."""
+    """One transaction, a constant number of statements: one read (:func:`_stored`), a write per table."""
     now = ctx.now()
     with _one_writer(ctx), unit_of_work(bind) as session:
-        fresh = _first_of_each_new_key(session, deliveries)
+        stored = _stored(session, ctx.suppression_key, [d.event for d in deliveries])
+        fresh = _first_of_each_new_key(stored.keys, deliveries)
         audiences = {i: audience_for(session, ctx, deliveries[i].event.list_id) for i in fresh}
-        events = [deliveries[i].event for i in fresh]
-        erased = _erased(session, ctx.suppression_key, [e.email for e in events if e.email])
-        batch = Batch(session, ctx, now, _addresses(events), erased)
+        erased = stored.erased
+        batch = Batch(session, ctx, now, stored.contacts, erased)  # the contacts' changes: Core updates
         reports, rows = [], []
         for index, delivery in enumerate(deliveries):
             if index not in fresh:
@@ -143,7 +155,7 @@ def _commit(ctx: AppContext, bind: Bind, deliveries: Sequence[Delivery]) -> list
             reports.append(report)
             rows.append(_inbox_row(delivery, report.intake, now, delivery.event.email in erased))
         session.flush()  # the contacts the events changed; then the rest, sent together
-        with pipelined(session):
+        with pipelined(session, commit=True):  # PostgreSQL: the writes and the COMMIT in one round trip
             batch.write_values()
             _insert(session, rows)
             for audience in _applied_audiences(reports):
@@ -164,14 +176,50 @@ def _one_writer(ctx: AppContext) -> Iterator[None]:
         yield
 
 
-def _first_of_each_new_key(session: Session, deliveries: Sequence[Delivery]) -> set[int]:
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What the store already holds for a batch, read in one statement (:func:`_stored`)."""
+
+    keys: frozenset[str]
+    """The batch's dedup keys already in the inbox."""
+    erased: frozenset[str]
+    """The batch's addresses of erased people."""
+    contacts: dict[str, LoadedContact | None]
+    """Every address the batch's events may look a contact up by, and its contact if there is one."""
+
+
+def _stored(session: Session, key: bytes, events: Sequence[WebhookEvent]) -> _Stored:
+    """Known keys, erased addresses and contacts in one statement (one round trip on any database).
+
+    It reads for every event of the batch, duplicates too (a superset: only the fresh ones use it).
+    """
+    addresses = _addresses(events)
+    by_hash = {address_hash(e.email, key): e.email for e in events if e.email}
+    parameters = {
+        "keys": sorted({e.dedup_key for e in events}),
+        "hashes": sorted(by_hash),
+        "emails": sorted(addresses),
+    }
+    keys, erased = set(), set()
+    contacts: dict[str, LoadedContact | None] = dict.fromkeys(addresses)
+    for kind, *values in session.connection().execute(_STORED, parameters):
+        if kind == _CONTACT:
+            contact = loaded_contact(values)
+            contacts[contact.email or ""] = contact
+        elif kind == _KNOWN_KEY:
+            keys.add(values[_VALUE])
+        else:
+            erased.add(by_hash[values[_VALUE]])
+    return _Stored(frozenset(keys), frozenset(erased), contacts)
+
+
+def _first_of_each_new_key(known_keys: frozenset[str], deliveries: Sequence[Delivery]) -> set[int]:
     """Indexes of the deliveries to apply: not in the inbox yet, and the first of the batch with their key.
 
     A key another process inserts meanwhile (PostgreSQL) fails the batch on the unique constraint at
     :func:`_insert`; the batch's second attempt then finds it here and answers duplicate.
     """
-    keys = list({d.event.dedup_key for d in deliveries})
-    known = set(session.connection().execute(_KNOWN_KEYS, {"keys": keys}).scalars())
+    known = set(known_keys)
     fresh: set[int] = set()
     for index, delivery in enumerate(deliveries):
         if delivery.event.dedup_key not in known:
@@ -227,24 +275,35 @@ def _insert(session: Session, rows: list[dict[str, object]]) -> None:
         session.connection().execute(_INSERT_INBOX, rows)
 
 
-def _erased(session: Session, key: bytes, emails: Sequence[str]) -> frozenset[str]:
-    """The addresses of erased people among ``emails``, in one query (only an erasure writes that reason)."""
-    by_hash = {address_hash(email, key): email for email in emails}
-    if not by_hash:
-        return frozenset()
-    erased = session.connection().execute(_ERASED, {"hashes": list(by_hash)}).scalars()
-    return frozenset(by_hash[hashed] for hashed in erased)
-
-
 _TABLE = WebhookInboxRow.__table__  # type: ignore[attr-defined]
-_KNOWN_KEYS = select(_TABLE.c.dedup_key).where(_TABLE.c.dedup_key.in_(bindparam("keys", expanding=True)))
 _INSERT_INBOX = insert(_TABLE).inline()
 """``inline``: no RETURNING of the generated key (nobody reads it), so it runs in the write pipeline."""
 _SUPPRESSIONS = SuppressionRow.__table__  # type: ignore[attr-defined]
-_ERASED = select(_SUPPRESSIONS.c.address_hash).where(
-    _SUPPRESSIONS.c.address_hash.in_(bindparam("hashes", expanding=True)),
-    _SUPPRESSIONS.c.reason == SuppressionReason.ERASED.value,
+_CONTACT, _KNOWN_KEY, _ERASED_HASH = "c", "k", "e"
+_VALUE = 1
+"""A key or hash row carries its value in the contact columns' second place (``email``, a string)."""
+
+
+def _tagged(kind: str, value: ColumnElement[str] | None = None) -> list[ColumnElement[Any]]:
+    """The columns of one part of :data:`_STORED`: its kind, then the contact columns or one value."""
+    if value is None:
+        return [literal_column(f"'{kind}'").label("kind"), *CONTACT_COLUMNS]
+    columns: list[ColumnElement[Any]] = [null()] * len(CONTACT_COLUMNS)
+    columns[_VALUE] = value
+    return [literal_column(f"'{kind}'"), *columns]
+
+
+_STORED = union_all(
+    select(*_tagged(_CONTACT)).where(CONTACT_COLUMNS[_VALUE].in_(bindparam("emails", expanding=True))),
+    select(*_tagged(_KNOWN_KEY, _TABLE.c.dedup_key)).where(
+        _TABLE.c.dedup_key.in_(bindparam("keys", expanding=True))
+    ),
+    select(*_tagged(_ERASED_HASH, _SUPPRESSIONS.c.address_hash)).where(
+        _SUPPRESSIONS.c.address_hash.in_(bindparam("hashes", expanding=True)),
+        _SUPPRESSIONS.c.reason == SuppressionReason.ERASED.value,
+    ),
 )
+"""The batch's contacts, its keys already in the inbox, and its erased addresses' hashes, tagged by kind."""
 
 
 def audience_for(session: Session, ctx: AppContext, list_id: str | None) -> AudienceSettings | None:

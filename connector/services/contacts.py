@@ -3,6 +3,7 @@
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
@@ -25,6 +26,21 @@ class ContactInput:
     external_id: str | None = None
     locale: str | None = None
     jurisdiction: str | None = None
+
+
+class ContactFields(Protocol):
+    """What filling in reads and sets: a loaded ``ContactRow``, or a batch's values of one (webhooks)."""
+
+    id: str
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    external_id: str | None
+    locale: str | None
+    jurisdiction: str | None
+    updated_at: datetime
+    changed_at: datetime
 
 
 _UPDATABLE = ("phone", "first_name", "last_name", "external_id", "locale", "jurisdiction")
@@ -86,13 +102,13 @@ def upsert_contact(
     return contact, False
 
 
-def fill_in(contact: ContactRow, clean: ContactInput) -> list[str]:
+def fill_in(contact: ContactFields, clean: ContactInput) -> list[str]:
     """Set the fields given (normalised) on a loaded contact; the names of those that changed."""
     return [name for name in _UPDATABLE if _update_field(contact, name, getattr(clean, name))]
 
 
 def fill_in_change(
-    contact: ContactRow, clean: ContactInput, origin: Origin, now: datetime
+    contact: ContactFields, clean: ContactInput, origin: Origin, now: datetime
 ) -> dict[str, object] | None:
     """:func:`fill_in`, and if anything changed the contact's ``updated_at`` and the history row to record
     (as :func:`change_values`); ``None`` if nothing changed."""
@@ -143,7 +159,7 @@ def _create(
     return contact
 
 
-def _update_field(contact: ContactRow, name: str, value: str | None) -> bool:
+def _update_field(contact: ContactFields, name: str, value: str | None) -> bool:
     if value is None or getattr(contact, name) == value:
         return False
     setattr(contact, name, value)

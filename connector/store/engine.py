@@ -48,25 +48,34 @@ def unit_of_work(engine: Engine | Connection) -> Iterator[Session]:
 
 
 @contextmanager
-def pipelined(session: Session) -> Iterator[None]:
+def pipelined(session: Session, *, commit: bool = False) -> Iterator[None]:
     """The statements run inside are sent together (psycopg's pipeline mode), not one round trip each.
 
     For writes whose results nobody reads (no ORM flush inside: it checks row counts). A statement
     that fails surfaces at the latest when the block ends, as the ``SQLAlchemyError`` it would have
     raised alone (``IntegrityError`` for a unique key); the transaction is then lost and its connection
     discarded (a pipeline that failed midway is no state to reuse). Other drivers run them one by one.
+    ``commit``: the block ends with the session's commit, whose COMMIT goes out with the statements
+    (one round trip for writes and commit); a failure of either raises from the block as above.
     """
     connection = session.connection()
     driver = connection.connection.driver_connection
     if not isinstance(driver, psycopg.Connection):
         yield
+        _commit_if(session, commit)
         return
     try:
         with driver.pipeline():
             yield
+            _commit_if(session, commit)
     except psycopg.Error as exc:
         connection.invalidate()
         raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
     except BaseException:
         connection.invalidate()
         raise
+
+
+def _commit_if(session: Session, commit: bool) -> None:
+    if commit:
+        session.commit()
