@@ -34,6 +34,7 @@ from connector.core.model import (
 from connector.core.policy import decide, needs_confirmation, review_at
 from connector.core.policy_settings import FollowUpSettings, PolicySettings, SoftOptInSettings
 from connector.core.wording import explanation
+from tests.core import policy_reference
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=10, hours=6)
@@ -266,6 +267,22 @@ def test_explaining_at_a_date_equals_deciding_from_the_history_up_to_it(
 
     assert explained == from_history
     assert explanation(explained, policy) == explanation(from_history, policy)
+
+
+@settings(max_examples=500, deadline=None)
+@given(facts=contact_facts, policy=policy_settings, moment=moments)
+def test_decisions_and_their_words_equal_the_reference_policy(
+    facts: ContactFacts, policy: PolicySettings, moment: datetime
+) -> None:
+    """Reasons worded when read and shared decision values change no decision and no word."""
+    decided = decide(facts, policy, moment)
+    reference = policy_reference.decide(facts, policy, moment)
+
+    assert decided == reference
+    assert [d.reason for d in decided.marketing] == [d.reason for d in reference.marketing]
+    assert decided.transactional.reason == reference.transactional.reason
+    assert explanation(decided, policy) == explanation(reference, policy)
+    assert review_at(facts, decided) == policy_reference.review_at(facts, reference)
 
 
 @EXAMPLES
