@@ -190,15 +190,22 @@ def sync_audience(
 def _plan_and_persist(
     ctx: AppContext, name: str, contact: str | None, timings: RunTimings, *, full: bool, allow: bool
 ) -> tuple[str, list[Step]]:
-    """Plan and persist a new run, with the cyclic collector paused. What planning held (facts,
-    entitlements, desired members, the mirror) is dropped on return, before the first call: applying needs
-    only the steps, and a heap that size would only make the collector's passes during the calls longer."""
+    """Plan and persist a new run, the cyclic collector paused throughout: it starts again only once what
+    planning held (facts, entitlements, desired members, the mirror) is dropped, so it never walks that
+    heap. Applying needs only the steps."""
+    with collector_paused():
+        return _planned_and_persisted(ctx, name, contact, timings, full=full, allow=allow)
+
+
+def _planned_and_persisted(
+    ctx: AppContext, name: str, contact: str | None, timings: RunTimings, *, full: bool, allow: bool
+) -> tuple[str, list[Step]]:
     planned = plan_audience(ctx, name, full=full, contact=contact, allow_destructive=allow)
     timings.include(planned.timings)
     if not planned.safety.ok:
         _record_refused(ctx, planned, contact)
         raise PlanRefusedError(planned.safety.message())
-    with timings.timed("persist"), collector_paused():
+    with timings.timed("persist"):
         return persist_plan(ctx, planned, contact)
 
 
