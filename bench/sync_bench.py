@@ -224,6 +224,8 @@ def _full_sync(ctx: AppContext, n: int, sandbox: "Sandbox", args: argparse.Names
         started = time.perf_counter()
         planned = plan_audience(ctx, "main")
         planning = time.perf_counter() - started
+        members, minimum = _members_sent(planned.plan), estimate_calls(planned.plan)
+        del planned  # the dry run's values are not the sync's to carry (and the collector would walk them)
         gateway.stats.reset()
         since, sandbox_cpu = datetime.now(UTC).isoformat(), _process_cpu(sandbox.pid)
         started, cpu = time.perf_counter(), time.process_time()
@@ -231,10 +233,8 @@ def _full_sync(ctx: AppContext, n: int, sandbox: "Sandbox", args: argparse.Names
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         on_sandbox = _sandbox_time(sandbox, since, sandbox_cpu, args)
         calls = gateway.stats.snapshot().total_calls
-    members = _members_sent(planned.plan)
     bound = (calls * args.latency_ms + members * args.member_latency_ms) / 1000 / args.connections
     incremental, changed = _incremental_planning(ctx, n)
-    minimum = estimate_calls(planned.plan)
     return SyncFigures(
         n,
         planning,
