@@ -18,8 +18,9 @@ benchmark did. It prints:
 
 First, in a fresh process spawned before anything else (so that its peak RSS is its own), the pure
 core at ``--core-size`` contacts (default 1,000,000): decide + build + diff over generated facts and
-a mirror, for a full plan and for an incremental plan after 1 % changed; time and peak RSS via
-``resource.getrusage``.
+a mirror, for a full plan (with the cyclic collector running, then once more with it paused, as
+``plan_audience`` runs it) and for an incremental plan after 1 % changed; wall and CPU time, and peak
+RSS via ``resource.getrusage``.
 
 Nothing is asserted. Targets: calls ≤ 1.05 × minimum; wall ≤ 1.5 × bound; ≥ 200× fewer calls than naive;
 incremental planning ≤ 5 s; full plan of 1M ≤ 60 s within 1 GiB.
@@ -30,6 +31,7 @@ Run: .venv/bin/python bench/sync_bench.py [--sizes 10000,100000] [--core-size 10
 
 import argparse
 import multiprocessing
+import os
 import resource
 import socket
 import sys
@@ -46,6 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mailchimp_marketing
+import requests
 from sqlalchemy import text
 
 from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
@@ -71,8 +74,10 @@ from connector.settings import load_settings
 from connector.store.engine import make_engine
 from connector.store.migrate import upgrade
 from connector.sync.audience import ensure_audience
+from connector.sync.collector import collector_paused
 from connector.sync.connect import open_gateway
 from connector.sync.run import mapping_for, plan_audience, sync_audience
+from connector.sync.timings import Elapsed as RunElapsed
 from tests.sync.bulk import email_of, seed_contacts
 
 
@@ -89,6 +94,9 @@ class SyncFigures:
     members_sent: int
     incremental_s: float
     incremental_contacts: int
+    phases: dict[str, RunElapsed]
+    """The sync's own timings per phase (``SyncReport.timings``)."""
+    sandbox: "SandboxTime"
 
 
 def main() -> None:
@@ -130,12 +138,12 @@ def _arguments() -> argparse.Namespace:
 
 def _measure_size(n: int, args: argparse.Namespace) -> tuple[SyncFigures, float]:
     knobs = SandboxKnobs(
-        latency_ms=args.latency_ms, latency_per_member_ms=args.member_latency_ms, request_log_size=100
+        latency_ms=args.latency_ms, latency_per_member_ms=args.member_latency_ms, request_log_size=5_000
     )
     with tempfile.TemporaryDirectory() as folder, _sandbox(knobs, args.sandbox) as sandbox:
         ctx = _context(Path(folder), sandbox, args.connections)
         seed_contacts(ctx.engine, n, ctx.now() - timedelta(days=1))
-        figures = _full_sync(ctx, n, args)
+        figures = _full_sync(ctx, n, sandbox, args)
         naive = _naive_seconds_per_contact(sandbox, args.naive_sample)
         ctx.engine.dispose()
     return figures, naive
@@ -146,6 +154,8 @@ class Sandbox:
     base_url: str
     api_key: str
     dc: str
+    pid: int | None = None
+    """The sandbox's own process (``--sandbox process``), whose CPU time the breakdown reports."""
 
 
 def _where(args: argparse.Namespace) -> str:
@@ -165,7 +175,7 @@ def _sandbox(knobs: SandboxKnobs, where: str) -> Iterator[Sandbox]:
     process.start()
     try:
         _wait_for_port(port, process)
-        yield Sandbox(f"http://127.0.0.1:{port}/3.0", f"sandbox-{knobs.dc}", knobs.dc)
+        yield Sandbox(f"http://127.0.0.1:{port}/3.0", f"sandbox-{knobs.dc}", knobs.dc, process.pid)
     finally:
         process.terminate()
         process.join(10)
@@ -207,29 +217,78 @@ def _context(folder: Path, sandbox: Sandbox, connections: int) -> AppContext:
     )
 
 
-def _full_sync(ctx: AppContext, n: int, args: argparse.Namespace) -> SyncFigures:
+def _full_sync(ctx: AppContext, n: int, sandbox: "Sandbox", args: argparse.Namespace) -> SyncFigures:
     audience = ctx.settings.audience("main")
     with open_gateway(ctx.settings.mailchimp) as gateway:
         ensure_audience(ctx, gateway, audience, mapping_for(ctx.settings, audience))
         started = time.perf_counter()
         planned = plan_audience(ctx, "main")
         planning = time.perf_counter() - started
+        members, minimum = _members_sent(planned.plan), estimate_calls(planned.plan)
+        del planned  # the dry run's values are not the sync's to carry (and the collector would walk them)
         gateway.stats.reset()
+        since, sandbox_cpu = datetime.now(UTC).isoformat(), _process_cpu(sandbox.pid)
         started, cpu = time.perf_counter(), time.process_time()
-        sync_audience(ctx, gateway, "main")
+        report = sync_audience(ctx, gateway, "main")
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        on_sandbox = _sandbox_time(sandbox, since, sandbox_cpu, args)
         calls = gateway.stats.snapshot().total_calls
-    members = _members_sent(planned.plan)
     bound = (calls * args.latency_ms + members * args.member_latency_ms) / 1000 / args.connections
     incremental, changed = _incremental_planning(ctx, n)
-    minimum = estimate_calls(planned.plan)
-    return SyncFigures(n, planning, wall, cpu, calls, minimum, bound, members, incremental, changed)
+    return SyncFigures(
+        n,
+        planning,
+        wall,
+        cpu,
+        calls,
+        minimum,
+        bound,
+        members,
+        incremental,
+        changed,
+        report.timings.phases(),
+        on_sandbox,
+    )
+
+
+@dataclass(frozen=True)
+class SandboxTime:
+    """The sandbox's own account of the sync's calls (its request log): time from taking a request to
+    sending its answer, and the part of it that was injected latency."""
+
+    calls: int
+    answering_s: float
+    injected_s: float
+    cpu_s: float | None
+    """CPU time of the sandbox's process during the sync (``--sandbox process`` on Linux only)."""
+
+
+def _sandbox_time(
+    sandbox: "Sandbox", since: str, cpu_before: float | None, args: argparse.Namespace
+) -> SandboxTime:
+    cpu_after = _process_cpu(sandbox.pid)
+    root = sandbox.base_url.removesuffix("/3.0")
+    log = requests.get(f"{root}/_sandbox/requests", timeout=30).json()["requests"]
+    calls = [r for r in log if r["at"] >= since and r["path"].startswith("/3.0")]
+    answering = sum(r["duration_ms"] for r in calls) / 1000
+    injected = len(calls) * args.latency_ms / 1000
+    cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
+    return SandboxTime(len(calls), answering, injected, cpu)
+
+
+def _process_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process, from ``/proc`` (``None`` where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _members_sent(plan: Any) -> int:
     """Member entries the calls carry: one per upsert, one per tag of each tag operation (new members'
     added tags ride in their upsert entry)."""
-    created = created_members(plan)
+    created = created_members(plan.operations)
     count = 0
     for op in plan.operations:
         if isinstance(op, UpsertMember):
@@ -320,6 +379,7 @@ def _print_sync(f: SyncFigures, naive_per_contact: float, args: argparse.Namespa
         f"  CPU time of this process during the sync (store + client"
         f"{' + in-process sandbox' if args.sandbox == 'thread' else ''}): {f.cpu_s:.1f} s"
     )
+    _print_phases(f, args)
     naive_wall = naive_per_contact * f.n
     print(
         f"  naive official client, EXTRAPOLATED from {args.naive_sample} contacts to {f.n:,}: "
@@ -332,28 +392,79 @@ def _print_sync(f: SyncFigures, naive_per_contact: float, args: argparse.Namespa
     )
 
 
+def _print_phases(f: SyncFigures, args: argparse.Namespace) -> None:
+    print("  where the sync's time went (wall / CPU of the thread that ran it; calls: summed over workers):")
+    for phase, elapsed in f.phases.items():
+        times = f"{elapsed.wall_s:7.2f} s / {elapsed.cpu_s:6.2f} s CPU"
+        runs = f"  ({elapsed.count:,}×)" if phase.startswith("  ") else ""
+        print(f"    {phase:<44} {times}{runs}")
+    s = f.sandbox
+    member_latency = f.members_sent * args.member_latency_ms / 1000
+    print(
+        f"    sandbox side, {s.calls} calls: answering {s.answering_s:.2f} s summed, of which injected "
+        f"latency {s.injected_s:.2f} s + {member_latency:.2f} s per member → own processing "
+        f"{s.answering_s - s.injected_s - member_latency:.2f} s (queueing on its one event loop included)"
+        + (f"; its process's CPU time {s.cpu_s:.2f} s" if s.cpu_s is not None else "")
+    )
+    apply = sum((e.wall_s for p, e in f.phases.items() if p.startswith("apply ")), 0.0)
+    print(
+        f"  apply phase (first call sent → last answer recorded, per call group, summed): {apply:.2f} s "
+        f"vs bound {f.bound_s:.2f} s → {apply / max(f.bound_s, 1e-9):.1f}×; before it (plan, persist): "
+        f"{sum((e.wall_s for p, e in f.phases.items() if p in _BEFORE_APPLY), 0.0):.2f} s"
+    )
+
+
+_BEFORE_APPLY = ("audience", "load", "decide", "desire", "diff", "guard", "persist")
+
+
 # --- the pure core at 1M --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Elapsed:
+    """Wall and CPU (process) time of a timed part; CPU is the figure to compare on a busy machine."""
+
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+    def __add__(self, other: "Elapsed") -> "Elapsed":
+        return Elapsed(self.wall_s + other.wall_s, self.cpu_s + other.cpu_s)
+
+
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _since(started: tuple[float, float]) -> Elapsed:
+    return Elapsed(time.perf_counter() - started[0], time.process_time() - started[1])
 
 
 def _print_core(size: int) -> None:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         figures = pool.submit(core_figures, size).result()
-    full_s, full_ops, incremental_s, incremental_ops, rss = figures
+    full, paused, full_ops, incremental, incremental_ops, rss = figures
     print(
         f"\nPure core (decide + build + diff over generated facts and a synced mirror), {size:,} contacts, "
         f"fresh process; desired state built and diffed 10,000 contacts at a time, fact generation not timed:"
     )
-    print(f"  full plan: {full_s:.1f} s, {full_ops:,} operations (target ≤ 60 s)")
     print(
-        f"  incremental plan after 1 % changed: {incremental_s:.2f} s, {incremental_ops:,} operations "
-        f"(target ≤ 5 s)"
+        f"  full plan: {full.wall_s:.1f} s (CPU {full.cpu_s:.1f} s), {full_ops:,} operations (target ≤ 60 s)"
+    )
+    print(
+        f"  full plan again, the cyclic collector paused as plan_audience runs it: {paused.wall_s:.1f} s "
+        f"(CPU {paused.cpu_s:.1f} s)"
+    )
+    print(
+        f"  incremental plan after 1 % changed: {incremental.wall_s:.2f} s (CPU {incremental.cpu_s:.2f} s), "
+        f"{incremental_ops:,} operations (target ≤ 5 s)"
     )
     print(f"  peak RSS: {rss / 2**20:,.0f} MiB (target ≤ 1,024 MiB)")
 
 
-def core_figures(size: int) -> tuple[float, int, float, int, int]:
-    """Full and incremental plan times (decide + build + diff only) and the process's peak RSS."""
+def core_figures(size: int) -> tuple[Elapsed, Elapsed, int, Elapsed, int, int]:
+    """Full plan times (decide + build + diff only; with the collector running, then paused), the
+    incremental plan's, and the process's peak RSS."""
     now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     policy = PolicySettings()
     mapping = AudienceMapping(name="main", purposes=("newsletter", "offers", "partner_offers"))
@@ -361,18 +472,31 @@ def core_figures(size: int) -> tuple[float, int, float, int, int]:
     for chunk in _chunks(range(size)):
         desired, _ = _plan_chunk(chunk, policy, mapping, now, withdraw_every=0)
         mirror.update((key, _synced(member)) for key, member in desired.items())
-    full_s, full_ops = 0.0, 0
-    for chunk in _chunks(range(size)):
-        desired, seconds = _plan_chunk(chunk, policy, mapping, now, withdraw_every=100)
-        started = time.perf_counter()
-        full_ops += len(diff(desired, mirror, mapping))
-        full_s += seconds + time.perf_counter() - started
-    changed, incremental_s = _plan_chunk(range(0, size, 100), policy, mapping, now, withdraw_every=1)
-    started = time.perf_counter()
-    incremental = diff(changed, mirror, mapping)
-    incremental_s += time.perf_counter() - started
+    full, full_ops = _full_plan(size, mirror, policy, mapping, now)
+    with collector_paused():
+        paused, _ = _full_plan(size, mirror, policy, mapping, now)
+    changed, incremental = _plan_chunk(range(0, size, 100), policy, mapping, now, withdraw_every=1)
+    started = _clock()
+    incremental_ops = len(diff(changed, mirror, mapping))
+    incremental += _since(started)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return full_s, full_ops, incremental_s, len(incremental), rss
+    return full, paused, full_ops, incremental, incremental_ops, rss
+
+
+def _full_plan(
+    size: int,
+    mirror: dict[str, RemoteMember],
+    policy: PolicySettings,
+    mapping: AudienceMapping,
+    now: datetime,
+) -> tuple[Elapsed, int]:
+    elapsed, operations = Elapsed(), 0
+    for chunk in _chunks(range(size)):
+        desired, planned = _plan_chunk(chunk, policy, mapping, now, withdraw_every=100)
+        started = _clock()
+        operations += len(diff(desired, mirror, mapping))
+        elapsed += planned + _since(started)
+    return elapsed, operations
 
 
 def _chunks(indexes: range, size: int = 10_000) -> list[range]:
@@ -381,13 +505,13 @@ def _chunks(indexes: range, size: int = 10_000) -> list[range]:
 
 def _plan_chunk(
     indexes: range, policy: PolicySettings, mapping: AudienceMapping, now: datetime, *, withdraw_every: int
-) -> tuple[dict[str, DesiredMember], float]:
+) -> tuple[dict[str, DesiredMember], Elapsed]:
     """Decide and build per contact (timed; generating the facts is not); every ``withdraw_every``-th
     contact has withdrawn its newsletter consent (0: nobody)."""
     facts = [
         (index, _facts(index, now, withdraw_every > 0 and index % withdraw_every == 0)) for index in indexes
     ]
-    started = time.perf_counter()
+    started = _clock()
     desired = {}
     for index, known in facts:
         entitlement = decide(known, policy, now)
@@ -395,7 +519,7 @@ def _plan_chunk(
             ContactProfile(str(index), email_of(index), {"first_name": f"P{index}"}), entitlement, mapping
         )
         desired[member.subscriber_hash] = member
-    return desired, time.perf_counter() - started
+    return desired, _since(started)
 
 
 def _facts(index: int, now: datetime, withdrawn: bool) -> ContactFacts:

@@ -44,9 +44,19 @@ class AudienceMapping:
     def owns(self, tag: str) -> bool:
         return tag.startswith(self.tag_prefix)
 
+    def owned(self, tags: frozenset[str]) -> frozenset[str]:
+        """Our tags among ``tags``."""
+        return _prefixed(self.tag_prefix, tags)
+
     def purpose_of(self, tag: str) -> str | None:
         name = tag.removeprefix(self.tag_prefix)
         return name if self.owns(tag) and name in self.purposes else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefixed(prefix: str, tags: frozenset[str]) -> frozenset[str]:
+    """The tags carrying ``prefix``; members carry one of a few tag sets, so each is worked out once."""
+    return frozenset(t for t in tags if t.startswith(prefix))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,28 +85,54 @@ class DesiredMember:
 
 def build(profile: ContactProfile, entitlement: Entitlement, mapping: AudienceMapping) -> DesiredMember:
     """The desired member for a contact, from its entitlement."""
-    allowed = [
-        d
-        for d in entitlement.marketing
-        if d.allowed and d.channel is Channel.EMAIL and d.purpose in mapping.purposes
-    ]
-    purposes = shared(frozenset(d.purpose for d in allowed))
+    allowed = tuple(
+        [
+            (d.purpose, d.basis)
+            for d in entitlement.marketing
+            if d.allowed and d.channel is Channel.EMAIL and d.purpose in mapping.purposes
+        ]
+    )
     transactional = entitlement.transactional.allowed
-    tags = {mapping.purpose_tag(p) for p in purposes} | {mapping.basis_tag(d.basis) for d in allowed}
+    projected = project(mapping, allowed, transactional)
+    return DesiredMember(
+        profile.contact_id,
+        subscriber_hash(profile.email),
+        profile.email,
+        projected.present,
+        projected.status,
+        _merge_fields(profile, mapping),
+        projected.tags,
+        projected.purposes,
+        transactional,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """What a member's entitlement comes to in an audience: membership, status, purposes and tags."""
+
+    present: bool
+    status: MemberStatus | None
+    purposes: frozenset[str]
+    tags: frozenset[str]
+
+
+@functools.lru_cache(maxsize=4096)
+def project(
+    mapping: AudienceMapping, allowed: tuple[tuple[str, Basis], ...], transactional: bool
+) -> Projection:
+    """What the allowed e-mail purposes (with their bases) and transactional notices come to.
+
+    A function of a handful of values that a million members share: worked out once per distinct
+    combination, one shared value each (which also keeps the tag sets shared).
+    """
+    purposes = frozenset(purpose for purpose, _ in allowed)
+    tags = {mapping.purpose_tag(p) for p in purposes} | {mapping.basis_tag(basis) for _, basis in allowed}
     if transactional:
         tags.add(mapping.transactional_tag)
     present = bool(purposes) or transactional
-    return DesiredMember(
-        contact_id=profile.contact_id,
-        subscriber_hash=subscriber_hash(profile.email),
-        email=profile.email,
-        present=present,
-        status=desired_status(mapping.mode, bool(purposes), transactional) if present else None,
-        merge_fields=_merge_fields(profile, mapping),
-        tags=shared(frozenset(tags)),
-        marketing_purposes=purposes,
-        transactional=transactional,
-    )
+    status = desired_status(mapping.mode, bool(purposes), transactional) if present else None
+    return Projection(present, status, shared(purposes), shared(frozenset(tags)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -113,4 +149,5 @@ def desired_status(mode: Mode, marketing: bool, transactional: bool) -> MemberSt
 
 
 def _merge_fields(profile: ContactProfile, mapping: AudienceMapping) -> MergeFields:
-    return tuple(sorted((tag, profile.fields.get(field) or "") for tag, field in mapping.merge_fields))
+    fields = profile.fields
+    return tuple(sorted([(tag, fields.get(field) or "") for tag, field in mapping.merge_fields]))

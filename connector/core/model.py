@@ -194,7 +194,7 @@ class ContactFacts:
 
     def as_of(self, moment: datetime) -> "ContactFacts":
         """The facts as they stood at ``moment``: records that happened later are left out."""
-        if self.last_moment() <= moment:
+        if _all_known_at(self, moment):
             return self
         return replace(
             self,
@@ -205,6 +205,21 @@ class ContactFacts:
             objections=_before(self.objections, moment, lambda o: o.occurred_at),
             suppressions=_before(self.suppressions, moment, lambda s: s.created_at),
         )
+
+
+def _all_known_at(facts: ContactFacts, moment: datetime) -> bool:
+    """``facts.last_moment() <= moment``, without going through every record once one is later."""
+    for event in facts.consent_events:
+        if event.occurred_at > moment:
+            return False
+    for relationship in facts.relationships:
+        ended = relationship.ended_at
+        if relationship.started_at > moment or (ended is not None and ended > moment):
+            return False
+    for objection in facts.objections:
+        if objection.occurred_at > moment:
+            return False
+    return all(s.created_at <= moment for s in facts.suppressions)
 
 
 def _moments(facts: ContactFacts) -> Iterator[datetime]:
@@ -227,27 +242,72 @@ def _relationship_as_of(relationship: Relationship, moment: datetime) -> Relatio
     return relationship
 
 
+class Reason:
+    """Why a decision came out as it did, in plain words (P8), put into words only when read.
+
+    Deciding for a million contacts needs the rule, the records and the dates, never the sentence; the
+    sentence is built from the same immutable records when ``explain``, a report or a plan shows it, so
+    it reads exactly as if it had been built at once. Equal to any ``Reason`` or ``str`` with the same
+    words.
+    """
+
+    __slots__ = ("_words",)
+
+    def __init__(self, words: Callable[[], str]) -> None:
+        self._words = words
+
+    def __str__(self) -> str:
+        return self._words()
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Reason | str):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+def words_of(why: "str | Reason") -> str:
+    """The words of a reason, whether already a sentence or still to be put into words."""
+    return why if isinstance(why, str) else str(why)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The policy's answer for one purpose × channel, with why and for how long."""
+    """The policy's answer for one purpose × channel, with why and for how long.
+
+    ``why`` is the reason as given (words, or a :class:`Reason` worded when read); ``reason`` its words.
+    """
 
     purpose: str
     channel: Channel
     allowed: bool
     basis: Basis
     rule: Rule
-    reason: str
+    why: str | Reason
     valid_until: datetime | None = None
     records: tuple[RecordRef, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return words_of(self.why)
 
 
 @dataclass(frozen=True, slots=True)
 class TransactionalDecision:
     allowed: bool
-    reason: str
+    why: str | Reason
     valid_until: datetime | None = None
     records: tuple[RecordRef, ...] = ()
     rule: Rule = Rule.P4_TRANSACTIONAL
+
+    @property
+    def reason(self) -> str:
+        return words_of(self.why)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@
 ``sync/explain.py`` renders it; both ``match`` on :data:`Operation` and end in ``assert_never``.
 """
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -151,7 +152,9 @@ def _tag_operations(
     mapping: AudienceMapping,
     have: RemoteMember | None,
 ) -> list[Operation]:
-    owned = frozenset(t for t in current if mapping.owns(t))
+    owned = mapping.owned(current)
+    if wanted == owned:
+        return []
     ops: list[Operation] = []
     if add := wanted - owned:
         ops.append(AddTags(want.subscriber_hash, want.email, add, _tag_reason(want)))
@@ -185,7 +188,7 @@ def _leave(
     if have is None:
         return []
     ops: list[Operation] = []
-    if owned := frozenset(t for t in have.tags if mapping.owns(t)):
+    if owned := mapping.owned(have.tags):
         ops.append(RemoveTags(want.subscriber_hash, want.email, owned, "no entitlement any more"))
     if have.is_present and managed and mapping.on_no_entitlement == "archive":
         ops.append(Archive(want.subscriber_hash, "no entitlement any more (archived, reversible)"))
@@ -213,8 +216,13 @@ def _status_change(want: DesiredMember, have: RemoteMember) -> MemberStatus | No
     return None if target == have.status else target
 
 
+@functools.lru_cache(maxsize=64)
+def _merge_tags(merge_fields: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    return frozenset(tag for tag, _ in merge_fields)
+
+
 def _merge_fields_differ(want: MergeFields, have: MergeFields, mapping: AudienceMapping) -> bool:
-    ours = {tag for tag, _ in mapping.merge_fields}
+    ours = _merge_tags(mapping.merge_fields)
     current = {tag: value for tag, value in have if tag in ours}
     return any(current.get(tag, "") != value for tag, value in want)
 

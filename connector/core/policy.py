@@ -2,8 +2,13 @@
 
 ``decide(facts, settings, now)`` is pure. It looks only at the facts as they stood at ``now``, so
 explaining "as of date D" is the same call with ``now = D``.
+
+A sync decides for every contact of an audience and reads no reason, so deciding is kept cheap: a reason
+is put into words only when read (:class:`~connector.core.model.Reason`), and a decision that depends on
+nothing but its purpose and channel (nothing on record) is one shared value.
 """
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +22,7 @@ from connector.core.model import (
     Decision,
     Entitlement,
     Objection,
+    Reason,
     RecordKind,
     RecordRef,
     Relationship,
@@ -55,18 +61,15 @@ def decide(facts: ContactFacts, settings: PolicySettings, now: datetime) -> Enti
     known = facts.as_of(now)
     states = fold(known.consent_events)
     marketing = tuple(
-        decide_marketing(known, states, purpose, channel, settings, now)
-        for purpose in settings.purposes
-        for channel in purpose.channels
+        [
+            decide_marketing(known, states, purpose, channel, settings, now)
+            for purpose in settings.purposes
+            for channel in purpose.channels
+        ]
     )
     transactional = decide_transactional(known, settings, now)
-    return Entitlement(
-        contact_id=facts.contact_id,
-        decided_at=now,
-        marketing=marketing,
-        transactional=transactional,
-        next_review_at=next_review(marketing, transactional, now),
-    )
+    review = next_review(marketing, transactional, now)
+    return Entitlement(facts.contact_id, now, marketing, transactional, review)
 
 
 def decide_marketing(
@@ -78,17 +81,42 @@ def decide_marketing(
     now: datetime,
 ) -> Decision:
     """P0 hard stops first, then a basis: valid consent (P2) or soft opt-in (P3), else P1."""
-    state = states.get((purpose.name, channel)) or ConsentState(purpose=purpose.name, channel=channel)
+    state = states.get((purpose.name, channel))
+    if state is None:
+        return _decide_without_consent_events(facts, purpose, channel, settings, now)
     consent = valid_consent(state, settings, now)
     stop = hard_stop(facts, state, purpose.name, channel, consent)
     if stop is not None:
         return stop
     if consent is not None:
         return _allowed_by_consent(purpose.name, channel, consent)
+    window = soft_opt_in(facts, purpose, settings, now) if facts.relationships else None
+    if window is not None:
+        return _allowed_as_customer(purpose.name, channel, window, settings)
+    return _no_basis(facts, state, purpose, settings, now)
+
+
+def _decide_without_consent_events(
+    facts: ContactFacts, purpose: PurposeSettings, channel: Channel, settings: PolicySettings, now: datetime
+) -> Decision:
+    """``decide_marketing`` where no consent event names the purpose × channel (most of them): no consent,
+    no withdrawal, and without relationships no basis at all."""
+    state = _no_consent_events(purpose.name, channel)
+    stop = hard_stop(facts, state, purpose.name, channel, None)
+    if stop is not None:
+        return stop
+    if not facts.relationships:
+        return _denied_without_records(purpose.name, channel, "no consent and no customer relationship")
     window = soft_opt_in(facts, purpose, settings, now)
     if window is not None:
         return _allowed_as_customer(purpose.name, channel, window, settings)
     return _no_basis(facts, state, purpose, settings, now)
+
+
+@functools.lru_cache(maxsize=256)
+def _no_consent_events(purpose: str, channel: Channel) -> ConsentState:
+    """The consent state of a purpose × channel without any event (one shared value per key)."""
+    return ConsentState(purpose=purpose, channel=channel)
 
 
 def hard_stop(
@@ -103,7 +131,8 @@ def hard_stop(
     Suppression, objection and withdrawal give way only to a valid consent strictly newer than them.
     """
 
-    if facts.erased or facts.processing_restricted or not _has_address(facts, channel):
+    reachable = facts.has_email if channel is Channel.EMAIL else facts.has_phone
+    if facts.erased or facts.processing_restricted or not reachable:
         return _deny(
             purpose,
             channel,
@@ -114,21 +143,19 @@ def hard_stop(
     if channel is Channel.EMAIL and facts.suppressions:
         suppression = _latest_suppression(facts.suppressions)
         if suppression is not None and not _is_newer(newer_than, suppression.created_at):
-            return _deny(purpose, channel, _suppression_reason(suppression), suppression.ref)
+            reason = Reason(lambda: _suppression_reason(suppression))
+            return _deny(purpose, channel, reason, suppression.ref)
     objection = _latest_objection(facts.objections, purpose, channel) if facts.objections else None
     if objection is not None and not _is_newer(newer_than, objection.occurred_at):
-        return _deny(purpose, channel, _objection_reason(objection), objection.ref)
+        return _deny(purpose, channel, Reason(lambda: _objection_reason(objection)), objection.ref)
     if state.withdrawal is not None and consent is None:
-        return _deny(purpose, channel, _withdrawal_reason(state), *_withdrawal_records(state))
+        reason = Reason(lambda: _withdrawal_reason(state))
+        return _deny(purpose, channel, reason, *_withdrawal_records(state))
     return None
 
 
-def _deny(purpose: str, channel: Channel, reason: str, *records: RecordRef) -> Decision:
+def _deny(purpose: str, channel: Channel, reason: str | Reason, *records: RecordRef) -> Decision:
     return Decision(purpose, channel, False, Basis.NONE, Rule.P0_HARD_STOP, reason, None, records)
-
-
-def _has_address(facts: ContactFacts, channel: Channel) -> bool:
-    return facts.has_email if channel is Channel.EMAIL else facts.has_phone
 
 
 def _unreachable_reason(facts: ContactFacts, channel: Channel) -> str:
@@ -188,7 +215,12 @@ def soft_opt_in(
     current = [w for w in windows if w.relationship.started_at <= now and _open_at(w.ends_at, now)]
     if not current:
         return None
-    return max(current, key=lambda w: (w.ends_at is None, w.ends_at or now, w.relationship.id))
+    return max(current, key=lambda w: _lasting(w, now))
+
+
+def _lasting(window: _Window, now: datetime) -> tuple[bool, datetime, str]:
+    """Orders windows by how long they last: open-ended last, ties broken by the relationship's id."""
+    return (window.ends_at is None, window.ends_at or now, window.relationship.id)
 
 
 def qualifies_for_soft_opt_in(
@@ -226,8 +258,8 @@ def decide_transactional(
     facts: ContactFacts, settings: PolicySettings, now: datetime
 ) -> TransactionalDecision:
     """P4: notices while any order, subscription or account is open; never touched by opt-outs."""
-    contact = RecordRef(RecordKind.CONTACT, facts.contact_id)
     if facts.erased:
+        contact = RecordRef(RecordKind.CONTACT, facts.contact_id)
         return TransactionalDecision(False, "the person's data was erased", None, (contact,))
     grace = settings.transactional_days_after_service
     open_ones = [
@@ -236,10 +268,14 @@ def decide_transactional(
         if r.started_at <= now and _open_at(transactional_end(r, grace), now)
     ]
     if not open_ones:
-        return TransactionalDecision(False, "no open order, subscription or account")
-    best = max(open_ones, key=lambda w: (w.ends_at is None, w.ends_at or now, w.relationship.id))
-    reason = f"{describe_relationship(best.relationship)}"
-    return TransactionalDecision(True, reason, best.ends_at, (best.relationship.ref,))
+        return _NOTHING_OPEN
+    best = open_ones[0] if len(open_ones) == 1 else max(open_ones, key=lambda w: _lasting(w, now))
+    relationship = best.relationship
+    reason = Reason(lambda: describe_relationship(relationship))
+    return TransactionalDecision(True, reason, best.ends_at, (relationship.ref,))
+
+
+_NOTHING_OPEN = TransactionalDecision(False, "no open order, subscription or account")
 
 
 def transactional_end(relationship: Relationship, grace_days: int) -> datetime | None:
@@ -255,42 +291,51 @@ def next_review(
     now: datetime,
 ) -> datetime | None:
     """The earliest moment the answer can change without new data."""
-    moments = [d.valid_until for d in marketing if d.valid_until is not None]
-    moments += [transactional.valid_until] if transactional.valid_until is not None else []
-    future = [m for m in moments if m > now]
-    return min(future, default=None)
+    moments = [d.valid_until for d in marketing if d.valid_until is not None and d.valid_until > now]
+    if transactional.valid_until is not None and transactional.valid_until > now:
+        moments.append(transactional.valid_until)
+    return min(moments, default=None)
 
 
 def _allowed_by_consent(purpose: str, channel: Channel, consent: _Consent) -> Decision:
+    reason = Reason(lambda: _consent_reason(consent))
+    return Decision(
+        purpose, channel, True, Basis.CONSENT, Rule.P2_CONSENT, reason, consent.expires_at, consent.records
+    )
+
+
+def _consent_reason(consent: _Consent) -> str:
     grant = consent.grant
     reason = f"consent given {day(grant.occurred_at)} via {describe_source(grant)}"
     if grant.notice_version:
         reason += f" (notice {grant.notice_version})"
     if consent.confirmation is not None:
         reason += f", confirmed {day(consent.confirmation.occurred_at)}"
-    return Decision(
-        purpose, channel, True, Basis.CONSENT, Rule.P2_CONSENT, reason, consent.expires_at, consent.records
-    )
+    return reason
 
 
 def _allowed_as_customer(
     purpose: str, channel: Channel, window: _Window, settings: PolicySettings
 ) -> Decision:
     relationship = window.relationship
-    reason = f"existing customer, {describe_relationship(relationship)}"
     follow_up = _follow_up_days(relationship, settings)
-    if follow_up:
-        reason += f", follow-up {follow_up} days"
     return Decision(
         purpose,
         channel,
         True,
         Basis.EXISTING_CUSTOMER,
         Rule.P3_SOFT_OPT_IN,
-        reason,
+        Reason(lambda: _customer_reason(relationship, follow_up)),
         window.ends_at,
         (relationship.ref,),
     )
+
+
+def _customer_reason(relationship: Relationship, follow_up: int) -> str:
+    reason = f"existing customer, {describe_relationship(relationship)}"
+    if follow_up:
+        reason += f", follow-up {follow_up} days"
+    return reason
 
 
 def _no_basis(
@@ -301,7 +346,15 @@ def _no_basis(
     now: datetime,
 ) -> Decision:
     reason, records = _why_no_basis(facts, state, purpose, settings, now)
+    if isinstance(reason, str) and not records:
+        return _denied_without_records(purpose.name, state.channel, reason)
     return Decision(purpose.name, state.channel, False, Basis.NONE, Rule.P1_NO_BASIS, reason, None, records)
+
+
+@functools.lru_cache(maxsize=1024)
+def _denied_without_records(purpose: str, channel: Channel, reason: str) -> Decision:
+    """P1 for reasons that name no record: one shared value per purpose, channel and reason."""
+    return Decision(purpose, channel, False, Basis.NONE, Rule.P1_NO_BASIS, reason, None, ())
 
 
 def _why_no_basis(
@@ -310,21 +363,30 @@ def _why_no_basis(
     purpose: PurposeSettings,
     settings: PolicySettings,
     now: datetime,
-) -> tuple[str, tuple[RecordRef, ...]]:
+) -> tuple[str | Reason, tuple[RecordRef, ...]]:
     grant = state.grant
     if grant is not None and needs_confirmation(grant, settings) and state.confirmation is None:
-        return f"consent given {day(grant.occurred_at)} awaits double opt-in confirmation", (grant.ref,)
+        return Reason(lambda: _awaiting_confirmation_reason(grant)), (grant.ref,)
     expiry = consent_expiry(grant, settings) if grant is not None else None
     if grant is not None and expiry is not None and now >= expiry:
-        return f"consent given {day(grant.occurred_at)} expired {day(expiry)}", (grant.ref,)
+        return Reason(lambda: _expired_reason(grant, expiry)), (grant.ref,)
     if state.not_consent is not None:
-        return f"no valid consent: {_not_consent_reason(state.not_consent)}", (state.not_consent.ref,)
+        event = state.not_consent
+        return Reason(lambda: f"no valid consent: {_not_consent_reason(event)}"), (event.ref,)
     return _why_no_customer_basis(facts, purpose, settings, now)
+
+
+def _awaiting_confirmation_reason(grant: ConsentEvent) -> str:
+    return f"consent given {day(grant.occurred_at)} awaits double opt-in confirmation"
+
+
+def _expired_reason(grant: ConsentEvent, expiry: datetime) -> str:
+    return f"consent given {day(grant.occurred_at)} expired {day(expiry)}"
 
 
 def _why_no_customer_basis(
     facts: ContactFacts, purpose: PurposeSettings, settings: PolicySettings, now: datetime
-) -> tuple[str, tuple[RecordRef, ...]]:
+) -> tuple[str | Reason, tuple[RecordRef, ...]]:
     if not facts.relationships:
         return "no consent and no customer relationship", ()
     if not purpose.similar_products:
@@ -335,17 +397,22 @@ def _why_no_customer_basis(
     latest = max(qualifying, key=lambda r: (window_end(r, settings) or now, r.id))
     ended = window_end(latest, settings)
     if ended is not None and ended <= now:
-        return (
-            f"no consent; existing-customer basis ended {day(ended)} ({describe_relationship(latest)})",
-            (latest.ref,),
-        )
+        return Reason(lambda: _customer_basis_ended_reason(latest, ended)), (latest.ref,)
     return "no consent and no current customer relationship", ()
+
+
+def _customer_basis_ended_reason(relationship: Relationship, ended: datetime) -> str:
+    return f"no consent; existing-customer basis ended {day(ended)} ({describe_relationship(relationship)})"
 
 
 def _why_no_relationship_qualifies(
     relationships: Iterable[Relationship], purpose: PurposeSettings, settings: PolicySettings
-) -> tuple[str, tuple[RecordRef, ...]]:
+) -> tuple[Reason, tuple[RecordRef, ...]]:
     latest = max(relationships, key=lambda r: (r.started_at, r.id))
+    return Reason(lambda: _not_qualifying_reason(latest, purpose, settings)), (latest.ref,)
+
+
+def _not_qualifying_reason(latest: Relationship, purpose: PurposeSettings, settings: PolicySettings) -> str:
     if not latest.opt_out_offered:
         why = "no free opt-out was offered when the address was collected"
     elif not purpose.is_similar_to(latest.categories):
@@ -354,9 +421,7 @@ def _why_no_relationship_qualifies(
         why = f"the order value is unknown (minimum {settings.soft_opt_in.min_order_value})"
     else:
         why = f"the order value is below {settings.soft_opt_in.min_order_value}"
-    return f"no consent; {describe_relationship(latest)} gives no existing-customer basis: {why}", (
-        latest.ref,
-    )
+    return f"no consent; {describe_relationship(latest)} gives no existing-customer basis: {why}"
 
 
 def _not_consent_reason(event: ConsentEvent) -> str:

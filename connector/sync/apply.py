@@ -30,6 +30,7 @@ from connector.sync.audience import AudienceTarget
 from connector.sync.batch_jobs import apply_as_batch_job
 from connector.sync.record import ApplyReport, Recorder, SingleOutcome, Step
 from connector.sync.stored_plan import decode
+from connector.sync.timings import RunTimings
 
 __all__ = ["ApplyOptions", "ApplyReport", "Progress", "Step", "apply_run", "group", "load_pending"]
 
@@ -97,12 +98,16 @@ def apply_run(
     applier.should_stop = should_stop or applier.should_stop
     if steps is None:
         steps, applier.recorder.unwritten = load_pending(ctx, run_id)
-    applier.carried = carried_tags(steps)
-    applier.perform(applier.upsert_calls(group(steps)))
-    groups = group(steps)  # again: tags confirmed with their new member are no longer to do
+    with applier.timings.timed("apply: grouping steps into calls"):
+        applier.carried = carried_tags(steps)
+        upserts = applier.upsert_calls(group(steps))
+    applier.perform("upserts", upserts)
     if applier.halted():
         return applier.recorder.report
-    applier.perform(applier.tag_calls(groups))
+    with applier.timings.timed("apply: grouping steps into calls"):
+        groups = group(steps)  # again: tags confirmed with their new member are no longer to do
+        tags = applier.tag_calls(groups)
+    applier.perform("tags", tags)
     if not applier.halted():
         applier.apply_singles(groups)
     return applier.recorder.report
@@ -163,29 +168,46 @@ class _Applier:
 
     # --- performing calls ------------------------------------------------------------------------
 
-    def perform(self, calls: Sequence[Call]) -> None:
+    def perform(self, phase: str, calls: Sequence[Call]) -> None:
         """Send on up to ``connections`` threads; record each answer here as it arrives.
 
         At most ``connections`` calls are ever sent and not yet recorded, so a crash repeats at most
-        that many calls on resume.
+        that many calls on resume. ``phase`` names the call group in the run's timings.
         """
-        if self.halted():
+        if self.halted() or not calls:
             return
+        timed = [(self._timed_send(phase, send), record) for send, record in calls]
+        with self.timings.timed(f"apply {phase}"):
+            self._perform(phase, timed)
+
+    def _perform(self, phase: str, calls: Sequence[Call]) -> None:
         workers = min(self.options.connections, len(calls))
         if workers <= 1:
             for send, record in calls:
                 if self.halted():
                     return
-                self.recorded(record, send())
+                self.recorded(phase, record, send())
             return
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-apply") as pool:
-            _Window(self, pool, workers).run(iter(calls))
+            _Window(self, pool, workers, phase).run(iter(calls))
 
-    def recorded(self, record: Callable[[Any], None], answer: Any) -> None:
-        self.recorder.called()
-        record(answer)
+    def _timed_send(self, phase: str, send: Callable[[], Any]) -> Callable[[], Any]:
+        def timed_send() -> Any:
+            with self.timings.timed(f"  {phase}: calls (worker threads)"):
+                return send()
+
+        return timed_send
+
+    def recorded(self, phase: str, record: Callable[[Any], None], answer: Any) -> None:
+        with self.timings.timed(f"  {phase}: recording answers"):
+            self.recorder.called()
+            record(answer)
         if self.progress is not None:
             self.progress(1)
+
+    @property
+    def timings(self) -> RunTimings:
+        return self.recorder.report.timings
 
     # --- the calls of each phase -----------------------------------------------------------------
 
@@ -252,7 +274,7 @@ class _Applier:
         if job and not self.halted():
             apply_as_batch_job(self.gateway, self.recorder, self.target.list_id, job)
         in_job = {s.seq for s in job}
-        self.perform([self._single_call(s) for s in singles if s.seq not in in_job])
+        self.perform("singles", [self._single_call(s) for s in singles if s.seq not in in_job])
 
     def _single_call(self, step: Step) -> Call:
         key = step.op.subscriber_hash
@@ -275,10 +297,11 @@ class _Applier:
 class _Window:
     """A sliding window of calls on a pool: submit up to ``size``; record one, submit the next."""
 
-    def __init__(self, applier: _Applier, pool: ThreadPoolExecutor, size: int) -> None:
+    def __init__(self, applier: _Applier, pool: ThreadPoolExecutor, size: int, phase: str) -> None:
         self.applier = applier
         self.pool = pool
         self.size = size
+        self.phase = phase
         self.outstanding: dict[Future[Any], Callable[[Any], None]] = {}
         self.failure: BaseException | None = None
 
@@ -293,7 +316,7 @@ class _Window:
                 except Exception as error:  # the other answers are recorded first, then it is raised
                     self.failure = self.failure or error
                     continue
-                self.applier.recorded(record, answer)
+                self.applier.recorded(self.phase, record, answer)
             self._refill(calls)
         if self.failure is not None:
             raise self.failure

@@ -30,6 +30,7 @@ from connector.store.engine import unit_of_work
 from connector.store.sync_tables import MirrorMemberRow, PlanOperationRow
 from connector.sync.erasures import record_erasure_done
 from connector.sync.inbound import record_opt_out, record_undeliverable
+from connector.sync.timings import RunTimings
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,9 @@ class ApplyReport:
     rejections: list[str] = field(default_factory=list)
     stopped: bool = False
     """``should_stop`` answered yes between two calls: the rest stays ``pending`` for a resume."""
+    timings: RunTimings = field(default_factory=RunTimings, compare=False)
+    """Per call group: the group (first call sent → last answer recorded), its calls (on the worker
+    threads) and the recording of their answers (on the run's thread)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,9 @@ class Recorder:
         self.purposes = purposes
         self.report = ApplyReport()
         self.unwritten: set[str] = set()
+        self.rejected: set[int] = set()
+        """Plan rows this recorder marked ``rejected``: the only ones a run can have rejected, since it
+        applies only rows still ``pending`` when it started and holds the audience's lock."""
 
     # --- upserts ---------------------------------------------------------------------------------
 
@@ -292,18 +299,9 @@ class Recorder:
     def _mark_many(self, session: Session, marks: Sequence[tuple[Step, str, str | None]]) -> None:
         """Plan rows to a new state in one executemany; a row already ``rejected`` stays so. The payload is
         written only for rows still ``pending``."""
-        if not marks:
-            return
-        plan = PlanOperationRow
-        query = select(col(plan.seq)).where(
-            col(plan.run_id) == self.run_id,
-            col(plan.seq).in_([step.seq for step, _, _ in marks]),
-            col(plan.state) == "rejected",
-        )
-        final = set(session.execute(query).scalars())
         states, with_payload = [], []
         for step, state, outcome in marks:
-            if step.seq in final:
+            if step.seq in self.rejected:
                 continue
             change = {"b_run": self.run_id, "b_seq": step.seq, "state": state, "outcome": outcome}
             if state == "pending":  # partial progress (``done_tags``) a resume must know
@@ -320,6 +318,7 @@ class Recorder:
         if state == "done":
             self.report.done += 1
         elif state == "rejected":
+            self.rejected.add(step.seq)
             self.report.rejected += 1
             self.report.rejections.append(
                 f"{step.op.subscriber_hash[:8]} {type(step.op).__name__}: {outcome}"

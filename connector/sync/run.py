@@ -27,10 +27,12 @@ from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, Sync
 from connector.store.tables import ContactRow
 from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
+from connector.sync.collector import collector_paused
 from connector.sync.erasures import record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
-from connector.sync.stored_plan import StoredRow, decode, encode
+from connector.sync.stored_plan import encode
+from connector.sync.timings import RunTimings
 
 ProgressStart = Callable[[int], Progress]
 """Given the number of calls a run will make, the callback to advance per call."""
@@ -43,6 +45,8 @@ class PlannedSync:
     desired: dict[str, DesiredMember]
     inputs: RunInputs
     entitlements: dict[str, Entitlement]
+    timings: RunTimings = field(default_factory=RunTimings)
+    """Wall and CPU time of loading, deciding, building, diffing and judging."""
 
     @property
     def emails(self) -> dict[str, str]:
@@ -57,6 +61,8 @@ class SyncReport:
     resumed: bool
     counts: dict[str, int]
     applied: ApplyReport = field(default_factory=ApplyReport)
+    timings: RunTimings = field(default_factory=RunTimings)
+    """Wall and CPU time per phase: planning, persisting, each call group, recording, finishing."""
 
     def document(self) -> dict[str, Any]:
         return {
@@ -99,29 +105,40 @@ def plan_audience(
     contact: str | None = None,
     allow_destructive: bool = False,
 ) -> PlannedSync:
-    """Load, decide, build and diff one audience; judge the plan. Sends nothing anywhere."""
+    """Load, decide, build and diff one audience; judge the plan. Sends nothing anywhere.
+
+    It runs with the cyclic collector paused (``collector_paused``).
+    """
     audience = ctx.settings.audience(name)
     mapping = mapping_for(ctx.settings, audience)
     now = ctx.now()
-    with unit_of_work(ctx.engine) as session:
-        inputs = load_inputs(session, ctx.settings, name, ctx.suppression_key, now, full=full, email=contact)
-    entitlements = {cid: decide(f, ctx.settings.policy, now) for cid, f in inputs.facts.items()}
-    desired: dict[str, DesiredMember] = {}
-    for row in inputs.contacts:
-        member = build(_profile(row, audience), entitlements[row.id], mapping)
-        desired[member.subscriber_hash] = member
-    plan = diff(desired, inputs.mirror, mapping, inputs.managed, inputs.erasures)
-    safety = check(
-        plan,
-        desired,
-        inputs.mirror,
-        mapping,
-        max_fraction=ctx.settings.sync.max_destructive_fraction,
-        floor=ctx.settings.sync.destructive_floor,
-        allow_destructive=allow_destructive,
-        audience_size=inputs.audience_size,
-    )
-    return PlannedSync(plan, safety, desired, inputs, entitlements)
+    timings = RunTimings()
+    with collector_paused():
+        with timings.timed("load"), unit_of_work(ctx.engine) as session:
+            inputs = load_inputs(
+                session, ctx.settings, name, ctx.suppression_key, now, full=full, email=contact
+            )
+        with timings.timed("decide"):
+            entitlements = {cid: decide(f, ctx.settings.policy, now) for cid, f in inputs.facts.items()}
+        with timings.timed("desire"):
+            desired: dict[str, DesiredMember] = {}
+            for row in inputs.contacts:
+                member = build(_profile(row, audience), entitlements[row.id], mapping)
+                desired[member.subscriber_hash] = member
+        with timings.timed("diff"):
+            plan = diff(desired, inputs.mirror, mapping, inputs.managed, inputs.erasures)
+        with timings.timed("guard"):
+            safety = check(
+                plan,
+                desired,
+                inputs.mirror,
+                mapping,
+                max_fraction=ctx.settings.sync.max_destructive_fraction,
+                floor=ctx.settings.sync.destructive_floor,
+                allow_destructive=allow_destructive,
+                audience_size=inputs.audience_size,
+            )
+    return PlannedSync(plan, safety, desired, inputs, entitlements, timings)
 
 
 def _profile(row: ContactRow, audience: AudienceSettings) -> ContactProfile:
@@ -155,24 +172,47 @@ def sync_audience(
     """
     audience = ctx.settings.audience(name)
     mapping = mapping_for(ctx.settings, audience)
+    timings = RunTimings()
     with audience_lock(ctx, name):
-        target = ensure_audience(ctx, gateway, audience, mapping)
-        unfinished = _unfinished_run(ctx, name)
+        with timings.timed("audience"):
+            target = ensure_audience(ctx, gateway, audience, mapping)
+            unfinished = _unfinished_run(ctx, name)
         if unfinished is not None:
-            return _apply(ctx, gateway, unfinished, target, audience, progress, should_stop, resumed=True)
-        planned = plan_audience(ctx, name, full=full, contact=contact, allow_destructive=allow_destructive)
-        if not planned.safety.ok:
-            _record_refused(ctx, planned, contact)
-            raise PlanRefusedError(planned.safety.message())
-        run_id, steps = persist_plan(ctx, planned, contact)
+            return _apply(
+                ctx, gateway, unfinished, target, audience, progress, should_stop, timings, resumed=True
+            )
+        run_id, steps = _plan_and_persist(ctx, name, contact, timings, full=full, allow=allow_destructive)
         return _apply(
-            ctx, gateway, run_id, target, audience, progress, should_stop, resumed=False, steps=steps
+            ctx, gateway, run_id, target, audience, progress, should_stop, timings, resumed=False, steps=steps
         )
+
+
+def _plan_and_persist(
+    ctx: AppContext, name: str, contact: str | None, timings: RunTimings, *, full: bool, allow: bool
+) -> tuple[str, list[Step]]:
+    """Plan and persist a new run, the cyclic collector paused throughout: it starts again only once what
+    planning held (facts, entitlements, desired members, the mirror) is dropped, so it never walks that
+    heap. Applying needs only the steps."""
+    with collector_paused():
+        return _planned_and_persisted(ctx, name, contact, timings, full=full, allow=allow)
+
+
+def _planned_and_persisted(
+    ctx: AppContext, name: str, contact: str | None, timings: RunTimings, *, full: bool, allow: bool
+) -> tuple[str, list[Step]]:
+    planned = plan_audience(ctx, name, full=full, contact=contact, allow_destructive=allow)
+    timings.include(planned.timings)
+    if not planned.safety.ok:
+        _record_refused(ctx, planned, contact)
+        raise PlanRefusedError(planned.safety.message())
+    with timings.timed("persist"):
+        return persist_plan(ctx, planned, contact)
 
 
 def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> tuple[str, list[Step]]:
     """Write the run and every operation (state ``pending``) in one transaction; refresh review times.
-    The run's id, and its steps exactly as a resume would read them back (no need to read them back).
+    The run's id, and its steps: the plan's own operations, which is what a resume decodes from the rows
+    (``decode(encode(op)) == op``, property-tested), so nothing is read back or decoded.
 
     Set-based: one multi-row INSERT for the operations and one Core executemany UPDATE (by primary key)
     for review times.
@@ -195,7 +235,8 @@ def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> 
             planned.inputs.mirror,
             ctx.now(),
         )
-    return run.id, [Step(row["seq"], decode(StoredRow(**row)), dict(row["payload"])) for row in rows]
+    operations = planned.plan.operations
+    return run.id, [Step(row["seq"], op, row["payload"]) for row, op in zip(rows, operations, strict=True)]
 
 
 def _operation_rows(run_id: str, planned: PlannedSync) -> list[dict[str, Any]]:
@@ -293,6 +334,7 @@ def _apply(
     audience: AudienceSettings,
     progress: ProgressStart | None,
     should_stop: Callable[[], bool] | None,
+    timings: RunTimings,
     *,
     resumed: bool,
     steps: list[Step] | None = None,
@@ -313,12 +355,16 @@ def _apply(
         should_stop=should_stop,
         steps=steps,
     )
+    timings.include(applied.timings)
     if applied.stopped:
-        return SyncReport(run_id, audience.name, resumed, {}, applied)
-    return _finish(ctx, run_id, applied, resumed)
+        return SyncReport(run_id, audience.name, resumed, {}, applied, timings)
+    with timings.timed("finish"):
+        return _finish(ctx, run_id, applied, resumed, timings)
 
 
-def _finish(ctx: AppContext, run_id: str, applied: ApplyReport, resumed: bool) -> SyncReport:
+def _finish(
+    ctx: AppContext, run_id: str, applied: ApplyReport, resumed: bool, timings: RunTimings
+) -> SyncReport:
     with unit_of_work(ctx.engine) as session:
         run = session.get(SyncRunRow, run_id)
         assert run is not None
@@ -329,7 +375,7 @@ def _finish(ctx: AppContext, run_id: str, applied: ApplyReport, resumed: bool) -
             state.last_sync_at = run.watermark
         session.add_all([run, state])
         counts = dict(run.counts)
-    return SyncReport(run_id, run.audience, resumed, counts, applied)
+    return SyncReport(run_id, run.audience, resumed, counts, applied, timings)
 
 
 def _applied_document(applied: ApplyReport) -> dict[str, Any]:

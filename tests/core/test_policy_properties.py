@@ -5,6 +5,7 @@ one of three days) so that records often share an instant, and ``now`` sits in t
 records lie in the future.
 """
 
+import gc
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector.core.consent import fold, is_act_of_consent
+from connector.core.desired import AudienceMapping, ContactProfile, build
 from connector.core.model import (
     Basis,
     Channel,
@@ -31,9 +33,12 @@ from connector.core.model import (
     Suppression,
     SuppressionReason,
 )
+from connector.core.plan import diff
 from connector.core.policy import decide, needs_confirmation, review_at
 from connector.core.policy_settings import FollowUpSettings, PolicySettings, SoftOptInSettings
+from connector.core.remote import MemberStatus, RemoteMember
 from connector.core.wording import explanation
+from tests.core import policy_reference
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=10, hours=6)
@@ -266,6 +271,47 @@ def test_explaining_at_a_date_equals_deciding_from_the_history_up_to_it(
 
     assert explained == from_history
     assert explanation(explained, policy) == explanation(from_history, policy)
+
+
+@settings(max_examples=500, deadline=None)
+@given(facts=contact_facts, policy=policy_settings, moment=moments)
+def test_decisions_and_their_words_equal_the_reference_policy(
+    facts: ContactFacts, policy: PolicySettings, moment: datetime
+) -> None:
+    """Reasons worded when read and shared decision values change no decision and no word."""
+    decided = decide(facts, policy, moment)
+    reference = policy_reference.decide(facts, policy, moment)
+
+    assert decided == reference
+    assert [d.reason for d in decided.marketing] == [d.reason for d in reference.marketing]
+    assert decided.transactional.reason == reference.transactional.reason
+    assert explanation(decided, policy) == explanation(reference, policy)
+    assert review_at(facts, decided) == policy_reference.review_at(facts, reference)
+
+
+@EXAMPLES
+@given(facts=contact_facts, policy=policy_settings, moment=moments)
+def test_deciding_building_and_diffing_leave_no_reference_cycles(
+    facts: ContactFacts, policy: PolicySettings, moment: datetime
+) -> None:
+    """A sync plans with the cyclic collector paused (``connector/sync/collector.py``): reference counting
+    alone must free whatever planning drops."""
+    mapping = AudienceMapping(name="main", purposes=("newsletter", "offers"))
+    profile = ContactProfile("contact-1", "kari@firma.no", {"first_name": "Kari"})
+    gc.collect()
+    entitlement = decide(facts, policy, moment)
+    member = build(profile, entitlement, mapping)
+    stale = RemoteMember(
+        member.subscriber_hash, member.email, MemberStatus.SUBSCRIBED, (), frozenset(), moment
+    )
+    plans = [
+        diff({member.subscriber_hash: member}, mirror, mapping)
+        for mirror in ({}, {stale.subscriber_hash: stale})
+    ]
+    explained = explanation(entitlement, policy)
+    del entitlement, member, stale, plans, explained
+
+    assert gc.collect() == 0
 
 
 @EXAMPLES
