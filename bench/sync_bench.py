@@ -51,6 +51,7 @@ import mailchimp_marketing
 import requests
 from sqlalchemy import text
 
+from connector.collector import collector_paused
 from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
 from connector.core.model import (
     Actor,
@@ -74,7 +75,6 @@ from connector.settings import load_settings
 from connector.store.engine import make_engine
 from connector.store.migrate import upgrade
 from connector.sync.audience import ensure_audience
-from connector.sync.collector import collector_paused
 from connector.sync.connect import open_gateway
 from connector.sync.run import mapping_for, plan_audience, sync_audience
 from connector.sync.timings import Elapsed as RunElapsed

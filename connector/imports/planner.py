@@ -6,10 +6,8 @@ person is held, so duplicates merge however far apart they are; the rows themsel
 Nothing is written.
 """
 
-import gc
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from connector.collector import collector_paused
 from connector.core.csv_rows import ParsedRow, RowError, RowKind
 from connector.imports.contact_plan import ContactPlanBuilder
 from connector.imports.decisions import Rules, contact_decision, decide_draft
@@ -81,7 +80,7 @@ def build_plan(
         else _Builder(session, request, hasher, extent)
     )
     files: list[ImportFile] = []
-    with _collector_paused():
+    with collector_paused(freeze_survivors=True):
         for source in request.sources:
             if source.sha256 not in applied:
                 builder.read(source.files, progress)
@@ -92,23 +91,6 @@ def build_plan(
             if s.sha256 in applied
         )
         return builder.finish(tuple(files), done)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a plan is built: a million drafts and decisions (no
-    cycles) otherwise make every full collection rescan them all, ~40 % of a large dry-run. Before it
-    is turned on again, what exists is moved out of its reach (``gc.freeze``): every object made during
-    the build is still in the youngest generation, and the first collection after it would scan them
-    all (0.3 s for a million contacts); reference counting still frees them."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.freeze()
-            gc.enable()
 
 
 def _already_applied(session: Session, sources: Iterable[ImportSource]) -> dict[str, datetime]:

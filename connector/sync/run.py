@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.sql.dml import Update
 from sqlmodel import col
 
+from connector.collector import collector_paused
 from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
 from connector.core.model import Entitlement
 from connector.core.plan import Plan, UpsertMember, diff, estimate_calls
@@ -27,7 +28,6 @@ from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, Sync
 from connector.store.tables import ContactRow
 from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
-from connector.sync.collector import collector_paused
 from connector.sync.erasures import record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock

@@ -294,7 +294,7 @@ def test_decisions_and_their_words_equal_the_reference_policy(
 def test_deciding_building_and_diffing_leave_no_reference_cycles(
     facts: ContactFacts, policy: PolicySettings, moment: datetime
 ) -> None:
-    """A sync plans with the cyclic collector paused (``connector/sync/collector.py``): reference counting
+    """A sync plans with the cyclic collector paused (``connector/collector.py``): reference counting
     alone must free whatever planning drops."""
     mapping = AudienceMapping(name="main", purposes=("newsletter", "offers"))
     profile = ContactProfile("contact-1", "kari@firma.no", {"first_name": "Kari"})
