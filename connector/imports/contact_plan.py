@@ -19,7 +19,9 @@ when they differ from the person's first row), so a re-import against a large st
 """
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from itertools import repeat
@@ -34,6 +36,7 @@ from connector.core.csv_rows import ContactRow, ParsedRow, RowError, RowKind, Ro
 from connector.imports.contact_columns import (
     CONTACT_COLUMNS,
     ClassifiedBatch,
+    ContactFields,
     ContactTable,
     classify,
     contact_fields,
@@ -41,7 +44,7 @@ from connector.imports.contact_columns import (
 )
 from connector.imports.decisions import Rules, contact_decision, decide_draft
 from connector.imports.merge import Draft, contact_key, is_email_key
-from connector.imports.plain_csv import NotPlainError
+from connector.imports.plain_csv import NotPlainError, PlainBatch
 from connector.imports.plan import (
     CONTACT_FIELDS,
     AlreadyApplied,
@@ -110,6 +113,25 @@ class ContactRows:
         return pa.concat_tables(self.tables)
 
 
+CLASSIFIED_AHEAD = 2
+"""How many batches are classified in the pool while the one before them is merged."""
+
+
+def _classified_ahead(
+    pool: ThreadPoolExecutor, batches: Iterator[PlainBatch], fields: ContactFields
+) -> Iterator[ClassifiedBatch]:
+    """``classify`` of each batch, in order, run in ``pool`` while this thread merges the batch before:
+    Arrow's kernels release the GIL, so on two cores the column work overlaps the Python merging.
+    Reading stays in this thread (a file that is not plain raises here, as it would without the pool)."""
+    pending: deque[Future[ClassifiedBatch]] = deque()
+    for batch in batches:
+        pending.append(pool.submit(classify, batch, fields))
+        if len(pending) > CLASSIFIED_AHEAD:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 class ContactPlanBuilder:
     """Builds the plan of a contacts-only import (see the module's docstring)."""
 
@@ -154,13 +176,13 @@ class ContactPlanBuilder:
     def _read_plain(self, csv_file: CsvFile, progress: Progress | None) -> None:
         fields = contact_fields(csv_file.header_map, csv_file.region)
         read = csv_file.row_reader()
-        for batch in csv_file.plain_batches():
-            classified = classify(batch, fields)
-            errors = self._add_batch(classified, read)
-            count = classified.plain.num_rows + len(classified.others)
-            csv_file.count_rows(count, errors)
-            if progress is not None:
-                progress(count)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-classify") as pool:
+            for classified in _classified_ahead(pool, csv_file.plain_batches(), fields):
+                errors = self._add_batch(classified, read)
+                count = classified.plain.num_rows + len(classified.others)
+                csv_file.count_rows(count, errors)
+                if progress is not None:
+                    progress(count)
 
     def _read_by_reference(self, csv_file: CsvFile, progress: Progress | None) -> None:
         for chunk in csv_file.chunks(2_000):

@@ -18,12 +18,14 @@ from sqlmodel import Session
 from connector.core.csv_values import national_phone_match, parse_phone, plain_address_match
 from connector.core.model import SuppressionReason
 from connector.errors import InputError
+from connector.imports import plain_csv
 from connector.imports.contact_columns import (
     national_number_test,
     plain_address_mask,
     plain_phone_mask,
     repaired_phones,
 )
+from connector.imports.contact_plan import CLASSIFIED_AHEAD
 from connector.imports.plan import ImportPlan
 from connector.imports.planner import PlanRequest, build_plan
 from connector.imports.report import plan_document, render_text
@@ -309,3 +311,24 @@ def test_arrow_phone_repair_gives_parse_phones_answer(text: str) -> None:
         event("left to the per-row reader")
         return
     assert repaired == parse_phone(text, "NO")
+
+
+def test_a_file_of_many_batches_classified_ahead_gives_the_reference_plan(
+    ctx: AppContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are classified in a worker thread ahead of the merging: with a block of 4 KiB the file
+    is some 30 batches, with duplicates and a bad row far apart, and the plan is still the reference's."""
+    monkeypatch.setattr(plain_csv, "BLOCK_BYTES", 4096)
+    rows = [f"person{i % 2_500}@kunde.no;9{i % 2_500:07d}" for i in range(3_000)]
+    rows[1_700] = "ola@@kunde.no;91234567"
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(("E-post;Mobil\r\n" + "\r\n".join(rows) + "\r\n").encode("cp1252"))
+    with path.open("rb") as raw:
+        batches = list(
+            plain_csv.read_plain_batches(raw, encoding="cp1252", delimiter=";", width=2, header_line=1)
+        )
+    assert len(batches) > CLASSIFIED_AHEAD + 2
+    fast = _outcome(ctx, [path], True)
+    assert isinstance(fast, ImportPlan)
+    assert (fast.counts()["duplicates_merged"], fast.counts()["rows_rejected"]) == (500, 1)
+    assert fast == _outcome(ctx, [path], False)
