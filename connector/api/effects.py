@@ -7,7 +7,7 @@ orders webhooks by when they happened, not when they arrived.
 
 import functools
 from collections.abc import Sequence, Set
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ from connector.errors import InputError
 from connector.services.consents import Evidence, consent_change, consent_event_values, insert_consent_rows
 from connector.services.contacts import (
     ContactInput,
+    LoadedContact,
     checked_email,
     ensure_contact,
     fill_in_change,
@@ -51,22 +52,6 @@ from connector.store.tables import ConsentEventRow, ContactRow, SuppressionRow
 log = structlog.get_logger("connector.api.effects")
 WEBHOOK = Origin(actor="mailchimp", source="mailchimp-webhook")
 PROFILE_FIELDS = frozenset({"phone", "first_name", "last_name", "external_id", "locale", "jurisdiction"})
-
-
-@dataclass(slots=True)
-class LoadedContact:
-    """A contact's values as the batch loaded them (no ORM object); changes go out as Core updates."""
-
-    id: str
-    email: str | None
-    phone: str | None
-    first_name: str | None
-    last_name: str | None
-    external_id: str | None
-    locale: str | None
-    jurisdiction: str | None
-    updated_at: datetime
-    changed_at: datetime
 
 
 Contact = LoadedContact | ContactRow

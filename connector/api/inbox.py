@@ -33,11 +33,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from connector.api.effects import CONTACT_COLUMNS, Batch, LoadedContact, apply_effects, loaded_contact
+from connector.api.effects import CONTACT_COLUMNS, Batch, apply_effects, loaded_contact
 from connector.api.metrics import Metrics
 from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
 from connector.core.webhook_events import Effect, Rules, WebhookEvent, effects
+from connector.services.contacts import LoadedContact
 from connector.services.context import AppContext
 from connector.settings import AudienceSettings
 from connector.store.engine import pipelined, unit_of_work

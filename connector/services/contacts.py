@@ -3,7 +3,6 @@
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
@@ -28,8 +27,10 @@ class ContactInput:
     jurisdiction: str | None = None
 
 
-class ContactFields(Protocol):
-    """What filling in reads and sets: a loaded ``ContactRow``, or a batch's values of one (webhooks)."""
+@dataclass(slots=True)
+class LoadedContact:
+    """A contact's values loaded as plain values, no ORM object (the webhook batch writes its changes as
+    Core updates)."""
 
     id: str
     email: str | None
@@ -41,6 +42,10 @@ class ContactFields(Protocol):
     jurisdiction: str | None
     updated_at: datetime
     changed_at: datetime
+
+
+ContactFields = ContactRow | LoadedContact
+"""What filling in reads and sets: a loaded ``ContactRow``, or a webhook batch's values of one."""
 
 
 _UPDATABLE = ("phone", "first_name", "last_name", "external_id", "locale", "jurisdiction")
