@@ -18,7 +18,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import psycopg
 import structlog
 from sqlalchemy import Connection
 
@@ -120,7 +119,6 @@ class InboxWriter:
     def _held_connection(self) -> Connection:
         if self._connection is None:
             self._connection = self._ctx.engine.connect()
-            _plan_each_read(self._connection)
         return self._connection
 
     def _close_connection(self) -> None:
@@ -130,28 +128,6 @@ class InboxWriter:
                 connection.close()
             except Exception as exc:  # a broken connection: the pool discards it anyway
                 log.warning("webhook.writer_connection_close_failed", error=type(exc).__name__)
-
-
-def _plan_each_read(connection: Connection) -> None:
-    """PostgreSQL plans the writer's statements for their values each time, never once for all.
-
-    The driver prepares a statement run often, and PostgreSQL may then keep one generic plan for it. A
-    plan made while the inbox was nearly empty scans the whole table, and keeps scanning as it grows, if
-    nothing analyzes the table meanwhile (autovacuum off): every batch's look-up of its keys then reads
-    every event ever received. Planning each read costs a fraction of a millisecond; the setting stays with
-    the connection (which this writer holds for its lifetime; once handed back to the pool it only costs
-    its next users that planning). It is set outside any transaction (no commit of ours to count); other
-    drivers (SQLite) have no plan cache to mind.
-    """
-    driver = connection.connection.driver_connection
-    if not isinstance(driver, psycopg.Connection):
-        return
-    autocommit = driver.autocommit
-    driver.autocommit = True
-    try:
-        driver.execute("SET plan_cache_mode = force_custom_plan")
-    finally:
-        driver.autocommit = autocommit
 
 
 def _answer_all(batch: list[_Waiting], answers: list[Answer]) -> None:

@@ -17,7 +17,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    event.listen(engine, "connect", _postgresql_settings)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -29,6 +31,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     # power loss, and a webhook or consent acknowledged after such a commit would be lost for good.
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _postgresql_settings(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    """PostgreSQL plans every statement for its values, never keeping one generic plan for all.
+
+    psycopg prepares a statement that runs often on a connection, and PostgreSQL may then keep a generic
+    plan for it. One made while a table was nearly empty scans the whole table, and keeps scanning as it
+    grows while nothing analyzes it (autovacuum off or behind): the webhook writer's key look-up read every
+    event ever received for each batch. Planning each statement costs a fraction of a millisecond. Set
+    outside any transaction, on each new connection.
+    """
+    if not isinstance(dbapi_connection, psycopg.Connection):
+        return
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 @contextmanager

@@ -378,17 +378,3 @@ def test_a_request_that_went_away_does_not_keep_its_batch_from_answering(api_ctx
         3,
         3,
     ]  # queued is committed: a retry is a duplicate
-
-
-def test_on_postgresql_the_writer_plans_its_reads_for_each_batch(api_ctx: AppContext) -> None:
-    """A generic plan made while the inbox was nearly empty would scan the whole inbox for every batch
-    ever after (when nothing analyzes the table): the writer's connection never keeps one."""
-    writer = InboxWriter(api_ctx)
-    try:
-        connection = writer._held_connection()
-        if connection.dialect.name != "postgresql":
-            return
-        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
-        connection.rollback()
-    finally:
-        writer.stop()
