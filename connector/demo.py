@@ -69,10 +69,8 @@ PER = Person("per.berg@example.no", "Per", "subscribed, then clicked unsubscribe
 ANNE = Person("anne.lie@example.no", "Anne", "bought a concert ticket; the newsletter box was pre-ticked")
 
 
-def demo(
-    database: Path = typer.Option(DEMO_DATABASE, help="SQLite file for the demo (recreated)."),
-) -> None:
-    """Run the sample flow on SQLite in the working directory and explain each contact."""
+def run_demo(database: Path = DEMO_DATABASE) -> None:
+    """Run the sample flow on SQLite in ``database`` (recreated) and explain each contact."""
     for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
         path.unlink(missing_ok=True)
     DEMO_CONFIG.write_text(

@@ -1,7 +1,11 @@
 """Stream every contact with its current entitlement: keyset pages, facts loaded set-based per page."""
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -9,7 +13,8 @@ from sqlmodel import Session, col
 from connector.core.model import Entitlement
 from connector.core.policy import decide
 from connector.errors import InputError
-from connector.exports.table import ExportedContact, Scope, export_scope
+from connector.exports.table import ExportedContact, Scope, document, export_scope, header, row
+from connector.exports.writer import write_csv, write_json
 from connector.services.context import AppContext
 from connector.store.facts import load_facts
 from connector.store.tables import ContactRow
@@ -56,3 +61,41 @@ def _exported(row: ContactRow) -> ExportedContact:
     return ExportedContact(
         row.id, row.email, row.first_name, row.last_name, row.phone, row.external_id, row.locale
     )
+
+
+def export(
+    ctx: AppContext,
+    request: ExportRequest,
+    output_format: str,
+    bom: bool,
+    output: Path | None,
+    advance: Callable[[int], None] | None = None,
+) -> int:
+    """Write the export to ``output`` (stdout when ``None``); the number of contacts written.
+
+    ``advance(1)`` is called per contact written, for a progress display.
+    """
+    scope = scope_of(ctx, request)
+    with Session(ctx.engine) as session, _opened(output) as out:
+        contacts = _counted(entitled_contacts(ctx, session), advance)
+        if output_format == "json":
+            return write_json(out, (document(c, e, scope) for c, e in contacts))
+        return write_csv(out, header(scope), (row(c, e, scope) for c, e in contacts), bom=bom)
+
+
+def _counted(
+    items: Iterable[tuple[ExportedContact, Entitlement]], advance: Callable[[int], None] | None
+) -> Iterator[tuple[ExportedContact, Entitlement]]:
+    for item in items:
+        if advance is not None:
+            advance(1)
+        yield item
+
+
+@contextmanager
+def _opened(output: Path | None) -> Iterator[IO[str]]:
+    if output is None:
+        yield sys.stdout
+        return
+    with output.open("w", encoding="utf-8", newline="") as stream:
+        yield stream

@@ -2,7 +2,7 @@
 
 CSV: UTF-8 (optionally with a byte order mark, so Excel reads æøå right), every field quoted, ``\r\n``
 line ends, and every cell that a spreadsheet would run as a formula (starting with ``=`` ``+`` ``-``
-``@``, tab or CR) neutralised with a leading ``'`` (``csv_cells.neutralise_formula``); the importer
+``@``, tab or CR) neutralised with a leading ``'`` (``parsing.cells.neutralise_formula``); the importer
 undoes exactly that, so an export re-imports to the same values.
 """
 
@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import IO, Literal
 
-from connector.core.csv_cells import neutralise_formula
+from connector.imports.parsing.cells import neutralise_formula
 
 ExportFormat = Literal["csv", "json"]
 BOM = "\ufeff"

@@ -1,13 +1,13 @@
 """The plain rows of a contacts file, told apart and read column by column with Arrow's compute kernels.
 
-A row is *plain* under exactly the conditions of ``core.csv_columns.ColumnReader`` (an address the
+A row is *plain* under exactly the conditions of ``parsing.columns.ColumnReader`` (an address the
 e-mail fast path accepts, a plain national phone number or none, names and locale without an export's
 formula quote, a customer id of plain digits or none); for those the per-row reader
-(``core.csv_rows.compile_row_reader``) gives the contact this module builds, so a plain row needs no
+(``parsing.rows.compile_row_reader``) gives the contact this module builds, so a plain row needs no
 Python call of its own. Cells are trimmed of exactly the characters ``str.strip`` removes, the address
-test is the fast path's regex restated for RE2 without lookaheads (``csv_values.PLAIN_ADDRESS_RE2`` and
+test is the fast path's regex restated for RE2 without lookaheads (``parsing.values.PLAIN_ADDRESS_RE2`` and
 its length, ``--`` and special-use checks), and the phone test is phonenumbers' validity test in the
-parts ``csv_values.national_number_test`` gives (both property-tested against the per-row fast
+parts ``parsing.values.national_number_test`` gives (both property-tested against the per-row fast
 paths). Every other non-blank row is handed back for the per-row reader.
 """
 
@@ -20,8 +20,8 @@ from typing import Any, cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connector.core.csv_headers import FieldName, HeaderMap
-from connector.core.csv_values import (
+from connector.imports.parsing.headers import FieldName, HeaderMap
+from connector.imports.parsing.values import (
     ADDRESS_MAX,
     LOCAL_PART_MAX,
     PLAIN_ADDRESS_RE2,
@@ -101,7 +101,7 @@ def contact_table(keys: list[str], values: list[tuple[str | None, ...]], lines: 
 
 
 def plain_address_mask(lowered: pa.StringArray) -> pa.BooleanArray:
-    """Which cells (trimmed, lower-cased, ASCII) ``csv_values.plain_address_match`` accepts."""
+    """Which cells (trimmed, lower-cased, ASCII) ``parsing.values.plain_address_match`` accepts."""
     accepted = pc.and_(
         pc.match_substring_regex(lowered, PLAIN_ADDRESS_RE2),
         pc.less_equal(pc.utf8_length(lowered), _int32(ADDRESS_MAX)),
@@ -206,7 +206,7 @@ _EXACT_SCIENTIFIC = "^([0-9])[.,]([0-9]+)[eE]\\+?([0-9]{1,2})$"
 
 
 def repaired_phones(numbers: pa.StringArray, test: NationalNumberTest) -> pa.StringArray:
-    """What ``csv_values.parse_phone`` answers without phonenumbers' parser, for the common Excel
+    """What ``parsing.values.parse_phone`` answers without phonenumbers' parser, for the common Excel
     damage: ASCII digits, a whole float (``4791234567.0``) or exact scientific notation
     (``4.791234567E+9``) of them, that are a valid national number or, after a ``00`` or a lost ``+``,
     the region's country code and one; null for every other cell (the per-row reader reads those)."""
@@ -257,7 +257,7 @@ def _joined(prefix: str, numbers: pa.StringArray) -> pa.StringArray:
 
 
 def plain_phone_mask(numbers: pa.StringArray, test: NationalNumberTest | None) -> pa.BooleanArray:
-    """Empty, or a number the region's fast path takes as it is (``csv_values.national_phone_match``:
+    """Empty, or a number the region's fast path takes as it is (``parsing.values.national_phone_match``:
     ASCII digits without a leading 0, of the general shape and of one of the types' shapes)."""
     empty = pc.equal(numbers, _EMPTY)
     if test is None:

@@ -32,7 +32,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlmodel import Session
 
-from connector.core.csv_rows import ContactRow, ParsedRow, RowError, RowKind, RowReader
 from connector.imports.contact_columns import (
     CONTACT_COLUMNS,
     ClassifiedBatch,
@@ -44,6 +43,7 @@ from connector.imports.contact_columns import (
 )
 from connector.imports.decisions import Rules, contact_decision, decide_draft
 from connector.imports.merge import Draft, contact_key, is_email_key
+from connector.imports.parsing.rows import ContactRow, ParsedRow, RowError, RowKind, RowReader
 from connector.imports.plain_csv import NotPlainError, PlainBatch
 from connector.imports.plan import (
     CONTACT_FIELDS,

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from connector.core.csv_rows import ConsentClaim, RelationshipClaim, WithdrawalClaim
 from connector.core.model import Channel, ConsentAction, ConsentMethod, SuppressionReason
 from connector.core.wording import day
 from connector.imports.merge import Claimed, Draft
+from connector.imports.parsing.rows import ConsentClaim, RelationshipClaim, WithdrawalClaim
 from connector.imports.plan import (
     CONTACT_FIELDS,
     Blocked,

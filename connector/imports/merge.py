@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connector.core.csv_rows import (
+from connector.imports.parsing.rows import (
     ConsentClaim,
     ContactRow,
     ParsedRow,

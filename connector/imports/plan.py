@@ -16,8 +16,8 @@ from enum import StrEnum
 from operator import itemgetter
 from typing import NamedTuple
 
-from connector.core.csv_rows import RowError
 from connector.core.model import Channel, ConsentAction, ConsentMethod, RelationshipKind, SuppressionReason
+from connector.imports.parsing.rows import RowError
 from connector.imports.reader import FileReport
 
 CONTACT_FIELDS = ("phone", "first_name", "last_name", "external_id", "locale")

@@ -1,7 +1,7 @@
 """The entries of a plan while a builder collects them, and the :class:`ImportPlan` they make."""
 
-from connector.core.csv_rows import RowError
 from connector.imports.decisions import Outcome
+from connector.imports.parsing.rows import RowError
 from connector.imports.plan import (
     AlreadyApplied,
     Blocked,

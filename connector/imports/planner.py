@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from connector.collector import collector_paused
-from connector.core.csv_rows import ParsedRow, RowError, RowKind
 from connector.imports.contact_plan import ContactPlanBuilder
 from connector.imports.decisions import Rules, contact_decision, decide_draft
 from connector.imports.merge import Draft, contact_key, is_email_key
+from connector.imports.parsing.rows import ParsedRow, RowError, RowKind
 from connector.imports.plan import (
     AlreadyApplied,
     Duplicate,

@@ -19,8 +19,9 @@ from typing import IO
 
 from charset_normalizer import from_bytes
 
-from connector.core.csv_columns import compile_chunk_reader
-from connector.core.csv_rows import (
+from connector.errors import InputError
+from connector.imports.parsing.columns import compile_chunk_reader
+from connector.imports.parsing.rows import (
     FieldName,
     HeaderMap,
     MailchimpStatus,
@@ -32,14 +33,13 @@ from connector.core.csv_rows import (
     mailchimp_file_status,
     map_headers,
 )
-from connector.errors import InputError
 from connector.imports.plain_csv import NotPlainError, PlainBatch, read_plain_batches
 
 SAMPLE_BYTES = 128 * 1024
 DELIMITERS = ",;\t|"
 SNIFF_CHARACTERS = 32 * 1024
 ROWS_PER_CHUNK = 2_000
-"""Rows read together: a contacts file's chunk is read column by column (``core.csv_columns``)."""
+"""Rows read together: a contacts file's chunk is read column by column (``parsing.columns``)."""
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),

@@ -12,9 +12,9 @@ from pathlib import Path
 import structlog
 from sqlmodel import Session
 
-from connector.core.csv_rows import FieldName, RowKind
 from connector.imports.applier import ApplyContext, apply_plan
 from connector.imports.decisions import Rules
+from connector.imports.parsing.rows import FieldName, RowKind
 from connector.imports.plan import ImportPlan
 from connector.imports.planner import ImportSource, PlanRequest, Progress, build_plan, file_sha256
 from connector.imports.reader import ReadOptions, open_import

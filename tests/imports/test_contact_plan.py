@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from connector.core.csv_values import national_phone_match, parse_phone, plain_address_match
 from connector.core.model import SuppressionReason
 from connector.errors import InputError
 from connector.imports import plain_csv
@@ -26,6 +25,7 @@ from connector.imports.contact_columns import (
     repaired_phones,
 )
 from connector.imports.contact_plan import CLASSIFIED_AHEAD
+from connector.imports.parsing.values import national_phone_match, parse_phone, plain_address_match
 from connector.imports.plan import ImportPlan
 from connector.imports.planner import PlanRequest, build_plan
 from connector.imports.report import plan_document, render_text

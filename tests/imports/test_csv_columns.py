@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.core.csv_columns import ChunkReader, ColumnReader, compile_chunk_reader
-from connector.core.csv_rows import RowReader, compile_row_reader, map_headers
+from connector.imports.parsing.columns import ChunkReader, ColumnReader, compile_chunk_reader
+from connector.imports.parsing.rows import RowReader, compile_row_reader, map_headers
 
 HEADERS = ["E-post", "Fornavn", "Etternavn", "Mobil", "Kundenummer"]
 

@@ -7,8 +7,10 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.core.csv_cells import neutralise_formula, restore_formula
-from connector.core.csv_rows import (
+from connector.core.model import Channel, ConsentMethod, RelationshipKind
+from connector.errors import InputError
+from connector.imports.parsing.cells import neutralise_formula, restore_formula
+from connector.imports.parsing.rows import (
     CellError,
     FieldName,
     MailchimpStatus,
@@ -28,9 +30,7 @@ from connector.core.csv_rows import (
     parse_phone,
     status_from_file_name,
 )
-from connector.core.csv_values import plain_address
-from connector.core.model import Channel, ConsentMethod, RelationshipKind
-from connector.errors import InputError
+from connector.imports.parsing.values import plain_address
 
 # --- e-mail
 

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from connector.core.csv_rows import ParsedRow, RowKind
 from connector.core.model import Channel, ConsentAction, ConsentMethod
-from connector.exports.cli import export
-from connector.exports.service import ExportRequest
+from connector.exports.service import ExportRequest, export
 from connector.exports.writer import write_csv
 from connector.imports import ReadOptions, open_import, read_rows
+from connector.imports.parsing.rows import ParsedRow, RowKind
 from connector.imports.service import ImportRequest, run_import
 from connector.services.consents import Evidence, record_consent
 from connector.services.contacts import ContactInput, upsert_contact

@@ -6,9 +6,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.core.csv_rows import ParsedRow, RowError
 from connector.errors import InputError
 from connector.imports import ReadOptions, open_import, read_rows
+from connector.imports.parsing.rows import ParsedRow, RowError
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADERS = [

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from connector.core.csv_rows import RowKind
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, SuppressionReason
 from connector.errors import InputError, NotFoundError
 from connector.imports import store_state
+from connector.imports.parsing.rows import RowKind
 from connector.imports.plan import ImportPlan
 from connector.imports.service import ImportRequest, run_import
 from connector.services.consents import Evidence, record_consent

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.core.csv_rows import ContactRow, ParsedRow, WithdrawalClaim
 from connector.core.identity import address_hash
 from connector.imports.merge import Draft, contact_key, row_date
+from connector.imports.parsing.rows import ContactRow, ParsedRow, WithdrawalClaim
 from connector.imports.planner import KeyedHasher
 
 

@@ -3,9 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from connector.core.csv_rows import FieldName, MailchimpStatus, ParsedRow, RowError, RowKind, parse_column_map
 from connector.errors import InputError
 from connector.imports import CsvFile, ReadOptions, detect_encoding, open_import, read_rows, sniff_delimiter
+from connector.imports.parsing.rows import (
+    FieldName,
+    MailchimpStatus,
+    ParsedRow,
+    RowError,
+    RowKind,
+    parse_column_map,
+)
 from tests.imports import make_fixtures
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
+from connector.cli.sandbox import sandbox as sandbox_command
 from connector.core.remote import subscriber_hash
-from connector.sandbox.cli import sandbox as sandbox_command
 from connector.sandbox.knobs import SandboxKnobs
 from connector.sandbox.server import running_sandbox
 

@@ -2,7 +2,7 @@
 that reads a row's cells into a :class:`ParsedRow` or a :class:`RowError` naming file, line, column and
 reason. Nothing here opens files or reads the clock.
 
-Cell parsers live in ``csv_values``, header mapping in ``csv_headers``; the names are re-exported here.
+Cell parsers live in ``parsing.values``, header mapping in ``parsing.headers``; the names are re-exported here.
 
 P6 (DESIGN §3): a row carries a :class:`ConsentClaim` only when it has the evidence columns (given-at,
 method or source, notice version); the claim records whether the import's ``--source`` must attest it.
@@ -11,7 +11,7 @@ Mailchimp exports carry Mailchimp's own opt-in evidence (``OPTIN_TIME``/``CONFIR
 is unconfirmed, API-NOTES §9.1).
 
 Cells that an export neutralised against formula injection (``'=…``, ``'+47…``) are restored first
-(``csv_cells.restore_formula``), so an export re-imports to the same values.
+(``parsing.cells.restore_formula``), so an export re-imports to the same values.
 
 Speed: the reader is compiled once per file with the cell positions of the contact fields, so the
 common contact columns are read by index without building a per-row mapping; only files with consent,
@@ -25,8 +25,10 @@ from decimal import Decimal
 from sys import intern
 from typing import Final, NamedTuple, TypeVar
 
-from connector.core.csv_cells import restore_formula
-from connector.core.csv_headers import (
+from connector.core.model import Channel, ConsentMethod, RelationshipKind, SuppressionReason
+from connector.errors import InputError
+from connector.imports.parsing.cells import restore_formula
+from connector.imports.parsing.headers import (
     IGNORE_WORDS,
     RELATIONSHIP_ID_FIELDS,
     FieldName,
@@ -41,7 +43,7 @@ from connector.core.csv_headers import (
     parse_column_map,
     status_from_file_name,
 )
-from connector.core.csv_values import (
+from connector.imports.parsing.values import (
     CellError,
     fast_national_phone,
     parse_amount,
@@ -57,8 +59,6 @@ from connector.core.csv_values import (
     parse_relationship_kind,
     plain_address_match,
 )
-from connector.core.model import Channel, ConsentMethod, RelationshipKind, SuppressionReason
-from connector.errors import InputError
 
 __all__ = [
     "IGNORE_WORDS",

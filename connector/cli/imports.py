@@ -2,18 +2,18 @@
 
 import getpass
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from connector.core.csv_rows import RowKind, parse_column_map
-from connector.imports.planner import Progress
-from connector.imports.report import plan_document, render_text
-from connector.imports.service import ImportRequest, run_import
+from connector.cli import progress, shell
+from connector.imports.parsing.headers import RowKind
+
+if TYPE_CHECKING:
+    from connector.imports.planner import Progress
 
 PROGRESS_MIN_BYTES = 256 * 1024
 """Files (together) larger than this, a few thousand rows, get a progress bar on stderr."""
@@ -47,22 +47,24 @@ def import_command(
     ] = False,
 ) -> None:
     """Import contacts, consents, relationships or a Mailchimp export. Dry-run unless --apply."""
-    from connector import cli as root  # the composition root: settings, context, error handling
+    from connector.imports.parsing.rows import parse_column_map
+    from connector.imports.report import plan_document, render_text
+    from connector.imports.service import ImportRequest, run_import
 
-    ctx = root._context()
+    ctx = shell.context()
     request = ImportRequest(
         paths=files,
         source=source,
         kind=kind,
-        column_map=root._run(lambda: parse_column_map(column_map or [])),
+        column_map=shell.run(lambda: parse_column_map(column_map or [])),
         encoding=encoding,
         audience=audience,
         apply=apply,
         operator=f"cli:{getpass.getuser()}",
     )
     show_progress = not as_json and sum(_size(p) for p in files) > PROGRESS_MIN_BYTES
-    with _progress(files, show_progress) as progress:
-        plan = root._run(lambda: run_import(ctx, request, progress))
+    with _progress(files, show_progress) as advance:
+        plan = shell.run(lambda: run_import(ctx, request, advance))
     if as_json:
         typer.echo(json.dumps(plan_document(plan, apply), indent=2, ensure_ascii=False))
         return
@@ -92,9 +94,9 @@ def estimated_rows(paths: list[Path]) -> int:
 
 
 @contextmanager
-def _progress(paths: list[Path], shown: bool) -> Iterator[Progress | None]:
-    if not shown:
+def _progress(paths: list[Path], shown: bool) -> "Iterator[Progress | None]":
+    if not shown or not progress.shown():
         yield None
         return
-    with typer.progressbar(length=estimated_rows(paths), label="reading", file=sys.stderr) as bar:
-        yield bar.update
+    with progress.bar("reading", estimated_rows(paths)) as advance:
+        yield advance

@@ -1,11 +1,8 @@
-"""``consent-sync sandbox``: run the local Mailchimp in the foreground. Registered in ``connector.cli``."""
+"""``consent-sync sandbox``: run the local Mailchimp in the foreground."""
 
 from pathlib import Path
 
 import typer
-
-from connector.sandbox.knobs import SandboxKnobs
-from connector.sandbox.server import serve
 
 
 def sandbox(
@@ -76,6 +73,9 @@ def sandbox(
     POST /_sandbox/lists/{list_id}/members/{hash}/unsubscribe|complain|bounce|confirm|change-email|tags;
     start over with POST /_sandbox/reset.
     """
+    from connector.sandbox.knobs import SandboxKnobs
+    from connector.sandbox.server import serve
+
     knobs = SandboxKnobs(
         latency_ms=latency_ms,
         latency_per_member_ms=latency_per_member_ms,

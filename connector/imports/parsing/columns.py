@@ -15,7 +15,7 @@ from itertools import repeat
 from sys import intern
 from typing import Any
 
-from connector.core.csv_rows import (
+from connector.imports.parsing.rows import (
     ContactRow,
     FieldName,
     HeaderMap,
@@ -26,7 +26,7 @@ from connector.core.csv_rows import (
     RowReader,
     compile_row_reader,
 )
-from connector.core.csv_values import national_phone_match, plain_address_match
+from connector.imports.parsing.values import national_phone_match, plain_address_match
 
 ChunkReader = Callable[[list[list[str]], list[int]], list[ParsedRow | RowError]]
 """Reads a chunk of rows (cell lists, padded in place when read row by row) and their first lines."""
