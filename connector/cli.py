@@ -531,12 +531,29 @@ def _sync_one(
         typer.echo(f"  rejected: {line}")
 
 
+AcceptInboundOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-inbound",
+        help="Record the opt-outs, bounces and deletions the inbound guard held back (after checking them).",
+    ),
+]
+
+
 @app.command("reconcile")
-def reconcile(audience: AudienceOption = None, full: FullOption = False, as_json: JsonOption = False) -> None:
+def reconcile(
+    audience: AudienceOption = None,
+    full: FullOption = False,
+    accept_inbound: AcceptInboundOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """Read Mailchimp back: record opt-outs and cleaned addresses, report drift."""
     ctx = _context()
+    held = []
     for name in _audiences(ctx, audience):
-        report = _run(functools.partial(_reconcile_one, ctx, name, full))
+        report = _run(functools.partial(_reconcile_one, ctx, name, full, accept_inbound))
+        if report.held:
+            held.append(f"{name}: {report.held}")
         if as_json:
             _print_json(report.document())
             continue
@@ -544,14 +561,18 @@ def reconcile(audience: AudienceOption = None, full: FullOption = False, as_json
             f"{name}: read {report.read} members; {report.opted_out} opted out, {report.cleaned} cleaned, "
             f"{len(report.drift)} drifted (healed by the next sync)"
         )
+    for line in held:
+        typer.echo(f"error: {line}", err=True)
+    if held:
+        raise SystemExit(1)
 
 
-def _reconcile_one(ctx: AppContext, name: str, full: bool) -> Any:
+def _reconcile_one(ctx: AppContext, name: str, full: bool, accept_inbound: bool) -> Any:
     from connector.sync.connect import open_gateway
     from connector.sync.reconcile import reconcile_audience
 
     with open_gateway(ctx.settings.mailchimp) as gateway:
-        return reconcile_audience(ctx, gateway, name, full=full)
+        return reconcile_audience(ctx, gateway, name, full=full, accept_inbound=accept_inbound)
 
 
 @app.command("status")
@@ -569,6 +590,8 @@ def status(as_json: JsonOption = False) -> None:
             f"{item['audience']}: {item['pending_contacts']} contacts waiting; "
             f"last sync {item['last_sync_at']}"
         )
+        for warning in item["warnings"]:
+            typer.echo(f"  warning: {warning}")
         for run in item["runs"]:
             typer.echo(
                 f"  {run['started_at']} {run['kind']} {run['status']} {run['counts']} calls={run['calls']}"
@@ -597,6 +620,9 @@ def _register_optional_commands() -> None:
     app.command("serve")(serve)
     app.add_typer(webhooks_app, name="webhooks")
     app.add_typer(admin_app, name="admin")
+    from connector.audience_cli import audience_app
+
+    app.add_typer(audience_app, name="audience")
 
 
 _register_optional_commands()

@@ -80,6 +80,13 @@ class SyncSettings(_Section):
     batch_jobs_above: int = Field(default=50, ge=0)
 
 
+class ReconcileSettings(_Section):
+    max_inbound_fraction: float = Field(default=0.05, ge=0, le=1)
+    """A reconcile recording opt-outs, bounces or deletions for more of the list than this is held."""
+    inbound_floor: int = Field(default=10, ge=0)
+    """Members a reconcile may always record opt-outs, bounces or deletions for, whatever the fraction."""
+
+
 class ScheduleSettings(_Section):
     sync_interval_seconds: int = Field(default=300, ge=5)
     reconcile_interval_seconds: int = Field(default=3600, ge=60)
@@ -157,6 +164,7 @@ class Settings(BaseSettings):
     audiences: tuple[AudienceSettings, ...] = Field(default_factory=_default_audiences)
     mapping: MappingSettings = Field(default_factory=MappingSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)

@@ -44,7 +44,7 @@ from connector.settings import AudienceSettings
 from connector.store.engine import pipelined, unit_of_work
 from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
 from connector.store.sync_requests import request_sync
-from connector.store.sync_tables import AudienceStateRow
+from connector.store.sync_tables import AudienceMoveRow, AudienceStateRow
 from connector.store.tables import SuppressionRow
 
 log = structlog.get_logger("connector.api.inbox")
@@ -318,11 +318,17 @@ def audience_for(session: Session, ctx: AppContext, list_id: str | None) -> Audi
     name = _LIST_AUDIENCES.get(key)
     if name is None:
         query = select(col(AudienceStateRow.audience)).where(col(AudienceStateRow.list_id) == list_id)
-        name = session.execute(query).scalars().first()
+        name = session.execute(query).scalars().first() or _moved_from(session, list_id)
         if name is not None:
             _LIST_AUDIENCES[key] = name
     known = {a.name: a for a in ctx.settings.audiences}
     return known.get(name) if name else None
+
+
+def _moved_from(session: Session, list_id: str) -> str | None:
+    """The audience that was bound to ``list_id`` before a move: what people do there still counts."""
+    query = select(col(AudienceMoveRow.audience)).where(col(AudienceMoveRow.from_list_id) == list_id)
+    return session.execute(query.order_by(col(AudienceMoveRow.moved_at).desc())).scalars().first()
 
 
 _LIST_AUDIENCES: dict[tuple[str, str], str] = {}

@@ -28,6 +28,7 @@ from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, Sync
 from connector.store.tables import ContactRow
 from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
+from connector.sync.binding import kept_out_after_move, require_bound
 from connector.sync.erasures import record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
@@ -110,6 +111,7 @@ def plan_audience(
     It runs with the cyclic collector paused (``collector_paused``).
     """
     audience = ctx.settings.audience(name)
+    require_bound(ctx, audience)
     mapping = mapping_for(ctx.settings, audience)
     now = ctx.now()
     timings = RunTimings()
@@ -124,7 +126,9 @@ def plan_audience(
             desired: dict[str, DesiredMember] = {}
             for row in inputs.contacts:
                 member = build(_profile(row, audience), entitlements[row.id], mapping)
-                desired[member.subscriber_hash] = member
+                desired[member.subscriber_hash] = kept_out_after_move(
+                    member, inputs.opted_out_before, inputs.mirror
+                )
         with timings.timed("diff"):
             plan = diff(desired, inputs.mirror, mapping, inputs.managed, inputs.erasures)
         with timings.timed("guard"):
@@ -296,6 +300,7 @@ def _run_row(
     return SyncRunRow(
         id=str(uuid.uuid4()),
         audience=planned.plan.audience,
+        list_id=planned.inputs.list_id,
         kind=kind,
         status=status,
         started_at=ctx.now(),

@@ -278,6 +278,7 @@ def test_the_mirror_takes_the_status_mailchimp_reported(api_ctx: AppContext) -> 
             hashed = subscriber_hash(email)
             session.add(
                 MirrorMemberRow(
+                    list_id=LIST_ID,
                     audience="main",
                     subscriber_hash=hashed,
                     email=email,
@@ -287,7 +288,7 @@ def test_the_mirror_takes_the_status_mailchimp_reported(api_ctx: AppContext) -> 
             )
     accept_batch(api_ctx, [_delivery(unsubscribe(PEOPLE[0], START))])
     with unit_of_work(api_ctx.engine) as session:
-        statuses = [session.get(MirrorMemberRow, ("main", subscriber_hash(e))) for e in PEOPLE[:2]]
+        statuses = [session.get(MirrorMemberRow, (LIST_ID, subscriber_hash(e))) for e in PEOPLE[:2]]
         assert [row.status if row else None for row in statuses] == ["unsubscribed", "subscribed"]
 
 

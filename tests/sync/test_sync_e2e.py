@@ -27,7 +27,7 @@ from tests.sync.support import ORIGIN, newsletter, subscribe
 
 def _mirror(ctx: AppContext, email: str) -> MirrorMemberRow | None:
     with unit_of_work(ctx.engine) as session:
-        return session.get(MirrorMemberRow, ("main", subscriber_hash(email)))
+        return session.get(MirrorMemberRow, (_list_id(ctx), subscriber_hash(email)))
 
 
 def _list_id(ctx: AppContext) -> str:
