@@ -49,7 +49,8 @@ def test_upgrade_from_0006_keys_the_mirror_by_list(empty_url: str) -> None:
     with engine.connect() as connection:
         rows = connection.execute(
             text(
-                "SELECT list_id, audience, subscriber_hash FROM mirror_members ORDER BY audience, subscriber_hash"
+                "SELECT list_id, audience, subscriber_hash FROM mirror_members "
+                "ORDER BY audience, subscriber_hash"
             )
         ).all()
         state = connection.execute(
