@@ -49,7 +49,7 @@ class DaemonMetrics:
             plan_size=gauge("last_plan_size", "Operations in the audience's last sync plan"),
             drift=gauge("drift_members", "Members whose Mailchimp state differed at the last reconcile"),
             inbound_held=gauge(
-                "reconcile_inbound_held_members",
+                "last_reconcile_held_members",
                 "Members whose opt-out, bounce or deletion the last reconcile held back (inbound guard)",
             ),
             runs=counter(
