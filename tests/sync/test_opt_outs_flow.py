@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from connector.api.inbox import Delivery, accept_batch
-from connector.core.model import ConsentAction, RelationshipKind
+from connector.core.model import RelationshipKind
 from connector.core.remote import MemberStatus, subscriber_hash
 from connector.core.webhook_events import parse_event
 from connector.errors import PlanRefusedError

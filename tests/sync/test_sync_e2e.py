@@ -16,8 +16,8 @@ from connector.mailchimp.gateway import MailchimpGateway
 from connector.mailchimp.payloads import BatchSubscribeReport, MemberWrite
 from connector.sandbox.server import SandboxHandle
 from connector.services.contacts import ContactInput, upsert_contact
-from connector.services.relationships import end_relationship
 from connector.services.context import AppContext
+from connector.services.relationships import end_relationship
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
 from connector.sync.apply import load_pending
