@@ -470,6 +470,8 @@ def plan(
             typer.echo(line)
         if not planned.safety.ok:
             typer.echo(planned.safety.message())
+            if planned.safety.opt_out_members:
+                typer.echo(f"sync would still apply {planned.safety.opt_out_members} opt-outs")
     if as_json:
         _print_json(documents)
 

@@ -200,11 +200,19 @@ def apply_effects(batch: Batch, event: WebhookEvent, found: Sequence[Effect], au
     return True
 
 
-_STATUS_REPORTED = {EventType.UNSUBSCRIBE: MemberStatus.UNSUBSCRIBED, EventType.CLEANED: MemberStatus.CLEANED}
+_STATUS_REPORTED = {
+    EventType.UNSUBSCRIBE: MemberStatus.UNSUBSCRIBED,
+    EventType.CLEANED: MemberStatus.CLEANED,
+    EventType.SUBSCRIBE: MemberStatus.SUBSCRIBED,
+}
+"""The member's status a webhook reports. A subscribe counts as much as an unsubscribe: a person who
+re-subscribes through Mailchimp's own confirmation is ``subscribed`` there again, and a mirror still
+saying ``unsubscribed`` would keep them out of every marketing tag ("nothing to change")."""
 
 
 def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> None:
-    """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it."""
+    """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it
+    and the next plan starts from what Mailchimp holds (whether or not the event was consent, P6)."""
     status = _STATUS_REPORTED.get(event.type)
     if status is None or not event.email or not list_id:
         return

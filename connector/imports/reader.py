@@ -266,7 +266,7 @@ class CsvFile:
     def contact_data_only(self) -> bool:
         """No consent, relationship or Mailchimp columns: every row is contact data only."""
         header_map = self.header_map
-        claims = header_map.has_consent_evidence or header_map.has_relationships
+        claims = header_map.has_claims
         return header_map.kind is not RowKind.MAILCHIMP_EXPORT and not claims
 
     def check_kind(self, expected: RowKind | None) -> None:
