@@ -589,6 +589,9 @@ def _register_optional_commands() -> None:
 
     app.command("export")(export_command)
     from connector.daemon_cli import daemon, run
+    from connector.doctor_cli import doctor
+
+    app.command("doctor")(doctor)
 
     app.command("daemon")(daemon)
     app.command("run")(run)
