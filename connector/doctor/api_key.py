@@ -37,6 +37,7 @@ def check_key(gateway: MailchimpGateway, settings: MailchimpSettings) -> KeyFind
     if configured is not None and suffix != configured:
         return KeyFindings((_base_url_disagrees(suffix, configured),), None)
     try:
+        gateway.ping()
         account = gateway.account()
     except FatalMailchimpError as exc:
         return KeyFindings((_refused(exc, suffix, gateway.base_url),), None)
