@@ -1,6 +1,7 @@
 """``consent-sync doctor`` against the sandbox over HTTP: one line per check, exit 1 when one fails."""
 
 import json
+import socket
 from pathlib import Path
 
 from connector.mailchimp.gateway import MailchimpGateway
@@ -177,3 +178,21 @@ def test_a_database_behind_the_code_names_both_revisions(
     assert code == 1
     head = head_revision(behind)
     assert f"[fail] database: at revision 0001, the code needs {head}: run `consent-sync db upgrade`" in out
+
+
+def test_an_unreachable_mailchimp_and_a_key_without_suffix_are_failing_lines(env: dict[str, str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/3.0"
+    settings = {
+        **env,
+        "CONSENT_SYNC_MAILCHIMP__BASE_URL": closed,
+        "CONSENT_SYNC_MAILCHIMP__API_KEY": GOOD_KEY,
+        "CONSENT_SYNC_MAILCHIMP__BACKOFF_INITIAL_SECONDS": "0",
+    }
+    code, out, _ = run(settings, "doctor")
+    assert code == 1
+    assert f"[fail] mailchimp.api_key: cannot reach Mailchimp at {closed}: GET /ping → ConnectionError" in out
+    code, out, _ = run({**env, "CONSENT_SYNC_MAILCHIMP__API_KEY": "0123456789abcdef"}, "doctor")
+    assert code == 1
+    assert "[fail] mailchimp.api_key: does not end in a data-centre suffix such as '-us6'" in out
