@@ -12,8 +12,9 @@ UPGRADE = "run `consent-sync db upgrade`"
 
 def check_database(settings: Settings) -> Check:
     url = settings.database.url
-    if missing_sqlite_file(url):
-        return fail(DATABASE, f"not initialised (no file {missing_sqlite_file(url)}): {UPGRADE}")
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        return fail(DATABASE, f"not initialised (no file {missing}): {UPGRADE}")
     engine = make_engine(url)
     try:
         current = current_revision(engine)

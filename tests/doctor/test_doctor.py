@@ -196,3 +196,16 @@ def test_an_unreachable_mailchimp_and_a_key_without_suffix_are_failing_lines(env
     code, out, _ = run({**env, "CONSENT_SYNC_MAILCHIMP__API_KEY": "0123456789abcdef"}, "doctor")
     assert code == 1
     assert "[fail] mailchimp.api_key: does not end in a data-centre suffix such as '-us6'" in out
+
+
+def test_an_unreachable_database_is_a_failing_line(env: dict[str, str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings = {**env, "CONSENT_SYNC_DATABASE__URL": f"postgres://shop:hunter2@127.0.0.1:{closed}/shop"}
+    code, out, _ = run(settings, "doctor")
+    assert code == 1
+    (line,) = [x for x in out.splitlines() if x.startswith("[fail] database:")]
+    assert line.startswith("[fail] database: cannot open database.url (")
+    assert line.endswith("); check the address and that it runs")
+    assert "hunter2" not in out
