@@ -27,7 +27,7 @@ from connector.services.relationships import RelationshipInput, add_relationship
 from connector.services.subjects import erase_subject, export_subject
 from connector.settings import Settings, load_settings, masked
 from connector.store.engine import unit_of_work
-from connector.store.migrate import require_current_schema, upgrade
+from connector.store.migrate import require_current_schema, require_initialised, upgrade
 
 _T = TypeVar("_T")
 
@@ -94,6 +94,7 @@ def _settings() -> Settings:
 
 def _context() -> AppContext:
     settings = _settings()
+    _run(lambda: require_initialised(settings.database.url))  # before anything creates a file
     ctx = _run(lambda: build_context(settings))
     _run(lambda: require_current_schema(ctx.engine))
     return ctx
@@ -614,6 +615,9 @@ def _register_optional_commands() -> None:
 
     app.command("export")(export_command)
     from connector.daemon_cli import daemon, run
+    from connector.doctor_cli import doctor
+
+    app.command("doctor")(doctor)
 
     app.command("daemon")(daemon)
     app.command("run")(run)

@@ -23,6 +23,9 @@ from sqlalchemy import text
 from connector.daemon.leader import leadership_for
 from connector.daemon.metrics import DaemonMetrics, MetricsServer
 from connector.daemon.service import Daemon
+from connector.doctor import diagnose_mailchimp
+from connector.doctor.cache import DoctorCache
+from connector.doctor.startup import check_in_background, require_usable_database
 from connector.mailchimp.metrics import GatewayTotalsCollector
 from connector.services.context import AppContext, build_context
 from connector.settings import Settings
@@ -56,6 +59,7 @@ def daemon(
 ) -> None:
     """Run the scheduler: syncs, reconciliations and housekeeping, coordinated between replicas."""
     ctx = _start(migrate)
+    check_in_background(_doctor(ctx))
     registry = _own_registry()
     server = _metrics_server(registry, metrics_host or ctx.settings.http.host, metrics_port)
     with _daemon(ctx, registry) as scheduler:
@@ -83,7 +87,9 @@ def run(
     from connector.api.app import create_app
 
     ctx = _start(migrate)
-    app = cli._run(lambda: create_app(ctx))
+    doctor = _doctor(ctx)
+    check_in_background(doctor)  # /readyz shows this first report
+    app = cli._run(lambda: create_app(ctx, doctor))
     shared = _registry_of(app)
     registry = shared or _own_registry()
     own_port = shared is None
@@ -141,7 +147,12 @@ def _start(migrate: bool) -> AppContext:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run is noise
     if migrate:
         cli._run(lambda: migrate_at_start(settings))
+    cli._run(lambda: require_usable_database(settings))
     return cli._run(lambda: build_context(settings))
+
+
+def _doctor(ctx: AppContext) -> DoctorCache:
+    return DoctorCache(lambda: diagnose_mailchimp(ctx.settings))
 
 
 def migrate_at_start(settings: Settings) -> None:

@@ -8,14 +8,19 @@ Nested keys use a double underscore in the environment: ``CONSENT_SYNC_DATABASE_
 ``CONSENT_SYNC_MAILCHIMP__API_KEY``, ``CONSENT_SYNC_POLICY__REQUIRE_DOUBLE_OPT_IN``.
 """
 
+import json
 import os
+import re
 import secrets
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 from connector.core.policy_settings import PolicySettings
 from connector.errors import ConfigError
@@ -37,9 +42,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
+"""Schemes of ``database.url`` the installed drivers serve; ``postgresql`` and ``postgres`` mean psycopg 3."""
+_PSYCOPG_ALIASES = frozenset({"postgresql", "postgres"})
+_ACCEPTED = "sqlite:///PATH, postgresql://USER@HOST:PORT/DATABASE (or postgres://, postgresql+psycopg://)"
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite:///./consent-sync.db"
     echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _installed_driver(cls, value: str) -> str:
+        """``postgresql://`` and ``postgres://`` mean ``postgresql+psycopg://``; other schemes are refused."""
+        scheme, separator, rest = value.strip().partition("://")
+        scheme = scheme.lower()
+        if not separator or not scheme:
+            raise ValueError(f"not a database URL; use {_ACCEPTED}")
+        scheme = "postgresql+psycopg" if scheme in _PSYCOPG_ALIASES else scheme
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(f"unknown scheme {scheme!r}; use {_ACCEPTED}")
+        url = f"{scheme}://{rest}"
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"not a valid {scheme} URL; use {_ACCEPTED}") from None
+        return url
 
 
 class MailchimpSettings(_Section):
@@ -217,6 +246,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    except SettingsError as exc:
+        raise ConfigError(environment_problem(exc, os.environ)) from None
     _check_policy_references(settings)
     return settings
 
@@ -279,7 +310,30 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
     key = ".".join(str(part) for part in first["loc"])
     where = f"{path}: " if path is not None else ""
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}{key}: {first['msg']}{extra}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}{key}: {message}{extra}"
+
+
+def environment_problem(exc: SettingsError, environ: Mapping[str, str]) -> str:
+    """Name the variable pydantic-settings could not parse: complex values in the environment are JSON.
+
+    Never shows the value (it may be a secret), only where JSON parsing stopped.
+    """
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field = found.group(1) if found else ""
+    prefix = f"CONSENT_SYNC_{field.upper()}"
+    names = [n for n in environ if n.upper() == prefix or n.upper().startswith(prefix + "__")]
+    for name in sorted(names, key=lambda n: (not environ[n].lstrip().startswith(("[", "{")), n)):
+        try:
+            json.loads(environ[name])
+        except ValueError as error:
+            where = (
+                f"{error.msg} at line {error.lineno} column {error.colno}"
+                if isinstance(error, json.JSONDecodeError)
+                else str(error)
+            )
+            return f"{name}: not valid JSON ({where}); lists and tables in the environment are JSON"
+    return f"{prefix or 'CONSENT_SYNC_…'}: cannot be read from the environment ({exc})"
 
 
 def _check_policy_references(settings: Settings) -> None:

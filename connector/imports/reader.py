@@ -34,6 +34,7 @@ from connector.core.csv_rows import (
 )
 from connector.errors import InputError
 from connector.imports.plain_csv import NotPlainError, PlainBatch, read_plain_batches
+from connector.imports.workbooks import refuse_workbook
 
 SAMPLE_BYTES = 128 * 1024
 DELIMITERS = ",;\t|"
@@ -448,6 +449,7 @@ def open_import(path: Path, options: ReadOptions | None = None) -> list[CsvFile]
     if not path.is_file():
         raise InputError(str(path), "no such file")
     try:
+        refuse_workbook(path)
         if not zipfile.is_zipfile(path):
             return [CsvFile(str(path), _path_opener(path), options)]
         members = _csv_members(path)
