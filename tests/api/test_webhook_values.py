@@ -173,3 +173,15 @@ def test_a_fired_at_far_in_the_future_takes_effect_at_receive_time(
         withdrawn = [row.occurred_at.replace(tzinfo=None) for row in rows]
     assert withdrawn
     assert all(at == now.replace(tzinfo=None) for at in withdrawn)
+
+
+def test_the_sandbox_sends_fired_at_as_mailchimp_does_and_we_read_it_as_utc() -> None:
+    from datetime import timedelta, timezone
+
+    from connector.core.webhook_events import parse_fired_at
+    from connector.sandbox.webhook_events import fired_at_text
+
+    moment = datetime(2026, 12, 7, 1, 30, 5, tzinfo=timezone(timedelta(hours=1)))
+    text = fired_at_text(moment)
+    assert text == "2026-12-07 00:30:05"
+    assert parse_fired_at(text) == moment
