@@ -136,6 +136,8 @@ class WebhookSettings(_Section):
     secret: SecretStr | None = None
     signing_secret: SecretStr | None = None
     tolerance_seconds: int = Field(default=300, ge=1)
+    clock_tolerance_seconds: int = Field(default=300, ge=0)
+    """An event's ``fired_at`` later than its receive time by more than this is taken as the receive time."""
     batch_window_ms: float = Field(default=0.5, ge=0, le=100)
     """How long the inbox writer waits after a batch's first event for more to commit with it (0: none)."""
 

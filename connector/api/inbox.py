@@ -37,7 +37,7 @@ from connector.api.effects import CONTACT_COLUMNS, Batch, apply_effects, loaded_
 from connector.api.metrics import Metrics
 from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
-from connector.core.webhook_events import Effect, Rules, WebhookEvent, effects
+from connector.core.webhook_events import Effect, Rules, WebhookEvent, clock_checked, effects
 from connector.services.contacts import LoadedContact
 from connector.services.context import AppContext
 from connector.settings import AudienceSettings
@@ -235,11 +235,20 @@ def _addresses(events: Sequence[WebhookEvent]) -> set[str]:
 
 
 def _accept(batch: Batch, delivery: Delivery, audience: AudienceSettings | None) -> IntakeReport:
-    event = delivery.event
+    event = _clock_checked(batch.ctx, delivery.event, batch.now)
     found = _effects(batch.ctx, event, audience, batch.now)
     applied = audience is not None and apply_effects(batch, event, found, audience.name)
     intake = Intake.APPLIED if applied else Intake.RECORDED
     return IntakeReport(intake, audience.name if audience else None)
+
+
+def _clock_checked(ctx: AppContext, event: WebhookEvent, now: datetime) -> WebhookEvent:
+    """``fired_at`` beyond the clock tolerance is taken as the receive time, with a warning (no address)."""
+    checked = clock_checked(event, now, ctx.settings.webhooks.clock_tolerance_seconds)
+    if checked != event:
+        ahead = (event.fired_at or event.timestamp_opt or now) - now
+        log.warning("webhook.clock_ahead", type=event.type.value, ahead_seconds=int(ahead.total_seconds()))
+    return checked
 
 
 def _effects(
