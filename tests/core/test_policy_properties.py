@@ -15,7 +15,7 @@ from typing import TypeVar
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from connector.core.consent import fold, is_act_of_consent
+from connector.core.consent import ConsentState, fold, is_act_of_consent
 from connector.core.desired import AudienceMapping, ContactProfile, build
 from connector.core.model import (
     Basis,
@@ -38,7 +38,7 @@ from connector.core.policy import decide, needs_confirmation, review_at
 from connector.core.policy_settings import FollowUpSettings, PolicySettings, SoftOptInSettings
 from connector.core.remote import MemberStatus, RemoteMember
 from connector.core.wording import explanation
-from tests.core import policy_reference
+from tests.core import consent_reference, policy_reference
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=10, hours=6)
@@ -119,10 +119,10 @@ suppressions = st.builds(
 
 
 def _numbered(
-    build: Callable[[int], st.SearchStrategy[_T]], max_size: int
+    build: Callable[[int], st.SearchStrategy[_T]], max_size: int, min_size: int = 0
 ) -> st.SearchStrategy[tuple[_T, ...]]:
     """Up to ``max_size`` records, the i-th built with id number i (ids are unique, times are not)."""
-    return st.integers(min_value=0, max_value=max_size).flatmap(
+    return st.integers(min_value=min_size, max_value=max_size).flatmap(
         lambda size: st.tuples(*(build(i) for i in range(size)))
     )
 
@@ -341,6 +341,50 @@ def test_fold_does_not_depend_on_arrival_order(facts: ContactFacts, data: st.Dat
     shuffled = data.draw(st.permutations(facts.consent_events))
 
     assert fold(shuffled) == fold(facts.consent_events)
+
+
+DENSE_ACTIONS = (ConsentAction.GIVEN, ConsentAction.CONFIRMED) * 3 + (ConsentAction.WITHDRAWN,)
+
+
+@st.composite
+def dense_consent_events(draw: st.DrawFn, index: int) -> ConsentEvent:
+    """Events crowded onto two purposes, one channel and six instants: ties, repeat sign-ups,
+    confirmations before and after grants, withdrawals between them, grants without evidence."""
+    return ConsentEvent(
+        id=f"dense-{index:02d}",
+        purpose=draw(st.sampled_from(("newsletter", "offers"))),
+        channel=Channel.EMAIL,
+        action=draw(st.sampled_from(DENSE_ACTIONS)),
+        occurred_at=START + timedelta(days=draw(st.integers(0, 5))),
+        method=ConsentMethod.FORM,
+        source=draw(st.sampled_from(("consent-form",) * 5 + ("",))),
+        notice_version=draw(st.sampled_from(("notice-4",) * 5 + (None,))),
+        active_act=draw(st.sampled_from((True,) * 5 + (False,))),
+    )
+
+
+def _dense_or_random_events(dense: bool) -> st.SearchStrategy[tuple[ConsentEvent, ...]]:
+    return (
+        _numbered(dense_consent_events, 12, min_size=4)
+        if dense
+        else contact_facts.map(lambda f: f.consent_events)
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=st.sampled_from((True, True, True, False)).flatmap(_dense_or_random_events))
+def test_fold_equals_the_reference_fold(events: tuple[ConsentEvent, ...]) -> None:
+    folded = fold(events)
+    assert folded == consent_reference.fold(events)
+    states = folded.values()
+    event(f"a grant stands: {any(s.grant is not None for s in states)}")
+    event(f"an earlier confirmed grant outlives a newer unconfirmed one: {any(map(_earlier_stands, states))}")
+    event(f"a withdrawal, then a newer grant: {any(s.withdrawal and s.grant for s in states)}")
+    event(f"a grant that is no act of consent: {any(s.not_consent for s in states)}")
+
+
+def _earlier_stands(state: ConsentState) -> bool:
+    return state.confirmed is not None and state.confirmed[0] is not state.grant
 
 
 @EXAMPLES
