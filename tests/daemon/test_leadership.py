@@ -18,7 +18,7 @@ def deployment(deployment_url: str, tmp_path: Path) -> Iterator[Deployment]:
 def test_two_daemons_elect_exactly_one_leader_and_replace_a_killed_one(deployment: Deployment) -> None:
     first = deployment.start()
     second = deployment.start()
-    wait_for(lambda: {first.leading(), second.leading()} == {True, False}, 10, "one leader, one follower")
+    wait_for(lambda: {first.leading(), second.leading()} == {True, False}, 60, "one leader, one follower")
     time.sleep(1.0)  # several retry rounds later, still exactly one
     assert sorted([first.leading(), second.leading()]) == [False, True]
     leader, follower = (first, second) if first.leading() else (second, first)
