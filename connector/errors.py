@@ -61,3 +61,11 @@ class WebhookAuthError(ConsentSyncError):
 
 class SyncBusyError(ConsentSyncError):
     """Another run holds the audience's lock; try again later."""
+
+
+class ListMovedError(ConsentSyncError):
+    """An audience's configured Mailchimp list is not the one the store synced; ``audience move`` it."""
+
+
+class InboundHeldError(ConsentSyncError):
+    """A reconcile held back what Mailchimp reported (the inbound guard); ``--accept-inbound`` applies it."""

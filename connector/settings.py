@@ -8,14 +8,19 @@ Nested keys use a double underscore in the environment: ``CONSENT_SYNC_DATABASE_
 ``CONSENT_SYNC_MAILCHIMP__API_KEY``, ``CONSENT_SYNC_POLICY__REQUIRE_DOUBLE_OPT_IN``.
 """
 
+import json
 import os
+import re
 import secrets
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 from connector.core.policy_settings import PolicySettings
 from connector.errors import ConfigError
@@ -37,9 +42,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+DATABASE_SCHEMES = ("sqlite", "postgresql+psycopg")
+"""Schemes of ``database.url`` the installed drivers serve; ``postgresql`` and ``postgres`` mean psycopg 3."""
+_PSYCOPG_ALIASES = frozenset({"postgresql", "postgres"})
+_ACCEPTED = "sqlite:///PATH, postgresql://USER@HOST:PORT/DATABASE (or postgres://, postgresql+psycopg://)"
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite:///./consent-sync.db"
     echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _installed_driver(cls, value: str) -> str:
+        """``postgresql://`` and ``postgres://`` mean ``postgresql+psycopg://``; other schemes are refused."""
+        scheme, separator, rest = value.strip().partition("://")
+        scheme = scheme.lower()
+        if not separator or not scheme:
+            raise ValueError(f"not a database URL; use {_ACCEPTED}")
+        scheme = "postgresql+psycopg" if scheme in _PSYCOPG_ALIASES else scheme
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(f"unknown scheme {scheme!r}; use {_ACCEPTED}")
+        url = f"{scheme}://{rest}"
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"not a valid {scheme} URL; use {_ACCEPTED}") from None
+        return url
 
 
 class MailchimpSettings(_Section):
@@ -80,6 +109,13 @@ class SyncSettings(_Section):
     batch_jobs_above: int = Field(default=50, ge=0)
 
 
+class ReconcileSettings(_Section):
+    max_inbound_fraction: float = Field(default=0.05, ge=0, le=1)
+    """A reconcile recording opt-outs, bounces or deletions for more of the list than this is held."""
+    inbound_floor: int = Field(default=10, ge=0)
+    """Members a reconcile may always record opt-outs, bounces or deletions for, whatever the fraction."""
+
+
 class ScheduleSettings(_Section):
     sync_interval_seconds: int = Field(default=300, ge=5)
     reconcile_interval_seconds: int = Field(default=3600, ge=60)
@@ -100,6 +136,8 @@ class WebhookSettings(_Section):
     secret: SecretStr | None = None
     signing_secret: SecretStr | None = None
     tolerance_seconds: int = Field(default=300, ge=1)
+    clock_tolerance_seconds: int = Field(default=300, ge=0)
+    """An event's ``fired_at`` later than its receive time by more than this is taken as the receive time."""
     batch_window_ms: float = Field(default=0.5, ge=0, le=100)
     """How long the inbox writer waits after a batch's first event for more to commit with it (0: none)."""
 
@@ -157,6 +195,7 @@ class Settings(BaseSettings):
     audiences: tuple[AudienceSettings, ...] = Field(default_factory=_default_audiences)
     mapping: MappingSettings = Field(default_factory=MappingSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
@@ -209,6 +248,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    except SettingsError as exc:
+        raise ConfigError(environment_problem(exc, os.environ)) from None
     _check_policy_references(settings)
     return settings
 
@@ -271,7 +312,30 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
     key = ".".join(str(part) for part in first["loc"])
     where = f"{path}: " if path is not None else ""
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}{key}: {first['msg']}{extra}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}{key}: {message}{extra}"
+
+
+def environment_problem(exc: SettingsError, environ: Mapping[str, str]) -> str:
+    """Name the variable pydantic-settings could not parse: complex values in the environment are JSON.
+
+    Never shows the value (it may be a secret), only where JSON parsing stopped.
+    """
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field = found.group(1) if found else ""
+    prefix = f"CONSENT_SYNC_{field.upper()}"
+    names = [n for n in environ if n.upper() == prefix or n.upper().startswith(prefix + "__")]
+    for name in sorted(names, key=lambda n: (not environ[n].lstrip().startswith(("[", "{")), n)):
+        try:
+            json.loads(environ[name])
+        except ValueError as error:
+            where = (
+                f"{error.msg} at line {error.lineno} column {error.colno}"
+                if isinstance(error, json.JSONDecodeError)
+                else str(error)
+            )
+            return f"{name}: not valid JSON ({where}); lists and tables in the environment are JSON"
+    return f"{prefix or 'CONSENT_SYNC_…'}: cannot be read from the environment ({exc})"
 
 
 def _check_policy_references(settings: Settings) -> None:

@@ -13,12 +13,17 @@ from connector.api.capture import confirmation_key
 from connector.api.inbox_writer import InboxWriter
 from connector.api.metrics import build_metrics
 from connector.core.signatures import TokenConfigError, parse_admin_tokens
+from connector.doctor import diagnose_mailchimp
+from connector.doctor.cache import DoctorCache
 from connector.errors import ConfigError, ConsentSyncError, InputError, NotFoundError
 from connector.services.context import AppContext
 
 
-def create_app(ctx: AppContext) -> FastAPI:
-    """Webhooks, admin API, consent capture, health and metrics; ``ConfigError`` on bad settings."""
+def create_app(ctx: AppContext, doctor: DoctorCache | None = None) -> FastAPI:
+    """Webhooks, admin API, consent capture, health and metrics; ``ConfigError`` on bad settings.
+
+    ``doctor``: the cache of configuration checks ``/readyz`` shows (default: checks of ``ctx.settings``).
+    """
     worker = RunWorker(ctx)
     metrics = build_metrics(ctx)
     inbox_writer = InboxWriter(ctx, metrics, window=ctx.settings.webhooks.batch_window_ms / 1000)
@@ -40,6 +45,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.admin_tokens = _admin_tokens(ctx)
     app.state.run_worker = worker
     app.state.inbox_writer = inbox_writer
+    app.state.doctor = doctor or DoctorCache(lambda: diagnose_mailchimp(ctx.settings))
     if ctx.settings.consent_capture.confirmation == "link":
         confirmation_key(ctx)  # refuse to start without the key
     if ctx.settings.consent_capture.audience is not None:

@@ -6,6 +6,7 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from connector.api.metrics import Metrics
+from connector.doctor.cache import DoctorCache
 from connector.services.context import AppContext
 
 
@@ -27,3 +28,7 @@ def app_context(request: Request) -> AppContext:
 
 def app_metrics(request: Request) -> Metrics:
     return cast(Metrics, request.app.state.metrics)
+
+
+def app_doctor(request: Request) -> DoctorCache:
+    return cast(DoctorCache, request.app.state.doctor)

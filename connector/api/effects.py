@@ -190,8 +190,9 @@ def apply_effects(batch: Batch, event: WebhookEvent, found: Sequence[Effect], au
     and calls :meth:`Batch.write` after the batch's last event.
     """
     target = _Target(batch, event.email)
-    touched = [_apply_one(target, effect, audience) for effect in found]
-    _mirror_follows(batch, audience, event)
+    list_id = event.list_id or ""  # the mirror is of the list the event came from
+    touched = [_apply_one(target, effect, list_id) for effect in found]
+    _mirror_follows(batch, list_id, event)
     if not any(touched):
         return False
     if target.contact is not None and target.contact.email is not None:
@@ -199,16 +200,24 @@ def apply_effects(batch: Batch, event: WebhookEvent, found: Sequence[Effect], au
     return True
 
 
-_STATUS_REPORTED = {EventType.UNSUBSCRIBE: MemberStatus.UNSUBSCRIBED, EventType.CLEANED: MemberStatus.CLEANED}
+_STATUS_REPORTED = {
+    EventType.UNSUBSCRIBE: MemberStatus.UNSUBSCRIBED,
+    EventType.CLEANED: MemberStatus.CLEANED,
+    EventType.SUBSCRIBE: MemberStatus.SUBSCRIBED,
+}
+"""The member's status a webhook reports. A subscribe counts as much as an unsubscribe: a person who
+re-subscribes through Mailchimp's own confirmation is ``subscribed`` there again, and a mirror still
+saying ``unsubscribed`` would keep them out of every marketing tag ("nothing to change")."""
 
 
-def _mirror_follows(batch: Batch, audience: str, event: WebhookEvent) -> None:
-    """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it."""
+def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> None:
+    """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it
+    and the next plan starts from what Mailchimp holds (whether or not the event was consent, P6)."""
     status = _STATUS_REPORTED.get(event.type)
-    if status is None or not event.email:
+    if status is None or not event.email or not list_id:
         return
     values: dict[str, object] = {
-        "in_audience": audience,
+        "in_list": list_id,
         "hash": subscriber_hash(event.email),
         "new_status": status.value,
         "at": batch.now,
@@ -219,7 +228,7 @@ def _mirror_follows(batch: Batch, audience: str, event: WebhookEvent) -> None:
 _MIRROR = MirrorMemberRow.__table__  # type: ignore[attr-defined]
 _MIRROR_TAKES_STATUS = (
     update(_MIRROR)
-    .where(_MIRROR.c.audience == bindparam("in_audience"), _MIRROR.c.subscriber_hash == bindparam("hash"))
+    .where(_MIRROR.c.list_id == bindparam("in_list"), _MIRROR.c.subscriber_hash == bindparam("hash"))
     .where(_MIRROR.c.status != bindparam("new_status"))
     .values(status=bindparam("new_status"), confirmed_at=bindparam("at"))
 )
@@ -236,7 +245,7 @@ def touch(batch: Batch, contact: Contact) -> None:
     batch.changed(contact, "changed_at", "updated_at")
 
 
-def _apply_one(target: _Target, effect: Effect, audience: str) -> bool:
+def _apply_one(target: _Target, effect: Effect, list_id: str) -> bool:
     match effect:
         case Withdraw():
             return _withdraw(target, effect)
@@ -245,7 +254,7 @@ def _apply_one(target: _Target, effect: Effect, audience: str) -> bool:
         case Suppress():
             return _suppress(target, effect.reason)
         case ChangeAddress():
-            return _change_address(target, effect, audience)
+            return _change_address(target, effect, list_id)
         case UpdateProfile():
             return _update_profile(target, effect)
         case Confirm():
@@ -300,7 +309,7 @@ def _suppress(target: _Target, reason: SuppressionReason) -> bool:
     return True
 
 
-def _change_address(target: _Target, effect: ChangeAddress, audience: str) -> bool:
+def _change_address(target: _Target, effect: ChangeAddress, list_id: str) -> bool:
     session, batch = target.session, target.batch
     try:
         old, new = checked_email(effect.old_email), checked_email(effect.new_email)
@@ -321,7 +330,7 @@ def _change_address(target: _Target, effect: ChangeAddress, audience: str) -> bo
         session, contact_id=contact.id, origin=WEBHOOK, action="contact.email_changed", at=target.now
     )
     _carry_suppressions(target, old, new, contact.id)
-    _move_mirror(session, audience, old, new)
+    _move_mirror(session, list_id, old, new)
     target.contact = contact
     return True
 
@@ -335,9 +344,9 @@ def _carry_suppressions(target: _Target, old: str, new: str, contact_id: str) ->
         suppress(target.session, new, key, SuppressionReason(reason), WEBHOOK, target.now, contact_id)
 
 
-def _move_mirror(session: Session, audience: str, old: str, new: str) -> None:
-    row = session.get(MirrorMemberRow, (audience, subscriber_hash(old)))
-    if row is None or session.get(MirrorMemberRow, (audience, subscriber_hash(new))) is not None:
+def _move_mirror(session: Session, list_id: str, old: str, new: str) -> None:
+    row = session.get(MirrorMemberRow, (list_id, subscriber_hash(old)))
+    if row is None or session.get(MirrorMemberRow, (list_id, subscriber_hash(new))) is not None:
         return
     moved = MirrorMemberRow(**{**row.model_dump(), "subscriber_hash": subscriber_hash(new), "email": new})
     session.delete(row)

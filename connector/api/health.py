@@ -9,8 +9,10 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector.api.deps import app_context, app_metrics
+from connector.api.deps import app_context, app_doctor, app_metrics
 from connector.api.metrics import Metrics
+from connector.doctor.cache import DoctorCache
+from connector.doctor.report import DoctorReport
 from connector.services.context import AppContext
 from connector.store.migrate import is_at_head
 
@@ -25,6 +27,18 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     database: Literal["ok", "unreachable"]
     migrations: Literal["at_head", "behind", "unknown"]
+    configuration: Literal["ok", "failing", "pending"]
+    """The last ``consent-sync doctor`` check of Mailchimp (``pending`` until the first has finished).
+    Informational: a wrong key or list does not take webhook intake out of service."""
+    failing: list[str]
+    """The failed checks' lines, as ``consent-sync doctor`` prints them."""
+
+
+def _configuration(report: DoctorReport | None) -> dict[str, object]:
+    if report is None:
+        return {"configuration": "pending", "failing": []}
+    failing = [check.line() for check in report.failures()]
+    return {"configuration": "failing" if failing else "ok", "failing": failing}
 
 
 @router.get("/healthz", response_model=Health)
@@ -34,8 +48,14 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-def readyz(ctx: Annotated[AppContext, Depends(app_context)], response: Response) -> Readiness:
-    """The database answers and its schema is at the newest migration."""
+def readyz(
+    ctx: Annotated[AppContext, Depends(app_context)],
+    doctor: Annotated[DoctorCache, Depends(app_doctor)],
+    response: Response,
+) -> Readiness:
+    """The database answers and its schema is at the newest migration (else 503); and the last check of
+    the Mailchimp configuration (cached, refreshed in the background)."""
+    configuration = _configuration(doctor.latest())
     try:
         with ctx.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -43,10 +63,10 @@ def readyz(ctx: Annotated[AppContext, Depends(app_context)], response: Response)
     except SQLAlchemyError as exc:
         log.warning("health.database_unreachable", error=type(exc).__name__)
         response.status_code = 503
-        return Readiness(database="unreachable", migrations="unknown")
+        return Readiness.model_validate({"database": "unreachable", "migrations": "unknown", **configuration})
     if migrations != "at_head":
         response.status_code = 503
-    return Readiness(database="ok", migrations=migrations)
+    return Readiness.model_validate({"database": "ok", "migrations": migrations, **configuration})
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

@@ -37,14 +37,14 @@ from connector.api.effects import CONTACT_COLUMNS, Batch, apply_effects, loaded_
 from connector.api.metrics import Metrics
 from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
-from connector.core.webhook_events import Effect, Rules, WebhookEvent, effects
+from connector.core.webhook_events import Effect, Rules, WebhookEvent, clock_checked, effects
 from connector.services.contacts import LoadedContact
 from connector.services.context import AppContext
 from connector.settings import AudienceSettings
 from connector.store.engine import pipelined, unit_of_work
 from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
 from connector.store.sync_requests import request_sync
-from connector.store.sync_tables import AudienceStateRow
+from connector.store.sync_tables import AudienceMoveRow, AudienceStateRow
 from connector.store.tables import SuppressionRow
 
 log = structlog.get_logger("connector.api.inbox")
@@ -235,11 +235,20 @@ def _addresses(events: Sequence[WebhookEvent]) -> set[str]:
 
 
 def _accept(batch: Batch, delivery: Delivery, audience: AudienceSettings | None) -> IntakeReport:
-    event = delivery.event
+    event = _clock_checked(batch.ctx, delivery.event, batch.now)
     found = _effects(batch.ctx, event, audience, batch.now)
     applied = audience is not None and apply_effects(batch, event, found, audience.name)
     intake = Intake.APPLIED if applied else Intake.RECORDED
     return IntakeReport(intake, audience.name if audience else None)
+
+
+def _clock_checked(ctx: AppContext, event: WebhookEvent, now: datetime) -> WebhookEvent:
+    """``fired_at`` beyond the clock tolerance is taken as the receive time, with a warning (no address)."""
+    checked = clock_checked(event, now, ctx.settings.webhooks.clock_tolerance_seconds)
+    if checked != event:
+        ahead = (event.fired_at or event.timestamp_opt or now) - now
+        log.warning("webhook.clock_ahead", type=event.type.value, ahead_seconds=int(ahead.total_seconds()))
+    return checked
 
 
 def _effects(
@@ -318,11 +327,17 @@ def audience_for(session: Session, ctx: AppContext, list_id: str | None) -> Audi
     name = _LIST_AUDIENCES.get(key)
     if name is None:
         query = select(col(AudienceStateRow.audience)).where(col(AudienceStateRow.list_id) == list_id)
-        name = session.execute(query).scalars().first()
+        name = session.execute(query).scalars().first() or _moved_from(session, list_id)
         if name is not None:
             _LIST_AUDIENCES[key] = name
     known = {a.name: a for a in ctx.settings.audiences}
     return known.get(name) if name else None
+
+
+def _moved_from(session: Session, list_id: str) -> str | None:
+    """The audience that was bound to ``list_id`` before a move: what people do there still counts."""
+    query = select(col(AudienceMoveRow.audience)).where(col(AudienceMoveRow.from_list_id) == list_id)
+    return session.execute(query.order_by(col(AudienceMoveRow.moved_at).desc())).scalars().first()
 
 
 _LIST_AUDIENCES: dict[tuple[str, str], str] = {}

@@ -12,7 +12,7 @@ from sqlmodel import col
 from connector.mailchimp.metrics import GatewayTotalsCollector
 from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
-from connector.store.sync_tables import PlanOperationRow, SyncRunRow
+from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
 
 LAG_BUCKETS = (0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 4 * 3600)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -86,6 +86,11 @@ class _StoreCollector(Collector):
         operations = GaugeMetricFamily(
             "consent_sync_plan_operations", "Persisted plan operations, by state.", labels=["state"]
         )
+        held = GaugeMetricFamily(
+            "consent_sync_reconcile_inbound_held_members",
+            "Members whose opt-out, bounce or deletion a reconcile held back (inbound guard), by audience.",
+            labels=["audience"],
+        )
         with unit_of_work(self._ctx.engine) as session:
             by_run = select(col(SyncRunRow.kind), col(SyncRunRow.status), func.count())
             for kind, status, count in session.execute(
@@ -95,5 +100,9 @@ class _StoreCollector(Collector):
             by_state = select(col(PlanOperationRow.state), func.count()).group_by(col(PlanOperationRow.state))
             for state, count in session.execute(by_state):
                 operations.add_metric([state], count)
+            holds = select(col(AudienceStateRow.audience), col(AudienceStateRow.inbound_hold))
+            for audience, hold in session.execute(holds):
+                held.add_metric([audience], int((hold or {}).get("members", 0)))
         yield runs
         yield operations
+        yield held

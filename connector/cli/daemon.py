@@ -43,6 +43,7 @@ def daemon(
     from connector.daemon import process
 
     ctx = _start(migrate)
+    process.check_in_background(process.doctor_of(ctx))
     registry = process.own_registry()
     server = process.metrics_server(registry, metrics_host or ctx.settings.http.host, metrics_port)
     with _scheduler(ctx, registry) as scheduler:
@@ -72,7 +73,9 @@ def run(
     from connector.daemon import process
 
     ctx = _start(migrate)
-    app = shell.run(lambda: create_app(ctx))
+    doctor = process.doctor_of(ctx)
+    process.check_in_background(doctor)  # /readyz shows this first report
+    app = shell.run(lambda: create_app(ctx, doctor))
     shared = process.registry_of(app)
     registry = shared or process.own_registry()
     bind_host = host or ctx.settings.http.host
@@ -103,12 +106,14 @@ def _start(migrate: bool) -> "AppContext":
     import logging
 
     from connector.daemon.process import migrate_at_start
+    from connector.doctor.startup import require_usable_database
     from connector.services.context import build_context
 
     settings = shell.settings()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run is noise
     if migrate:
         shell.run(lambda: migrate_at_start(settings))
+    shell.run(lambda: require_usable_database(settings))
     return shell.run(lambda: build_context(settings))
 
 

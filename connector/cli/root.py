@@ -7,6 +7,7 @@ loaded; what a command uses it imports when it runs, so ``consent-sync --help`` 
 import typer
 
 from connector.cli import (
+    audience,
     config,
     consents,
     contacts,
@@ -22,6 +23,7 @@ from connector.cli import (
     sync,
 )
 from connector.cli import daemon as daemon_commands
+from connector.cli import doctor as doctor_commands
 from connector.cli.shell import ConfigOption
 from connector.errors import ConsentSyncError
 
@@ -49,6 +51,7 @@ def main() -> None:
 
 
 app.command("demo")(demo.demo)
+app.command("doctor")(doctor_commands.doctor)
 app.add_typer(database.db_app, name="db")
 app.command("check-config")(config.check_config)
 app.add_typer(contacts.contact_app, name="contact")
@@ -66,6 +69,7 @@ app.command("status")(sync.status)
 app.command("serve")(service.serve)
 app.add_typer(service.webhooks_app, name="webhooks")
 app.add_typer(service.admin_app, name="admin")
+app.add_typer(audience.audience_app, name="audience")
 app.command("daemon")(daemon_commands.daemon)
 app.command("run")(daemon_commands.run)
 app.command("sandbox")(sandbox.sandbox)

@@ -63,6 +63,9 @@ def sandbox(
         False, "--allow-remote-webhooks", help="Allow webhook URLs outside loopback and private networks."
     ),
     dc: str = typer.Option("us1", "--dc", help="Data centre: API keys must end in -<dc>, e.g. anything-us1."),
+    api_keys: list[str] = typer.Option(
+        [], "--api-keys", help="Accept only this key (repeatable); default: any key ending in -<dc>."
+    ),
     log_bodies: bool = typer.Option(
         False, "--log-bodies", help="Keep request and response bodies in GET /_sandbox/requests."
     ),
@@ -94,6 +97,7 @@ def sandbox(
         allow_remote_webhooks=allow_remote_webhooks,
         state_file=state,
         dc=dc,
+        api_keys=tuple(api_keys),
         log_bodies=log_bodies,
     )
     serve(knobs, host, port, announce=typer.echo)

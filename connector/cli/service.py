@@ -54,10 +54,32 @@ def register_webhook(
     with open_gateway(ctx.settings.mailchimp) as gateway:
         sources = (WebhookSource.USER, WebhookSource.ADMIN)
         hook = shell.run(lambda: gateway.create_webhook(list_id, url, tuple(WebhookEvent), sources))
+    shell.run(lambda: _remember_webhook(ctx, audience, list_id, hook.id, url))
     typer.echo(f"webhook {hook.id} registered for audience {audience} (sources: user, admin; api off)")
     if hook.signing_secret:
         typer.echo("signing secret (shown once; set CONSENT_SYNC_WEBHOOKS__SIGNING_SECRET to it):")
         typer.echo(hook.signing_secret)
+
+
+def _remember_webhook(ctx: "AppContext", audience: str, list_id: str, webhook_id: str, url: str) -> None:
+    """The registration, under the list it belongs to (the URL only as a hash: it carries the secret)."""
+    import hashlib
+
+    from connector.store.engine import unit_of_work
+    from connector.store.sync_tables import WebhookRegistrationRow
+    from connector.sync.binding import data_centre
+
+    with unit_of_work(ctx.engine) as session:
+        session.merge(
+            WebhookRegistrationRow(
+                list_id=list_id,
+                webhook_id=webhook_id,
+                dc=data_centre(ctx.settings.mailchimp),
+                audience=audience,
+                url_hash=hashlib.sha256(url.encode()).hexdigest(),
+                registered_at=ctx.now(),
+            )
+        )
 
 
 def _list_id(ctx: "AppContext", audience: str) -> str:

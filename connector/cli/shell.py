@@ -92,9 +92,10 @@ def settings() -> Settings:
 def context() -> AppContext:
     """The command's application context on a store at the current schema."""
     from connector.services.context import build_context
-    from connector.store.migrate import require_current_schema
+    from connector.store.migrate import require_current_schema, require_initialised
 
     loaded = settings()
+    run(lambda: require_initialised(loaded.database.url))  # before anything creates a file
     ctx = run(lambda: build_context(loaded))
     run(lambda: require_current_schema(ctx.engine))
     return ctx

@@ -44,6 +44,8 @@ def plan(
             typer.echo(line)
         if not planned.safety.ok:
             typer.echo(planned.safety.message())
+            if planned.safety.opt_out_members:
+                typer.echo(f"sync would still apply {planned.safety.opt_out_members} opt-outs")
     if as_json:
         shell.print_json(documents)
 
@@ -97,12 +99,29 @@ def _sync_one(
         typer.echo(f"  rejected: {line}")
 
 
-def reconcile(audience: AudienceOption = None, full: FullOption = False, as_json: JsonOption = False) -> None:
+AcceptInboundOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-inbound",
+        help="Record the opt-outs, bounces and deletions the inbound guard held back (after checking them).",
+    ),
+]
+
+
+def reconcile(
+    audience: AudienceOption = None,
+    full: FullOption = False,
+    accept_inbound: AcceptInboundOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """Read Mailchimp back: record opt-outs and cleaned addresses, report drift."""
     ctx = shell.context()
+    held = []
     for name in shell.audiences(ctx, audience):
         with progress.bar(f"{name}: reading members", None):
-            report = shell.run(functools.partial(_reconcile_one, ctx, name, full))
+            report = shell.run(functools.partial(_reconcile_one, ctx, name, full, accept_inbound))
+        if report.held:
+            held.append(f"{name}: {report.held}")
         if as_json:
             shell.print_json(report.document())
             continue
@@ -110,14 +129,18 @@ def reconcile(audience: AudienceOption = None, full: FullOption = False, as_json
             f"{name}: read {report.read} members; {report.opted_out} opted out, {report.cleaned} cleaned, "
             f"{len(report.drift)} drifted (healed by the next sync)"
         )
+    for line in held:
+        typer.echo(f"error: {line}", err=True)
+    if held:
+        raise SystemExit(1)
 
 
-def _reconcile_one(ctx: "AppContext", name: str, full: bool) -> Any:
+def _reconcile_one(ctx: "AppContext", name: str, full: bool, accept_inbound: bool) -> Any:
     from connector.sync.connect import open_gateway
     from connector.sync.reconcile import reconcile_audience
 
     with open_gateway(ctx.settings.mailchimp) as gateway:
-        return reconcile_audience(ctx, gateway, name, full=full)
+        return reconcile_audience(ctx, gateway, name, full=full, accept_inbound=accept_inbound)
 
 
 def status(as_json: JsonOption = False) -> None:
@@ -139,6 +162,8 @@ def status_lines(document: dict[str, Any]) -> Iterator[str]:
         last = _moment(item["last_sync_at"]) or "never"
         yield f"Audience {item['audience']}: {item['pending_contacts']} contacts wait for the next sync"
         yield f"  last sync: {last}"
+        for warning in item["warnings"]:
+            yield f"  warning: {warning}"
         runs = item["runs"]
         if not runs:
             yield "  no runs yet"

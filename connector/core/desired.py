@@ -81,6 +81,9 @@ class DesiredMember:
     tags: frozenset[str]
     marketing_purposes: frozenset[str]
     transactional: bool
+    opted_out: frozenset[str] = frozenset()
+    """The audience's purposes the person opted out of by e-mail (a recorded act, not a lapsed basis):
+    removals for these are never held back by the destructive guard."""
 
 
 def build(profile: ContactProfile, entitlement: Entitlement, mapping: AudienceMapping) -> DesiredMember:
@@ -94,6 +97,13 @@ def build(profile: ContactProfile, entitlement: Entitlement, mapping: AudienceMa
     )
     transactional = entitlement.transactional.allowed
     projected = project(mapping, allowed, transactional)
+    opted_out = tuple(
+        [
+            d.purpose
+            for d in entitlement.marketing
+            if not d.allowed and d.channel is Channel.EMAIL and d.purpose in mapping.purposes and d.opted_out
+        ]
+    )
     return DesiredMember(
         profile.contact_id,
         subscriber_hash(profile.email),
@@ -104,6 +114,7 @@ def build(profile: ContactProfile, entitlement: Entitlement, mapping: AudienceMa
         projected.tags,
         projected.purposes,
         transactional,
+        shared(frozenset(opted_out)) if opted_out else frozenset(),
     )
 
 

@@ -33,6 +33,13 @@ class ConsentMethod(StrEnum):
     API = "api"
     IMPORT = "import"
     MAILCHIMP = "mailchimp"
+    PHONE = "phone"
+    EMAIL = "email"
+    LETTER = "letter"
+    CUSTOMER_SERVICE = "customer_service"
+    IN_PERSON = "in_person"
+    OTHER = "other"
+    """A means of expression outside this vocabulary (an opt-out may be made by any means)."""
 
 
 class Actor(StrEnum):
@@ -76,6 +83,11 @@ class RecordKind(StrEnum):
     RELATIONSHIP = "relationship"
     OBJECTION = "objection"
     SUPPRESSION = "suppression"
+
+
+OPT_OUT_RECORDS = frozenset({RecordKind.CONSENT, RecordKind.OBJECTION, RecordKind.SUPPRESSION})
+"""The records a hard stop (P0) names when a person's own act decided it: a withdrawal (with the grant it
+withdraws), an objection, a suppression."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +307,12 @@ class Decision:
     @property
     def reason(self) -> str:
         return words_of(self.why)
+
+    @property
+    def opted_out(self) -> bool:
+        """Denied by the person's own recorded act (P0 on a withdrawal, an objection or a suppression:
+        unsubscribe, bounce, complaint, erasure), not by a basis lapsing or missing data."""
+        return self.rule is Rule.P0_HARD_STOP and any(r.kind in OPT_OUT_RECORDS for r in self.records)
 
 
 @dataclass(frozen=True, slots=True)

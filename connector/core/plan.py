@@ -160,8 +160,26 @@ def _tag_operations(
         ops.append(AddTags(want.subscriber_hash, want.email, add, _tag_reason(want)))
     if remove := owned - wanted:
         because = _untag_reason(want, have) if have is not None else "entitlement ended or withdrawn"
-        ops.append(RemoveTags(want.subscriber_hash, want.email, remove, because))
+        ops += _removals(want, remove, because, mapping)
     return ops
+
+
+def _removals(
+    want: DesiredMember, remove: frozenset[str], because: str, mapping: AudienceMapping
+) -> list[Operation]:
+    """One removal, or two when the person opted out of some purposes and lost the basis of others: the
+    opt-outs apart (with the basis tags when every purpose lost is opted out), so the guard can let the
+    opt-outs through and hold back only the rest."""
+    opted_out = frozenset(t for t in remove if mapping.purpose_of(t) in want.opted_out)
+    if not opted_out:
+        return [RemoveTags(want.subscriber_hash, want.email, remove, because)]
+    lost = frozenset(t for t in remove if mapping.purpose_of(t) is not None)
+    if lost <= opted_out:
+        return [RemoveTags(want.subscriber_hash, want.email, remove, because)]
+    return [
+        RemoveTags(want.subscriber_hash, want.email, opted_out, because),
+        RemoveTags(want.subscriber_hash, want.email, remove - opted_out, because),
+    ]
 
 
 def _update(want: DesiredMember, have: RemoteMember, mapping: AudienceMapping) -> list[Operation]:
@@ -189,7 +207,7 @@ def _leave(
         return []
     ops: list[Operation] = []
     if owned := mapping.owned(have.tags):
-        ops.append(RemoveTags(want.subscriber_hash, want.email, owned, "no entitlement any more"))
+        ops += _removals(want, owned, "no entitlement any more", mapping)
     if have.is_present and managed and mapping.on_no_entitlement == "archive":
         ops.append(Archive(want.subscriber_hash, "no entitlement any more (archived, reversible)"))
     return ops

@@ -7,7 +7,7 @@ event and performs the effects this module returns, in one transaction.
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
@@ -152,6 +152,15 @@ def parse_fired_at(text: str) -> datetime | None:
     except ValueError:
         raise PayloadError(f"fired_at: not a timestamp: {text!r}") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def clock_checked(event: WebhookEvent, received_at: datetime, tolerance_seconds: int) -> WebhookEvent:
+    """The event with ``fired_at`` (and ``timestamp_opt``) later than ``received_at`` + tolerance replaced by
+    ``received_at``: a sender's clock ahead of ours never leaves an opt-out waiting to take effect."""
+    limit = received_at + timedelta(seconds=tolerance_seconds)
+    fired = event.fired_at if event.fired_at is None or event.fired_at <= limit else received_at
+    opt = event.timestamp_opt if event.timestamp_opt is None or event.timestamp_opt <= limit else received_at
+    return replace(event, fired_at=fired, timestamp_opt=opt)
 
 
 def dedup_key(event: WebhookEvent, body: bytes) -> str:

@@ -29,6 +29,12 @@ _METHOD_LABELS = {
     ConsentMethod.API: "API",
     ConsentMethod.IMPORT: "import",
     ConsentMethod.MAILCHIMP: "Mailchimp",
+    ConsentMethod.PHONE: "phone",
+    ConsentMethod.EMAIL: "e-mail",
+    ConsentMethod.LETTER: "letter",
+    ConsentMethod.CUSTOMER_SERVICE: "customer service",
+    ConsentMethod.IN_PERSON: "in person",
+    ConsentMethod.OTHER: "other means",
 }
 
 _CHANNEL_LABELS = {Channel.EMAIL: "e-mail", Channel.SMS: "SMS"}

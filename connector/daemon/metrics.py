@@ -23,6 +23,7 @@ class DaemonMetrics:
     last_reconcile: Gauge
     plan_size: Gauge
     drift: Gauge
+    inbound_held: Gauge
     runs: Counter
     calls: Counter
     errors: Counter
@@ -47,6 +48,10 @@ class DaemonMetrics:
             ),
             plan_size=gauge("last_plan_size", "Operations in the audience's last sync plan"),
             drift=gauge("drift_members", "Members whose Mailchimp state differed at the last reconcile"),
+            inbound_held=gauge(
+                "last_reconcile_held_members",
+                "Members whose opt-out, bounce or deletion the last reconcile held back (inbound guard)",
+            ),
             runs=counter(
                 "daemon_sync_runs_total", "Sync runs by outcome (done, stopped)", ("audience", "outcome")
             ),

@@ -22,6 +22,9 @@ from sqlalchemy import text
 from connector.daemon.leader import leadership_for
 from connector.daemon.metrics import DaemonMetrics, MetricsServer
 from connector.daemon.service import Daemon
+from connector.doctor import diagnose_mailchimp
+from connector.doctor.cache import DoctorCache
+from connector.doctor.startup import check_in_background
 from connector.mailchimp.metrics import GatewayTotalsCollector
 from connector.services.context import AppContext
 from connector.settings import Settings
@@ -55,6 +58,14 @@ class StoppingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._on_exit()
         super().handle_exit(sig, frame)
+
+
+__all__ = ["check_in_background"]
+
+
+def doctor_of(ctx: AppContext) -> DoctorCache:
+    """The process's doctor: Mailchimp checks cached for /readyz and the start check."""
+    return DoctorCache(lambda: diagnose_mailchimp(ctx.settings))
 
 
 def migrate_at_start(settings: Settings) -> None:

@@ -14,7 +14,7 @@ import structlog
 from connector.daemon.housekeeping import keep_house
 from connector.daemon.metrics import DaemonMetrics
 from connector.daemon.requests import claim_request, request_sync
-from connector.errors import PlanRefusedError, SyncBusyError
+from connector.errors import ListMovedError, PlanRefusedError, SyncBusyError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
 from connector.sync.reconcile import reconcile_audience
@@ -50,7 +50,7 @@ class Worker:
             log.info("sync.busy", audience=audience)
             request_sync(self.ctx.engine, audience, self.ctx.now())
             return
-        except PlanRefusedError as exc:
+        except (PlanRefusedError, ListMovedError) as exc:
             self._failed("sync", audience, exc, level=logging.WARNING)
             return
         except Exception as exc:
@@ -68,9 +68,15 @@ class Worker:
         except SyncBusyError:
             log.info("reconcile.busy", audience=audience, full=full)
             return
+        except ListMovedError as exc:
+            self._failed("reconcile", audience, exc, level=logging.WARNING)
+            return
         except Exception as exc:
             self._failed("reconcile", audience, exc)
             return
+        self.metrics.inbound_held.labels(audience).set(report.held_members if report.held else 0)
+        if report.held:
+            log.warning("reconcile.inbound.held", audience=audience, full=full, reason=report.held)
         self.metrics.drift.labels(audience).set(len(report.drift))
         self.metrics.last_reconcile.labels(audience).set(time.time())
         log.info("reconcile.run.finished", **report.document(), full=full)

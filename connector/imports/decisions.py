@@ -157,7 +157,7 @@ def _withdraw(
             planned.objections.add(at)
             outcome.objections.append(ObjectionDecision(planned.key, at, reason))
         return
-    method = ConsentMethod.MAILCHIMP if claimed.from_mailchimp else ConsentMethod.IMPORT
+    method = ConsentMethod.MAILCHIMP if claimed.from_mailchimp else claim.method or ConsentMethod.IMPORT
     for purpose in claim.purposes or rules.purposes:
         if claim.channel not in rules.purpose_channels.get(purpose, ()):
             continue

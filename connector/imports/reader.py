@@ -34,6 +34,7 @@ from connector.imports.parsing.rows import (
     map_headers,
 )
 from connector.imports.plain_csv import NotPlainError, PlainBatch, read_plain_batches
+from connector.imports.workbooks import refuse_workbook
 
 SAMPLE_BYTES = 128 * 1024
 DELIMITERS = ",;\t|"
@@ -266,7 +267,7 @@ class CsvFile:
     def contact_data_only(self) -> bool:
         """No consent, relationship or Mailchimp columns: every row is contact data only."""
         header_map = self.header_map
-        claims = header_map.has_consent_evidence or header_map.has_relationships
+        claims = header_map.has_claims
         return header_map.kind is not RowKind.MAILCHIMP_EXPORT and not claims
 
     def check_kind(self, expected: RowKind | None) -> None:
@@ -448,6 +449,7 @@ def open_import(path: Path, options: ReadOptions | None = None) -> list[CsvFile]
     if not path.is_file():
         raise InputError(str(path), "no such file")
     try:
+        refuse_workbook(path)
         if not zipfile.is_zipfile(path):
             return [CsvFile(str(path), _path_opener(path), options)]
         members = _csv_members(path)

@@ -42,6 +42,11 @@ class AudienceCalls:
     def get_list(self, list_id: str) -> AudienceInfo:
         return codec.audience(self._transport.call(LIST, {"list_id": list_id}).data)
 
+    def find_list(self, list_id: str) -> AudienceInfo | None:
+        """The audience, or ``None`` when the account has no audience with this id (404)."""
+        reply = self._transport.call(LIST, {"list_id": list_id}, accept={404})
+        return None if reply.status == 404 else codec.audience(reply.data)
+
     def create_list(
         self,
         name: str,

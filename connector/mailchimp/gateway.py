@@ -10,6 +10,7 @@ from types import TracebackType
 import requests
 
 from connector.errors import ConfigError
+from connector.mailchimp.account import AccountCalls
 from connector.mailchimp.audiences import AudienceCalls
 from connector.mailchimp.batches import BatchCalls
 from connector.mailchimp.connections import ConnectionCap, shared_cap
@@ -21,7 +22,7 @@ from connector.settings import MailchimpSettings
 _DATA_CENTRE = re.compile(r"^[a-z]{2,}[0-9]+$")
 
 
-class MailchimpGateway(AudienceCalls, MemberCalls, BatchCalls):
+class MailchimpGateway(AccountCalls, AudienceCalls, MemberCalls, BatchCalls):
     """Typed Mailchimp Marketing API calls with pooling, a connection cap, retries and counters."""
 
     def __init__(

@@ -18,6 +18,7 @@ from connector.sandbox import (
     api_tags,
     api_webhooks,
 )
+from connector.sandbox.account import account_document
 from connector.sandbox.batches import BatchRunner
 from connector.sandbox.faults import resolve_seed
 from connector.sandbox.guard import ApiGuard
@@ -54,6 +55,7 @@ def create_app(state: SandboxState, knobs: SandboxKnobs, *, seed: int | None = N
     runtime.app = app
     _install_handlers(app)
     app.add_api_route("/3.0/ping", ping, methods=["GET"])
+    app.add_api_route("/3.0/", api_root, methods=["GET"])
     for module in (api_lists, api_members, api_tags, api_segments, api_webhooks, api_batches, api_sandbox):
         app.include_router(module.router)
     app.add_middleware(ApiGuard, runtime=runtime)
@@ -62,6 +64,12 @@ def create_app(state: SandboxState, knobs: SandboxKnobs, *, seed: int | None = N
 
 async def ping() -> Response:
     return JSONResponse({"health_status": "Everything's Chimpy!"})
+
+
+async def api_root(request: Request) -> Response:
+    """The account behind the key (``GET /``); its links name the data centre, as Mailchimp's do."""
+    runtime: SandboxRuntime = request.app.state.runtime
+    return JSONResponse(account_document(runtime))
 
 
 def _install_handlers(app: FastAPI) -> None:

@@ -80,7 +80,7 @@ class ApiGuard:
             exchange.fault = "over_limit"
             await _problem(send, exchange, 429, TOO_MANY_REQUESTS_TITLE, TOO_MANY_REQUESTS_DETAIL)
             return
-        denial = _auth_problem(scope, knobs.dc)
+        denial = _auth_problem(scope, knobs.dc, knobs.api_keys)
         if denial is not None:
             await _problem(send, exchange, 401, *denial)
             return
@@ -138,8 +138,12 @@ class ApiGuard:
         self.runtime.observations.record(record)
 
 
-def _auth_problem(scope: Scope, dc: str) -> tuple[str, str] | None:
-    """Basic auth with any user and a key ending in ``-<dc>`` (or a bearer token); else why not."""
+def _auth_problem(scope: Scope, dc: str, accepted: tuple[str, ...]) -> tuple[str, str] | None:
+    """Basic auth with any user and a key ending in ``-<dc>`` (or a bearer token); else why not.
+
+    With ``accepted`` keys, any other key is refused too. Mailchimp answers a revoked key and a key sent
+    to the wrong data centre alike, so both get the same 401.
+    """
     header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer" and credentials:
@@ -150,7 +154,7 @@ def _auth_problem(scope: Scope, dc: str) -> tuple[str, str] | None:
         key = base64.b64decode(credentials).decode("utf-8").partition(":")[2]
     except ValueError:
         key = ""
-    if not key.endswith(f"-{dc}") or len(key) <= len(dc) + 1:
+    if not key.endswith(f"-{dc}") or len(key) <= len(dc) + 1 or (accepted and key not in accepted):
         return (
             "API Key Invalid",
             "Your API key may be invalid, or you've attempted to access the wrong datacenter.",

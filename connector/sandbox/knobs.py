@@ -40,6 +40,8 @@ class SandboxKnobs:
     """SQLite file holding the state across restarts; ``None`` keeps it in memory."""
     dc: str = "us1"
     """Data centre: API keys must end in ``-<dc>``."""
+    api_keys: tuple[str, ...] = ()
+    """When not empty, the only keys accepted; any other gets 401 API Key Invalid, like a revoked key."""
     log_bodies: bool = False
     """Keep request and response bodies in the request log (contract tests read them)."""
     request_log_size: int = 10_000

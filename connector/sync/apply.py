@@ -155,7 +155,7 @@ class _Applier:
         self.gateway = gateway
         self.target = target
         self.options = options
-        self.recorder = Recorder(ctx, run_id, target.name, purposes)
+        self.recorder = Recorder(ctx, run_id, target.name, target.list_id, purposes)
         self.progress: Progress | None = None
         self.should_stop: Callable[[], bool] = lambda: False
         self.carried: dict[str, Step] = {}

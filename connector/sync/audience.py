@@ -15,6 +15,7 @@ from connector.services.context import AppContext
 from connector.settings import AudienceSettings
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow
+from connector.sync.binding import data_centre, require_bound
 from connector.sync.connect import is_local
 
 SAVED_PREFIX = "saved:"
@@ -45,15 +46,23 @@ def saved_segments(mapping: AudienceMapping) -> dict[str, str]:
 def ensure_audience(
     ctx: AppContext, gateway: MailchimpGateway, audience: AudienceSettings, mapping: AudienceMapping
 ) -> AudienceTarget:
-    """The audience's target, creating the list (sandbox only), merge fields, tags and segments."""
+    """The audience's target, creating the list (sandbox only), merge fields, tags and segments.
+
+    Binds the audience to its list (and the account's data centre) on first use; ``ListMovedError`` if
+    the configured list is not the one it is bound to.
+    """
+    require_bound(ctx, audience)
     state = _state(ctx, audience.name)
     list_id = audience.list_id or state.list_id or _create_list(ctx, gateway, audience)
     ids = dict(state.segment_ids) if state.list_id == list_id else {}
     wanted = owned_tags(mapping) + [SAVED_PREFIX + n for n in saved_segments(mapping)]
+    dc = data_centre(ctx.settings.mailchimp)
     if any(key not in ids for key in wanted):
         _ensure_merge_fields(gateway, list_id, audience)
         ids = _ensure_segments(gateway, list_id, mapping)
-        _remember(ctx, audience.name, list_id, ids)
+        _remember(ctx, audience.name, list_id, dc, ids)
+    elif state.list_id != list_id or state.dc != dc:
+        _remember(ctx, audience.name, list_id, dc, ids)
     return AudienceTarget(audience.name, list_id, ids)
 
 
@@ -66,10 +75,10 @@ def _state(ctx: AppContext, name: str) -> AudienceStateRow:
         return found
 
 
-def _remember(ctx: AppContext, name: str, list_id: str, ids: dict[str, int]) -> None:
+def _remember(ctx: AppContext, name: str, list_id: str, dc: str | None, ids: dict[str, int]) -> None:
     with unit_of_work(ctx.engine) as session:
         row = session.get(AudienceStateRow, name) or AudienceStateRow(audience=name)
-        row.list_id = list_id
+        row.list_id, row.dc = list_id, dc
         row.segment_ids = ids
         session.add(row)
 

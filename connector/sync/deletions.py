@@ -1,9 +1,11 @@
-"""Members a complete read of the audience no longer shows: permanently deleted in Mailchimp.
+"""Members a complete read of a list no longer shows: permanently deleted in Mailchimp.
 
 Mailchimp answers 404 for such an address and refuses to add it again ("Forgotten Email Not
 Subscribed"), so the store records what that means (DESIGN §4): the marketing consents of the audience
 withdrawn, the address suppressed, and the mirror marks the member forgotten so no plan touches it.
-Archived members are not in a read either and are left alone: their absence proves nothing.
+Archived members are not in a read either and are left alone: their absence proves nothing. The mirror
+is the list's own (never another list's the audience was bound to), and the inbound guard decides first
+whether so many absences are believable.
 """
 
 from collections.abc import Sequence, Set
@@ -22,20 +24,26 @@ CHUNK = 500
 WHY = "permanently deleted in mailchimp"
 
 
-def record_deletions(ctx: AppContext, audience: str, seen: Set[str], purposes: Sequence[str]) -> list[str]:
-    """Record every present mirror member missing from a complete read; the drift lines for them."""
+def missing_members(ctx: AppContext, list_id: str, seen: Set[str]) -> list[str]:
+    """The present mirror members of the list that a complete read (``seen``) did not show."""
     with unit_of_work(ctx.engine) as session:
-        gone = [key for key in _present(session, audience) if key not in seen]
+        return [key for key in _present(session, list_id) if key not in seen]
+
+
+def record_deletions(
+    ctx: AppContext, list_id: str, gone: Sequence[str], purposes: Sequence[str]
+) -> list[str]:
+    """Record the members ``gone`` from a complete read of the list as deleted; the drift lines for them."""
     drift: list[str] = []
     for start in range(0, len(gone), CHUNK):
         with unit_of_work(ctx.engine) as session:
-            drift += _record(session, ctx, audience, gone[start : start + CHUNK], purposes)
+            drift += _record(session, ctx, list_id, gone[start : start + CHUNK], purposes)
     return drift
 
 
-def _present(session: Session, audience: str) -> list[str]:
+def _present(session: Session, list_id: str) -> list[str]:
     query = select(col(MirrorMemberRow.subscriber_hash)).where(
-        col(MirrorMemberRow.audience) == audience,
+        col(MirrorMemberRow.list_id) == list_id,
         col(MirrorMemberRow.forgotten).is_(False),
         col(MirrorMemberRow.status) != MemberStatus.ARCHIVED.value,
     )
@@ -43,11 +51,11 @@ def _present(session: Session, audience: str) -> list[str]:
 
 
 def _record(
-    session: Session, ctx: AppContext, audience: str, keys: Sequence[str], purposes: Sequence[str]
+    session: Session, ctx: AppContext, list_id: str, keys: Sequence[str], purposes: Sequence[str]
 ) -> list[str]:
     now = ctx.now()
     query = select(MirrorMemberRow).where(
-        col(MirrorMemberRow.audience) == audience, col(MirrorMemberRow.subscriber_hash).in_(keys)
+        col(MirrorMemberRow.list_id) == list_id, col(MirrorMemberRow.subscriber_hash).in_(keys)
     )
     drift = []
     for row in session.execute(query).scalars():

@@ -21,6 +21,7 @@ from connector.settings import Settings
 from connector.store.facts import load_facts
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
 from connector.store.tables import ContactRow
+from connector.sync.binding import bound_list_id
 from connector.sync.erasures import pending_erasures
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -38,6 +39,10 @@ class RunInputs:
     """The moment the contacts were selected at; the next run looks at changes from here on."""
     audience_size: int = 0
     """Members present on the audience per the whole mirror (``mirror`` may hold only some rows)."""
+    list_id: str | None = None
+    """The Mailchimp list the mirror is of (``None`` before the audience's first sync)."""
+    opted_out_before: frozenset[str] = frozenset()
+    """Members unsubscribed, cleaned or deleted in a list the audience was bound to before a move."""
 
 
 def load_inputs(
@@ -58,8 +63,9 @@ def load_inputs(
     contacts = load_changed_contacts(session, audience, now, full=full, email=email)
     erasures = () if email is not None else pending_erasures(session, audience, settings)
     keys = None if full else [subscriber_hash(c.email or "") for c in contacts]
+    list_id = bound_list_id(session, audience)
     rows = load_mirror(
-        session, audience, None if keys is None else keys + [e.subscriber_hash for e in erasures]
+        session, list_id or "", None if keys is None else keys + [e.subscriber_hash for e in erasures]
     )
     return RunInputs(
         contacts=contacts,
@@ -68,13 +74,15 @@ def load_inputs(
         managed=frozenset(r.subscriber_hash for r in rows if r.managed),
         erasures=erasures,
         watermark=now,
-        audience_size=present_members(session, audience),
+        audience_size=present_members(session, list_id or ""),
+        list_id=list_id,
+        opted_out_before=opted_out_in_earlier_lists(session, audience, list_id, keys),
     )
 
 
-def load_mirror(session: Session, audience: str, keys: Sequence[str] | None) -> list[MirrorMemberRow]:
-    """The audience's mirror rows: all of them, or those of ``keys`` (read 500 at a time)."""
-    query = select(MirrorMemberRow).where(col(MirrorMemberRow.audience) == audience)
+def load_mirror(session: Session, list_id: str, keys: Sequence[str] | None) -> list[MirrorMemberRow]:
+    """The list's mirror rows: all of them, or those of ``keys`` (read 500 at a time)."""
+    query = select(MirrorMemberRow).where(col(MirrorMemberRow.list_id) == list_id)
     if keys is None:
         return list(session.execute(query).scalars())
     wanted = sorted(set(keys))
@@ -85,14 +93,37 @@ def load_mirror(session: Session, audience: str, keys: Sequence[str] | None) -> 
     return rows
 
 
-def present_members(session: Session, audience: str) -> int:
-    """Members on the audience as contacts (neither archived nor deleted): the safety guard's base."""
+def present_members(session: Session, list_id: str) -> int:
+    """Members on the list as contacts (neither archived nor deleted): the safety guards' base."""
     query = select(func.count()).where(
-        col(MirrorMemberRow.audience) == audience,
+        col(MirrorMemberRow.list_id) == list_id,
         col(MirrorMemberRow.forgotten).is_(False),
         col(MirrorMemberRow.status) != MemberStatus.ARCHIVED.value,
     )
     return int(session.execute(query).scalar_one())
+
+
+def opted_out_in_earlier_lists(
+    session: Session, audience: str, list_id: str | None, keys: Sequence[str] | None
+) -> frozenset[str]:
+    """Members of ``keys`` (all with ``None``) who opted out of, bounced from or were deleted in a list
+    ``audience`` was bound to before its current one: a move never subscribes them to the new list."""
+    row = MirrorMemberRow
+    opted_out = or_(col(row.status).in_(_OPTED_OUT), col(row.forgotten).is_(True))
+    query = select(col(row.subscriber_hash)).where(
+        col(row.audience) == audience, col(row.list_id) != (list_id or ""), opted_out
+    )
+    if keys is None:
+        return frozenset(session.execute(query).scalars())
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(session.execute(query.where(col(row.subscriber_hash).in_(chunk))).scalars())
+    return frozenset(found)
+
+
+_OPTED_OUT = (MemberStatus.UNSUBSCRIBED.value, MemberStatus.CLEANED.value)
 
 
 def load_changed_contacts(

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from connector.core.inbound_guard import inbound_limit, judge_inbound
 from connector.core.model import SuppressionReason
 from connector.core.remote import MemberStatus, RemoteMember
 from connector.mailchimp.gateway import MailchimpGateway
@@ -22,8 +23,9 @@ from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow, SyncRunRow
 from connector.store.tables import ContactRow
 from connector.sync.audience import ensure_audience
-from connector.sync.deletions import record_deletions
+from connector.sync.deletions import missing_members, record_deletions
 from connector.sync.inbound import record_opt_out, record_undeliverable
+from connector.sync.load import present_members
 from connector.sync.lock import audience_lock
 from connector.sync.run import mapping_for
 
@@ -41,6 +43,9 @@ class ReconcileReport:
     cleaned: int = 0
     deleted: int = 0
     drift: list[str] = field(default_factory=list)
+    held: str | None = None
+    """Why the inbound guard held back what Mailchimp reported, when it did."""
+    held_members: int = 0
 
     def document(self) -> dict[str, Any]:
         return {
@@ -51,12 +56,23 @@ class ReconcileReport:
             "deleted": self.deleted,
             "drift": self.drift[:50],
             "drift_count": len(self.drift),
+            "held": self.held,
+            "held_members": self.held_members,
         }
 
 
 def reconcile_audience(
-    ctx: AppContext, gateway: MailchimpGateway, name: str, *, full: bool = False
+    ctx: AppContext,
+    gateway: MailchimpGateway,
+    name: str,
+    *,
+    full: bool = False,
+    accept_inbound: bool = False,
 ) -> ReconcileReport:
+    """Read the list back. Members without news for the store refresh the mirror page by page; those
+    Mailchimp reports opted out, cleaned or deleted are counted first and recorded only if the inbound
+    guard allows it (or ``accept_inbound``); held back, their mirror rows and the watermark stay put, so
+    the next reconcile finds them again."""
     audience = ctx.settings.audience(name)
     mapping = mapping_for(ctx.settings, audience)
     report = ReconcileReport(name)
@@ -66,26 +82,102 @@ def reconcile_audience(
         with unit_of_work(ctx.engine) as session:
             state = session.get(AudienceStateRow, name)
             since = None if full or state is None else state.last_reconcile_at
+            size = present_members(session, target.list_id)
+        settings = ctx.settings.reconcile
+        limit = inbound_limit(size, max_fraction=settings.max_inbound_fraction, floor=settings.inbound_floor)
+        work = _Reconcile(ctx, target.list_id, name, audience.purposes, mapping.owns, report)
+        news = _News(limit=None if accept_inbound else limit)
         newest = since
         seen: set[str] = set()
         records = (
             record.to_remote() for record in gateway.iter_members(target.list_id, since_last_changed=since)
         )
         for page in batched(records, PAGE):
-            with unit_of_work(ctx.engine) as session:
-                known = _Known.load(session, name, page)
-                for remote in page:
-                    _reconcile_member(
-                        session, ctx, known, name, remote, audience.purposes, mapping.owns, report
-                    )
+            work.page(page, news)
             report.read += len(page)
             seen.update(m.subscriber_hash for m in page)
             newest = max([m.last_changed for m in page] + ([newest] if newest else []))
-        if since is None:  # a complete read: what it lacks was permanently deleted in Mailchimp
-            gone = record_deletions(ctx, name, seen, audience.purposes)
-            report.deleted, report.drift = len(gone), report.drift + gone
-        _record(ctx, name, report, started, newest)
+        gone = missing_members(ctx, target.list_id, seen) if since is None else []
+        verdict = judge_inbound(
+            news.count + len(gone),
+            max(size, report.read) if since is None else size,
+            complete_read=report.read if since is None else None,
+            max_fraction=settings.max_inbound_fraction,
+            floor=settings.inbound_floor,
+            accepted=accept_inbound,
+        )
+        if verdict.held:
+            report.held, report.held_members = verdict.message(), verdict.members
+        else:
+            work.record(news.members)
+            deleted = record_deletions(ctx, target.list_id, gone, audience.purposes)
+            report.deleted, report.drift = len(deleted), report.drift + deleted
+        _record(
+            ctx, name, target.list_id, report, started, None if verdict.held else newest, full=since is None
+        )
     return report
+
+
+@dataclass(slots=True)
+class _News:
+    """Members Mailchimp reports opted out or cleaned, kept until the guard decides (only up to ``limit``:
+    beyond it the reconcile is held whatever else it finds, so they are just counted)."""
+
+    limit: int | None
+    count: int = 0
+    members: list[RemoteMember] = field(default_factory=list)
+
+    def add(self, remote: RemoteMember) -> None:
+        self.count += 1
+        if self.limit is not None and self.count > self.limit:
+            self.members.clear()
+        else:
+            self.members.append(remote)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reconcile:
+    ctx: AppContext
+    list_id: str
+    audience: str
+    purposes: tuple[str, ...]
+    owns: Callable[[str], bool]
+    report: ReconcileReport
+
+    def page(self, page: Sequence[RemoteMember], news: _News) -> None:
+        """Refresh the mirror for the page's members without news; count (and keep) the others. With no
+        limit (``--accept-inbound``) news is recorded at once, page by page."""
+        with unit_of_work(self.ctx.engine) as session:
+            known = _Known.load(session, self.list_id, page)
+            for remote in page:
+                if news.limit is not None and known.has_news(remote):
+                    news.add(remote)
+                else:
+                    counted = news.limit is None and known.has_news(remote)
+                    news.count += counted
+                    self._member(session, known, remote)
+
+    def record(self, members: Sequence[RemoteMember]) -> None:
+        """Record the news the guard let through, and refresh those members' mirror rows."""
+        for start in range(0, len(members), PAGE):
+            chunk = members[start : start + PAGE]
+            with unit_of_work(self.ctx.engine) as session:
+                known = _Known.load(session, self.list_id, chunk)
+                for remote in chunk:
+                    self._member(session, known, remote)
+
+    def _member(self, session: Session, known: "_Known", remote: RemoteMember) -> None:
+        _reconcile_member(
+            session,
+            self.ctx,
+            known,
+            self.list_id,
+            self.audience,
+            remote,
+            self.purposes,
+            self.owns,
+            self.report,
+        )
 
 
 def batched(items: Iterable[RemoteMember], size: int) -> Iterator[list[RemoteMember]]:
@@ -103,12 +195,12 @@ class _Known:
     contacts: dict[str, str]
 
     @classmethod
-    def load(cls, session: Session, audience: str, page: Sequence[RemoteMember]) -> "_Known":
+    def load(cls, session: Session, list_id: str, page: Sequence[RemoteMember]) -> "_Known":
         hashes = [m.subscriber_hash for m in page]
         emails = [m.email for m in page if m.email]
         rows = session.execute(
             select(MirrorMemberRow).where(
-                col(MirrorMemberRow.audience) == audience, col(MirrorMemberRow.subscriber_hash).in_(hashes)
+                col(MirrorMemberRow.list_id) == list_id, col(MirrorMemberRow.subscriber_hash).in_(hashes)
             )
         ).scalars()
         found = session.execute(
@@ -116,11 +208,32 @@ class _Known:
         )
         return cls({r.subscriber_hash: r for r in rows}, {email: cid for cid, email in found if email})
 
+    def contact_of(self, remote: RemoteMember) -> str | None:
+        row = self.mirror.get(remote.subscriber_hash)
+        return row.contact_id if row is not None and row.contact_id else self.contacts.get(remote.email)
+
+    def has_news(self, remote: RemoteMember) -> bool:
+        """Whether the member's state would make the store record an opt-out or a suppression."""
+        row = self.mirror.get(remote.subscriber_hash)
+        before = row.status if row is not None else None
+        opted_out = _first_seen_opt_out(before, remote) and self.contact_of(remote) is not None
+        return opted_out or _first_seen_cleaned(before, remote)
+
+
+def _first_seen_opt_out(before: str | None, remote: RemoteMember) -> bool:
+    """An opt-out seen for the first time (a member we had as reachable, or never saw) is never lost."""
+    return (before is None or before in REACHABLE) and remote.status is MemberStatus.UNSUBSCRIBED
+
+
+def _first_seen_cleaned(before: str | None, remote: RemoteMember) -> bool:
+    return before != MemberStatus.CLEANED.value and remote.status is MemberStatus.CLEANED
+
 
 def _reconcile_member(
     session: Session,
     ctx: AppContext,
     known: _Known,
+    list_id: str,
     audience: str,
     remote: RemoteMember,
     purposes: tuple[str, ...],
@@ -129,7 +242,7 @@ def _reconcile_member(
 ) -> None:
     now = ctx.now()
     row = known.mirror.get(remote.subscriber_hash)
-    contact_id = row.contact_id if row is not None and row.contact_id else known.contacts.get(remote.email)
+    contact_id = known.contact_of(remote)
     before = row.status if row is not None else None
     changed = False
     if row is not None:
@@ -142,20 +255,17 @@ def _reconcile_member(
             changed = True
     else:
         row = MirrorMemberRow(
+            list_id=list_id,
             audience=audience,
             subscriber_hash=remote.subscriber_hash,
             status=remote.status.value,
             confirmed_at=now,
         )
-    # An opt-out seen for the first time (a member we had as reachable, or never saw) is never lost.
-    first_seen_opt_out = (
-        before is None or before in REACHABLE
-    ) and remote.status is MemberStatus.UNSUBSCRIBED
-    if first_seen_opt_out and record_opt_out(
+    if _first_seen_opt_out(before, remote) and record_opt_out(
         session, ctx, contact_id, purposes, now, "unsubscribed in mailchimp"
     ):
         report.opted_out += 1
-    if before != MemberStatus.CLEANED.value and remote.status is MemberStatus.CLEANED:
+    if _first_seen_cleaned(before, remote):
         record_undeliverable(session, ctx, remote.email, contact_id, SuppressionReason.CLEANED, now)
         report.cleaned += 1
     row.contact_id = contact_id
@@ -168,19 +278,40 @@ def _reconcile_member(
 
 
 def _record(
-    ctx: AppContext, name: str, report: ReconcileReport, started: datetime, newest: datetime | None
+    ctx: AppContext,
+    name: str,
+    list_id: str,
+    report: ReconcileReport,
+    started: datetime,
+    newest: datetime | None,
+    *,
+    full: bool,
 ) -> None:
+    """The run, and the audience's watermark and inbound hold: a held reconcile leaves the watermark
+    where it was (``newest`` is ``None``); a complete read that is not held clears any hold, an
+    incremental one only an incremental hold."""
     with unit_of_work(ctx.engine) as session:
         state = session.get(AudienceStateRow, name) or AudienceStateRow(audience=name)
-        state.last_reconcile_at = newest
+        if report.held is None:
+            state.last_reconcile_at = newest
+            if state.inbound_hold is not None and (full or not state.inbound_hold.get("full")):
+                state.inbound_hold = None
+        else:
+            state.inbound_hold = {
+                "at": ctx.now().isoformat(),
+                "full": full,
+                "members": report.held_members,
+                "message": report.held,
+            }
         run = SyncRunRow(
             id=str(uuid.uuid4()),
             audience=name,
+            list_id=list_id,
             kind="reconcile",
-            status="done",
+            status="done" if report.held is None else "held",
             started_at=started,
             finished_at=ctx.now(),
-            counts={"read": report.read, "drift": len(report.drift)},
+            counts={"read": report.read, "drift": len(report.drift), "held": report.held_members},
             report=report.document(),
         )
         session.add_all([state, run])

@@ -67,14 +67,14 @@ class SingleOutcome:
 class _Rows:
     """The plan rows and mirror rows one call touches, loaded in two queries."""
 
-    def __init__(self, session: Session, run_id: str, audience: str, steps: Sequence[Step]) -> None:
+    def __init__(self, session: Session, run_id: str, list_id: str, steps: Sequence[Step]) -> None:
         seqs = [s.seq for s in steps]
         keys = sorted({s.op.subscriber_hash for s in steps})
         plan_rows = select(PlanOperationRow).where(
             col(PlanOperationRow.run_id) == run_id, col(PlanOperationRow.seq).in_(seqs)
         )
         mirror_rows = select(MirrorMemberRow).where(
-            col(MirrorMemberRow.audience) == audience, col(MirrorMemberRow.subscriber_hash).in_(keys)
+            col(MirrorMemberRow.list_id) == list_id, col(MirrorMemberRow.subscriber_hash).in_(keys)
         )
         self.plan = {r.seq: r for r in session.execute(plan_rows).scalars()}
         self.mirror = {r.subscriber_hash: r for r in session.execute(mirror_rows).scalars()}
@@ -83,10 +83,13 @@ class _Rows:
 class Recorder:
     """Turns answers into store changes; keeps the run's report and the members whose upsert failed."""
 
-    def __init__(self, ctx: AppContext, run_id: str, audience: str, purposes: Sequence[str]) -> None:
+    def __init__(
+        self, ctx: AppContext, run_id: str, audience: str, list_id: str, purposes: Sequence[str]
+    ) -> None:
         self.ctx = ctx
         self.run_id = run_id
         self.audience = audience
+        self.list_id = list_id
         self.purposes = purposes
         self.report = ApplyReport()
         self.unwritten: set[str] = set()
@@ -136,7 +139,7 @@ class Recorder:
             contact, merge, changed, tags = known.get(key, (None, {}, None, []))
             added = _carried_tags_confirmed(carried.get(key), record)
             values = {
-                "b_audience": self.audience,
+                "b_list": self.list_id,
                 "b_hash": key,
                 "email": payload["email"],
                 "status": record.status.value if record is not None else payload["send_status"],
@@ -149,7 +152,9 @@ class Recorder:
             if key in known:
                 updates.append(values)
             else:
-                inserts.append({**values, "managed": key not in updated, "forgotten": False})
+                inserts.append(
+                    {**values, "audience": self.audience, "managed": key not in updated, "forgotten": False}
+                )
             marks.append((step, "done", None))
             if (tag_step := carried.get(key)) is not None and added:
                 marks.append((tag_step, _tags_confirmed(tag_step, added), None))
@@ -168,7 +173,7 @@ class Recorder:
             col(mirror.merge_fields),
             col(mirror.last_changed),
             col(mirror.tags),
-        ).where(col(mirror.audience) == self.audience, col(mirror.subscriber_hash).in_(_keys(steps)))
+        ).where(col(mirror.list_id) == self.list_id, col(mirror.subscriber_hash).in_(_keys(steps)))
         return {key: tuple(rest) for key, *rest in session.execute(query)}
 
     def _upsert_rejected(self, session: Session, rows: _Rows, step: Step, outcome: MemberOutcome) -> None:
@@ -198,6 +203,7 @@ class Recorder:
 
     def _new_mirror_row(self, step: Step, status: str, *, managed: bool) -> MirrorMemberRow:
         return MirrorMemberRow(
+            list_id=self.list_id,
             audience=self.audience,
             subscriber_hash=step.op.subscriber_hash,
             email=step.payload.get("email", ""),
@@ -223,7 +229,7 @@ class Recorder:
         with self._session(()) as (session, _):
             mirror = MirrorMemberRow
             query = select(col(mirror.subscriber_hash), col(mirror.tags)).where(
-                col(mirror.audience) == self.audience,
+                col(mirror.list_id) == self.list_id,
                 col(mirror.subscriber_hash).in_(_keys([*adds, *removes])),
             )
             current: dict[str, list[str]] = {key: tags for key, tags in session.execute(query)}
@@ -239,7 +245,7 @@ class Recorder:
                     new = set(tags) | {tag} if adding else set(tags) - {tag}
                     changes.append(
                         {
-                            "b_audience": self.audience,
+                            "b_list": self.list_id,
                             "b_hash": step.op.subscriber_hash,
                             "tags": sorted(new),
                             "confirmed_at": now,
@@ -294,7 +300,7 @@ class Recorder:
         """One transaction with the steps' rows preloaded; no autoflush before the commit."""
         with unit_of_work(self.ctx.engine) as session:
             session.autoflush = False
-            yield session, _Rows(session, self.run_id, self.audience, steps)
+            yield session, _Rows(session, self.run_id, self.list_id, steps)
 
     def _mark_many(self, session: Session, marks: Sequence[tuple[Step, str, str | None]]) -> None:
         """Plan rows to a new state in one executemany; a row already ``rejected`` stays so. The payload is
@@ -358,11 +364,11 @@ def _table(model: type[Any]) -> Table:
 
 
 def _mirror_update(*columns: str) -> Update:
-    """UPDATE of one mirror row by primary key (``b_audience``, ``b_hash``), for executemany."""
+    """UPDATE of one mirror row by primary key (``b_list``, ``b_hash``), for executemany."""
     table = _table(MirrorMemberRow)
     return (
         update(table)
-        .where(table.c.audience == bindparam("b_audience"), table.c.subscriber_hash == bindparam("b_hash"))
+        .where(table.c.list_id == bindparam("b_list"), table.c.subscriber_hash == bindparam("b_hash"))
         .values({name: bindparam(name) for name in columns})
     )
 
@@ -380,9 +386,9 @@ def _plan_update(*columns: str) -> Update:
 _MIRROR_COLUMNS = ("email", "status", "contact_id", "merge_fields", "last_changed", "tags", "confirmed_at")
 _MIRROR_INSERT = insert(_table(MirrorMemberRow)).values(
     {
-        "audience": bindparam("b_audience"),
+        "list_id": bindparam("b_list"),
         "subscriber_hash": bindparam("b_hash"),
-        **{name: bindparam(name) for name in (*_MIRROR_COLUMNS, "managed", "forgotten")},
+        **{name: bindparam(name) for name in (*_MIRROR_COLUMNS, "audience", "managed", "forgotten")},
     }
 )
 _MIRROR_UPSERT_UPDATE = _mirror_update(*_MIRROR_COLUMNS)

@@ -5,9 +5,10 @@ A run left ``applying`` by a crash is resumed from its persisted operations befo
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import structlog
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.sql.dml import Update
 from sqlmodel import col
@@ -18,7 +19,7 @@ from connector.core.model import Entitlement
 from connector.core.plan import Plan, UpsertMember, diff, estimate_calls
 from connector.core.policy import decide, review_at
 from connector.core.remote import MemberStatus, RemoteMember, normalise_email
-from connector.core.safety import SafetyReport, check
+from connector.core.safety import SafetyReport, check, opt_out_plan
 from connector.errors import PlanRefusedError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
@@ -28,11 +29,14 @@ from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, Sync
 from connector.store.tables import ContactRow
 from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
+from connector.sync.binding import kept_out_after_move, require_bound
 from connector.sync.erasures import record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
 from connector.sync.stored_plan import encode
 from connector.sync.timings import RunTimings
+
+log = structlog.get_logger(__name__)
 
 ProgressStart = Callable[[int], Progress]
 """Given the number of calls a run will make, the callback to advance per call."""
@@ -110,6 +114,7 @@ def plan_audience(
     It runs with the cyclic collector paused (``collector_paused``).
     """
     audience = ctx.settings.audience(name)
+    require_bound(ctx, audience)
     mapping = mapping_for(ctx.settings, audience)
     now = ctx.now()
     timings = RunTimings()
@@ -124,7 +129,9 @@ def plan_audience(
             desired: dict[str, DesiredMember] = {}
             for row in inputs.contacts:
                 member = build(_profile(row, audience), entitlements[row.id], mapping)
-                desired[member.subscriber_hash] = member
+                desired[member.subscriber_hash] = kept_out_after_move(
+                    member, inputs.opted_out_before, inputs.mirror
+                )
         with timings.timed("diff"):
             plan = diff(desired, inputs.mirror, mapping, inputs.managed, inputs.erasures)
         with timings.timed("guard"):
@@ -181,15 +188,24 @@ def sync_audience(
             return _apply(
                 ctx, gateway, unfinished, target, audience, progress, should_stop, timings, resumed=True
             )
-        run_id, steps = _plan_and_persist(ctx, name, contact, timings, full=full, allow=allow_destructive)
-        return _apply(
+        run_id, steps, refusal = _plan_and_persist(
+            ctx, name, contact, timings, full=full, allow=allow_destructive
+        )
+        report = _apply(
             ctx, gateway, run_id, target, audience, progress, should_stop, timings, resumed=False, steps=steps
         )
+    if refusal is not None:
+        raise PlanRefusedError(refusal)
+    return report
+
+
+Persisted = tuple[str, list[Step], str | None]
+"""A new run's id, its steps, and, when the guard refused the plan, why (the run holds its opt-outs only)."""
 
 
 def _plan_and_persist(
     ctx: AppContext, name: str, contact: str | None, timings: RunTimings, *, full: bool, allow: bool
-) -> tuple[str, list[Step]]:
+) -> Persisted:
     """Plan and persist a new run, the cyclic collector paused throughout: it starts again only once what
     planning held (facts, entitlements, desired members, the mirror) is dropped, so it never walks that
     heap. Applying needs only the steps."""
@@ -199,32 +215,63 @@ def _plan_and_persist(
 
 def _planned_and_persisted(
     ctx: AppContext, name: str, contact: str | None, timings: RunTimings, *, full: bool, allow: bool
-) -> tuple[str, list[Step]]:
+) -> Persisted:
     planned = plan_audience(ctx, name, full=full, contact=contact, allow_destructive=allow)
     timings.include(planned.timings)
     if not planned.safety.ok:
+        return _persist_opt_outs(ctx, planned, contact, timings)
+    with timings.timed("persist"):
+        run_id, steps = persist_plan(ctx, planned, contact)
+    return run_id, steps, None
+
+
+def _persist_opt_outs(
+    ctx: AppContext, planned: PlannedSync, contact: str | None, timings: RunTimings
+) -> Persisted:
+    """A refused plan still applies every opt-out in it, and nothing else: the run persisted holds those
+    operations only (what a resume reads back), leaves the watermark and review times where they were
+    (the refused removals stay due), and the refusal says how many opt-outs went out. Without any,
+    the refusal is recorded alone and raised."""
+    mapping = mapping_for(ctx.settings, ctx.settings.audience(planned.plan.audience))
+    opt_outs = opt_out_plan(planned.plan, planned.desired, planned.inputs.mirror, mapping)
+    if not opt_outs.operations:
         _record_refused(ctx, planned, contact)
         raise PlanRefusedError(planned.safety.message())
+    members = len({op.subscriber_hash for op in opt_outs.operations})
+    refusal = f"{planned.safety.message()}; applied {members} opt-outs"
+    partial = replace(planned, plan=opt_outs)
     with timings.timed("persist"):
-        return persist_plan(ctx, planned, contact)
+        run_id, steps = persist_plan(ctx, partial, contact, refused=refusal)
+    log.warning(
+        "sync.plan.refused_opt_outs_applied",
+        audience_id=planned.plan.audience,
+        bulk_members=planned.safety.destructive_members,
+        opt_out_members=members,
+    )
+    return run_id, steps, refusal
 
 
-def persist_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> tuple[str, list[Step]]:
+def persist_plan(
+    ctx: AppContext, planned: PlannedSync, contact: str | None, *, refused: str | None = None
+) -> tuple[str, list[Step]]:
     """Write the run and every operation (state ``pending``) in one transaction; refresh review times.
     The run's id, and its steps: the plan's own operations, which is what a resume decodes from the rows
     (``decode(encode(op)) == op``, property-tested), so nothing is read back or decoded.
 
     Set-based: one multi-row INSERT for the operations and one Core executemany UPDATE (by primary key)
-    for review times.
+    for review times. ``refused``: the guard refused the whole plan and ``planned`` holds its opt-outs
+    only; the run then advances neither the watermark nor any review time.
     """
-    run = _run_row(ctx, planned, "sync", "applying", contact)
+    run = _run_row(ctx, planned, "sync", "applying", contact, partial=refused is not None)
+    if refused is not None:
+        run.report = {**run.report, "refused": refused, "opt_outs_only": True}
     rows = _operation_rows(run.id, planned)
     with unit_of_work(ctx.engine) as session:
         session.add(run)
         session.flush()
         if rows:
             session.execute(insert(PlanOperationRow), rows)
-        if reviews := _review_times(planned):
+        if refused is None and (reviews := _review_times(planned)):
             session.execute(_REVIEW_UPDATE, reviews)
         record_untouched_erasures(
             session,
@@ -291,11 +338,18 @@ def _send_status(op: object, have: RemoteMember | None) -> MemberStatus | None:
 
 
 def _run_row(
-    ctx: AppContext, planned: PlannedSync, kind: str, status: str, contact: str | None
+    ctx: AppContext,
+    planned: PlannedSync,
+    kind: str,
+    status: str,
+    contact: str | None,
+    *,
+    partial: bool = False,
 ) -> SyncRunRow:
     return SyncRunRow(
         id=str(uuid.uuid4()),
         audience=planned.plan.audience,
+        list_id=planned.inputs.list_id,
         kind=kind,
         status=status,
         started_at=ctx.now(),
@@ -304,7 +358,7 @@ def _run_row(
             planned.plan, ctx.settings.sync.batch_size, batch_jobs_above=ctx.settings.sync.batch_jobs_above
         ),
         report={"contacts": len(planned.inputs.contacts), "contact_only": contact is not None},
-        watermark=None if contact is not None else planned.inputs.watermark,
+        watermark=None if contact is not None or partial else planned.inputs.watermark,
     )
 
 

@@ -9,6 +9,7 @@ from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, SyncRunRow
 from connector.store.tables import ContactRow
+from connector.sync.binding import data_centre, describe_move
 
 
 def status_document(ctx: AppContext, runs: int = 5) -> dict[str, Any]:
@@ -25,10 +26,17 @@ def status_document(ctx: AppContext, runs: int = 5) -> dict[str, Any]:
                 )
             query = select(SyncRunRow).where(col(SyncRunRow.audience) == audience.name)
             latest = session.execute(query.order_by(col(SyncRunRow.started_at).desc()).limit(runs)).scalars()
+            bound, dc = (state.list_id, state.dc) if state is not None else (None, None)
+            moved = describe_move(audience, bound, dc, data_centre(ctx.settings.mailchimp))
+            hold = state.inbound_hold if state is not None else None
             audiences.append(
                 {
                     "audience": audience.name,
-                    "list_id": state.list_id if state is not None else audience.list_id,
+                    "list_id": bound or audience.list_id,
+                    "configured_list_id": audience.list_id,
+                    "dc": dc,
+                    "inbound_hold": hold,
+                    "warnings": [w for w in (moved, _held(hold)) if w],
                     "last_sync_at": since.isoformat() if since else None,
                     "pending_contacts": session.execute(waiting).scalar_one(),
                     "runs": [
@@ -45,3 +53,9 @@ def status_document(ctx: AppContext, runs: int = 5) -> dict[str, Any]:
                 }
             )
     return {"audiences": audiences}
+
+
+def _held(hold: dict[str, Any] | None) -> str | None:
+    if not hold:
+        return None
+    return f"{hold.get('message')} (held at {hold.get('at')})"

@@ -10,7 +10,19 @@ from tests.conftest import START
 
 def test_healthz_and_readyz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"database": "ok", "migrations": "at_head"}
+    assert client.get("/readyz").json() == {
+        "database": "ok",
+        "migrations": "at_head",
+        "configuration": "pending",  # the first probe starts the doctor's check in the background
+        "failing": [],
+    }
+    client.app.state.doctor.join()  # type: ignore[attr-defined]
+    answer = client.get("/readyz")
+    assert answer.status_code == 200  # a Mailchimp problem does not stop webhook intake
+    assert answer.json()["configuration"] == "failing"
+    assert answer.json()["failing"] == [
+        "[fail] mailchimp.api_key: not set; set CONSENT_SYNC_MAILCHIMP__API_KEY or run `consent-sync demo`"
+    ]
 
 
 def test_readyz_is_503_when_migrations_are_behind(client: TestClient, api_ctx: AppContext) -> None:

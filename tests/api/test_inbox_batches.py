@@ -39,6 +39,9 @@ from tests.conftest import START
 PEOPLE = [f"person{n}@firma.no" for n in range(6)]
 SECOND = timedelta(seconds=1)
 
+NEVER_REACHED_SECONDS = 600.0
+"""A batching window no test waits out: batches here close when full or when the writer stops."""
+
 
 def _consented(ctx: AppContext, email: str) -> None:
     consented(ctx, email, at=START - timedelta(days=10))
@@ -278,6 +281,7 @@ def test_the_mirror_takes_the_status_mailchimp_reported(api_ctx: AppContext) -> 
             hashed = subscriber_hash(email)
             session.add(
                 MirrorMemberRow(
+                    list_id=LIST_ID,
                     audience="main",
                     subscriber_hash=hashed,
                     email=email,
@@ -287,7 +291,7 @@ def test_the_mirror_takes_the_status_mailchimp_reported(api_ctx: AppContext) -> 
             )
     accept_batch(api_ctx, [_delivery(unsubscribe(PEOPLE[0], START))])
     with unit_of_work(api_ctx.engine) as session:
-        statuses = [session.get(MirrorMemberRow, ("main", subscriber_hash(e))) for e in PEOPLE[:2]]
+        statuses = [session.get(MirrorMemberRow, (LIST_ID, subscriber_hash(e))) for e in PEOPLE[:2]]
         assert [row.status if row else None for row in statuses] == ["unsubscribed", "subscribed"]
 
 
@@ -339,12 +343,15 @@ def test_the_writer_keeps_one_connection_and_replaces_it_after_a_failure(api_ctx
 def test_the_writer_waits_its_window_for_company(api_ctx: AppContext) -> None:
     for email in PEOPLE:
         _consented(api_ctx, email)
-    writer = InboxWriter(api_ctx, window=0.5)
+    # A window far longer than any test run and a batch the size of the deliveries: the writer commits
+    # when the batch is full, so the outcome does not depend on how fast this machine is.
+    writer = InboxWriter(api_ctx, window=NEVER_REACHED_SECONDS, max_batch=len(PEOPLE))
     deliveries = [_delivery(unsubscribe(e, START)) for e in PEOPLE]
 
     async def deliver_all() -> list[IntakeReport]:
         answers = [asyncio.ensure_future(writer.accept(deliveries[0]))]
         await asyncio.sleep(0.05)  # the first delivery waits for company ...
+        assert not answers[0].done()
         answers += [asyncio.ensure_future(writer.accept(d)) for d in deliveries[1:]]
         return await asyncio.gather(*answers)  # ... and commits with the rest
 
@@ -360,14 +367,18 @@ def test_the_writer_waits_its_window_for_company(api_ctx: AppContext) -> None:
 def test_a_request_that_went_away_does_not_keep_its_batch_from_answering(api_ctx: AppContext) -> None:
     for email in PEOPLE[:2]:
         _consented(api_ctx, email)
-    writer = InboxWriter(api_ctx, window=0.2)
+    # The batch waits for a third delivery that never comes (for a window no run reaches), so it is
+    # certainly still open when the first caller gives up; stopping the writer then commits it.
+    writer = InboxWriter(api_ctx, window=NEVER_REACHED_SECONDS, max_batch=3)
     deliveries = [_delivery(unsubscribe(e, START)) for e in PEOPLE[:2]]
 
     async def one_gives_up() -> IntakeReport:
         gone = asyncio.ensure_future(writer.accept(deliveries[0]))
         staying = asyncio.ensure_future(writer.accept(deliveries[1]))
         await asyncio.sleep(0.05)  # both queued, the batch still waiting for company
+        assert not staying.done()
         gone.cancel()
+        await asyncio.to_thread(writer.stop)  # commits what is queued
         return await staying
 
     try:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ from connector.core.webhook_events import (
     parse_event,
     parse_form,
 )
+from connector.services.context import AppContext
 from tests.api.conftest import event_body, subscribe, unsubscribe
 
 AT = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
@@ -148,3 +150,38 @@ def test_signed_tokens_expire_and_resist_tampering() -> None:
     assert read_token(b"k", token, now=101) is None
     assert read_token(b"other", token, now=50) is None
     assert read_token(b"k", "A" + token, now=50) is None
+
+
+def test_a_fired_at_far_in_the_future_takes_effect_at_receive_time(
+    client: TestClient, api_ctx: AppContext
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from connector.store.engine import unit_of_work
+    from connector.store.tables import ConsentEventRow
+    from tests.api.conftest import FORM, HOOK, consented, unsubscribe
+
+    email = "clock.ahead@firma.no"
+    now = api_ctx.now()
+    consented(api_ctx, email, at=now - timedelta(days=1))
+    answer = client.post(HOOK, content=unsubscribe(email, now + timedelta(hours=3)), headers=FORM)
+    assert answer.status_code == 200
+    with unit_of_work(api_ctx.engine) as session:
+        rows = session.execute(select(ConsentEventRow).where(ConsentEventRow.action == "withdrawn")).scalars()
+        withdrawn = [row.occurred_at.replace(tzinfo=None) for row in rows]
+    assert withdrawn
+    assert all(at == now.replace(tzinfo=None) for at in withdrawn)
+
+
+def test_the_sandbox_sends_fired_at_as_mailchimp_does_and_we_read_it_as_utc() -> None:
+    from datetime import timedelta, timezone
+
+    from connector.core.webhook_events import parse_fired_at
+    from connector.sandbox.webhook_events import fired_at_text
+
+    moment = datetime(2026, 12, 7, 1, 30, 5, tzinfo=timezone(timedelta(hours=1)))
+    text = fired_at_text(moment)
+    assert text == "2026-12-07 00:30:05"
+    assert parse_fired_at(text) == moment

@@ -209,6 +209,7 @@ def test_upemail_moves_the_contact_and_its_mirror_row(client: TestClient, api_ct
         contact_id = session.execute(select(ContactRow.id)).scalar_one()  # type: ignore[call-overload]
         session.add(
             MirrorMemberRow(
+                list_id=LIST_ID,
                 audience="main",
                 subscriber_hash=subscriber_hash(EMAIL),
                 email=EMAIL,
@@ -222,8 +223,8 @@ def test_upemail_moves_the_contact_and_its_mirror_row(client: TestClient, api_ct
     assert client.post(HOOK, content=body, headers=FORM).json() == {"status": "applied"}
     assert _newsletter_allowed(api_ctx, new)  # consents carried over with the contact
     with unit_of_work(api_ctx.engine) as session:
-        assert session.get(MirrorMemberRow, ("main", subscriber_hash(EMAIL))) is None
-        moved = session.get(MirrorMemberRow, ("main", subscriber_hash(new)))
+        assert session.get(MirrorMemberRow, (LIST_ID, subscriber_hash(EMAIL))) is None
+        moved = session.get(MirrorMemberRow, (LIST_ID, subscriber_hash(new)))
         assert moved is not None
         assert moved.contact_id == contact_id
 

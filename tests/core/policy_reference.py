@@ -1,14 +1,16 @@
 """The policy as it was before deciding was made cheap (commit 7b9a0b4): every reason put into words at once,
-no shared values. Kept, unchanged but for this docstring, as the reference ``connector.core.policy`` must
-equal in every decision and every word (``test_policy_properties``). A deliberate change to the policy's
-rules or wording changes both.
+no shared values. Kept, unchanged but for this docstring and its fold, as the reference
+``connector.core.policy`` must equal in every decision and every word (``test_policy_properties``).
+A deliberate change to the policy's rules or wording changes both. It folds consent events with its
+own fold (``consent_reference``), not production's, so a mistake in ``connector.core.consent`` cannot
+hide in both.
 """
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from connector.core.consent import ConsentKey, ConsentState, fold
+from connector.core.consent import ConsentKey, ConsentState
 from connector.core.model import (
     Basis,
     Channel,
@@ -28,6 +30,7 @@ from connector.core.model import (
 )
 from connector.core.policy_settings import PolicySettings, PurposeSettings
 from connector.core.wording import channel_label, day, describe_relationship, describe_source, source_label
+from tests.core.consent_reference import fold
 
 
 @dataclass(frozen=True, slots=True)

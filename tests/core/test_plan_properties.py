@@ -3,9 +3,10 @@ and never undo an opt-out."""
 
 import math
 import random
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from connector.core import safety
@@ -31,25 +32,47 @@ STRICT = AudienceMapping(name="main", purposes=PURPOSES, mode="strict")
 
 
 def entitlement(contact_id: str, allowed: frozenset[str], basis: Basis, transactional: bool) -> Entitlement:
+    return entitlement_by_purpose(contact_id, dict.fromkeys(allowed, basis), transactional)
+
+
+def entitlement_by_purpose(contact_id: str, bases: Mapping[str, Basis], transactional: bool) -> Entitlement:
+    """Marketing allowed for the purposes in ``bases``, each on its own basis."""
     marketing = tuple(
-        Decision(
-            p, Channel.EMAIL, p in allowed, basis if p in allowed else Basis.NONE, Rule.P2_CONSENT, "test"
-        )
+        Decision(p, Channel.EMAIL, p in bases, bases.get(p, Basis.NONE), Rule.P2_CONSENT, "test")
         for p in PURPOSES
     )
     return Entitlement(contact_id, NOW, marketing, TransactionalDecision(transactional, "test"))
 
 
+FIRST_NAMES = ("Kari", "Ola", None)
+LAST_NAMES = ("Nordmann", None)
+REMOTE_FIRST_NAMES = ("Kari", "Ola", "Old", "")
+REMOTE_LAST_NAMES = ("Nordmann", "")
+OWNED_TAGS = (
+    *(f"cs:{p}" for p in PURPOSES),
+    "cs:transactional",
+    "cs:basis-consent",
+    "cs:basis-customer",
+)
+
+
 @st.composite
-def contact_states(draw: st.DrawFn, index: int) -> tuple[DesiredMember, RemoteMember | None, bool]:
+def contact_states(
+    draw: st.DrawFn, index: int, mapping: AudienceMapping
+) -> tuple[DesiredMember, RemoteMember | None, bool]:
+    """One contact: what it should be in ``mapping``'s audience, what Mailchimp holds, whether it is ours.
+
+    Each allowed purpose draws its own basis (consent or existing customer, so both basis tags occur,
+    alone and together), and the names drawn reach the desired member's merge fields.
+    """
     email = f"person{index}@firma.no"
-    allowed = frozenset(draw(st.sets(st.sampled_from(PURPOSES))))
-    basis = draw(st.sampled_from([Basis.CONSENT, Basis.EXISTING_CUSTOMER]))
+    bases = draw(
+        st.dictionaries(st.sampled_from(PURPOSES), st.sampled_from([Basis.CONSENT, Basis.EXISTING_CUSTOMER]))
+    )
     transactional = draw(st.booleans())
-    name = draw(st.sampled_from(["Kari", "Ola", None]))
-    mapping = draw(st.sampled_from([SEGMENTS, STRICT]))
-    profile = ContactProfile(f"c{index}", email, {"first_name": name, "last_name": None})
-    want = build(profile, entitlement(f"c{index}", allowed, basis, transactional), mapping)
+    names = {"first_name": draw(st.sampled_from(FIRST_NAMES)), "last_name": draw(st.sampled_from(LAST_NAMES))}
+    profile = ContactProfile(f"c{index}", email, names)
+    want = build(profile, entitlement_by_purpose(f"c{index}", bases, transactional), mapping)
     have = draw(st.none() | remote_members(email))
     return want, have, draw(st.booleans())
 
@@ -57,15 +80,17 @@ def contact_states(draw: st.DrawFn, index: int) -> tuple[DesiredMember, RemoteMe
 @st.composite
 def remote_members(draw: st.DrawFn, email: str) -> RemoteMember:
     status = draw(st.sampled_from(list(MemberStatus)))
-    owned = draw(
-        st.sets(st.sampled_from([*(f"cs:{p}" for p in PURPOSES), "cs:transactional", "cs:basis-consent"]))
-    )
+    owned = draw(st.sets(st.sampled_from(OWNED_TAGS)))
     foreign = draw(st.sets(st.sampled_from(["VIP", "imported-2024"])))
+    merge_fields = {
+        "FNAME": draw(st.sampled_from(REMOTE_FIRST_NAMES)),
+        "LNAME": draw(st.sampled_from(REMOTE_LAST_NAMES)),
+    }
     return RemoteMember(
         subscriber_hash=subscriber_hash(email),
         email=email,
         status=status,
-        merge_fields=merge_fields_of({"FNAME": draw(st.sampled_from(["Kari", "", "Old"])), "LNAME": ""}),
+        merge_fields=merge_fields_of(merge_fields),
         tags=frozenset(owned | foreign),
         last_changed=NOW,
         in_compliance_state=status in OPTED_OUT,
@@ -75,26 +100,18 @@ def remote_members(draw: st.DrawFn, email: str) -> RemoteMember:
     )
 
 
+Audience = tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping]
+
+
 @st.composite
-def audiences(
-    draw: st.DrawFn,
-) -> tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping]:
+def audiences(draw: st.DrawFn) -> Audience:
     mapping = draw(st.sampled_from([SEGMENTS, STRICT]))
     size = draw(st.integers(min_value=0, max_value=12))
     desired: dict[str, DesiredMember] = {}
     mirror: dict[str, RemoteMember] = {}
     managed: set[str] = set()
     for index in range(size):
-        want, have, ours = draw(contact_states(index))
-        want = (
-            build(
-                ContactProfile(want.contact_id, want.email, {"first_name": None, "last_name": None}),
-                entitlement(want.contact_id, want.marketing_purposes, Basis.CONSENT, want.transactional),
-                mapping,
-            )
-            if draw(st.booleans())
-            else _with_mapping(want, mapping)
-        )
+        want, have, ours = draw(contact_states(index, mapping))
         desired[want.subscriber_hash] = want
         if have is not None:
             mirror[have.subscriber_hash] = have
@@ -103,20 +120,27 @@ def audiences(
     return desired, mirror, frozenset(managed), mapping
 
 
-def _with_mapping(want: DesiredMember, mapping: AudienceMapping) -> DesiredMember:
-    profile = ContactProfile(want.contact_id, want.email, {"first_name": None, "last_name": None})
-    return build(
-        profile,
-        entitlement(want.contact_id, want.marketing_purposes, Basis.CONSENT, want.transactional),
-        mapping,
+def note_coverage(audience: Audience) -> None:
+    """Hypothesis statistics (``--hypothesis-show-statistics``): how often the cases that matter occur."""
+    desired, mirror, _, mapping = audience
+    tags = frozenset().union(*(want.tags for want in desired.values()))
+    for basis in (Basis.CONSENT, Basis.EXISTING_CUSTOMER):
+        event(f"desired {mapping.basis_tag(basis)}: {mapping.basis_tag(basis) in tags}")
+    renamed = any(
+        want.present and want.merge_fields != mirror[key].merge_fields and dict(want.merge_fields)["FNAME"]
+        for key, want in desired.items()
+        if key in mirror
     )
+    event(f"a member is renamed to a non-blank name: {renamed}")
+    event(f"an opted-out member is in the mirror: {any(m.status in OPTED_OUT for m in mirror.values())}")
 
 
 @settings(max_examples=300, deadline=None)
 @given(audiences())
 def test_plans_converge(
-    audience: tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping],
+    audience: Audience,
 ) -> None:
+    note_coverage(audience)
     desired, mirror, managed, mapping = audience
     after = simulate(diff(desired, mirror, mapping, managed), mirror, NOW)
     assert diff(desired, after, mapping, managed).operations == ()
@@ -125,8 +149,9 @@ def test_plans_converge(
 @settings(max_examples=300, deadline=None)
 @given(audiences())
 def test_plans_are_deterministic(
-    audience: tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping],
+    audience: Audience,
 ) -> None:
+    note_coverage(audience)
     desired, mirror, managed, mapping = audience
     keys = list(desired)
     random.Random(7).shuffle(keys)
@@ -139,10 +164,12 @@ def test_plans_are_deterministic(
 @settings(max_examples=300, deadline=None)
 @given(audiences())
 def test_every_operation_changes_something(
-    audience: tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping],
+    audience: Audience,
 ) -> None:
+    note_coverage(audience)
     desired, mirror, managed, mapping = audience
     plan = diff(desired, mirror, mapping, managed)
+    event(f"the plan has operations (assertions reached): {bool(plan.operations)}")
     state = dict(mirror)
     for op in plan.operations:
         before = state.get(op.subscriber_hash)
@@ -155,8 +182,9 @@ def test_every_operation_changes_something(
 @settings(max_examples=300, deadline=None)
 @given(audiences())
 def test_never_markets_without_a_basis_nor_undoes_an_opt_out(
-    audience: tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping],
+    audience: Audience,
 ) -> None:
+    note_coverage(audience)
     desired, mirror, managed, mapping = audience
     plan = diff(desired, mirror, mapping, managed)
     assert safety.violations(plan, desired, mirror, mapping) == []
@@ -236,10 +264,13 @@ def _visible(member: RemoteMember) -> tuple[object, ...]:
 @settings(max_examples=300, deadline=None)
 @given(audiences())
 def test_an_upsert_creates_exactly_the_members_the_mirror_lacks(
-    audience: tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping],
+    audience: Audience,
 ) -> None:
+    note_coverage(audience)
     desired, mirror, managed, mapping = audience
-    for op in diff(desired, mirror, mapping, managed).operations:
+    operations = diff(desired, mirror, mapping, managed).operations
+    event(f"an upsert (assertions reached): {any(isinstance(op, UpsertMember) for op in operations)}")
+    for op in operations:
         if isinstance(op, UpsertMember):
             assert op.creates == (op.subscriber_hash not in mirror)
 
@@ -247,9 +278,10 @@ def test_an_upsert_creates_exactly_the_members_the_mirror_lacks(
 @settings(max_examples=300, deadline=None)
 @given(audiences())
 def test_new_members_tags_cost_no_tag_call(
-    audience: tuple[dict[str, DesiredMember], dict[str, RemoteMember], frozenset[str], AudienceMapping],
+    audience: Audience,
 ) -> None:
     """From an empty mirror every tag rides in its member's batch subscribe entry."""
+    note_coverage(audience)
     desired, _, managed, mapping = audience
     plan = diff(desired, {}, mapping, managed)
     upserts = sum(isinstance(op, UpsertMember) for op in plan.operations)

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from connector.core.consent import fold, is_act_of_consent
+from connector.core.consent import ConsentState, fold, is_act_of_consent
 from connector.core.desired import AudienceMapping, ContactProfile, build
 from connector.core.model import (
     Basis,
@@ -38,7 +38,7 @@ from connector.core.policy import decide, needs_confirmation, review_at
 from connector.core.policy_settings import FollowUpSettings, PolicySettings, SoftOptInSettings
 from connector.core.remote import MemberStatus, RemoteMember
 from connector.core.wording import explanation
-from tests.core import policy_reference
+from tests.core import consent_reference, policy_reference
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=10, hours=6)
@@ -119,10 +119,10 @@ suppressions = st.builds(
 
 
 def _numbered(
-    build: Callable[[int], st.SearchStrategy[_T]], max_size: int
+    build: Callable[[int], st.SearchStrategy[_T]], max_size: int, min_size: int = 0
 ) -> st.SearchStrategy[tuple[_T, ...]]:
     """Up to ``max_size`` records, the i-th built with id number i (ids are unique, times are not)."""
-    return st.integers(min_value=0, max_value=max_size).flatmap(
+    return st.integers(min_value=min_size, max_value=max_size).flatmap(
         lambda size: st.tuples(*(build(i) for i in range(size)))
     )
 
@@ -141,6 +141,138 @@ contact_facts = st.builds(
     objections=_numbered(objections, 2),
     suppressions=st.lists(suppressions, max_size=3).map(tuple),
 )
+
+
+CONFIGURED = (
+    ("newsletter", Channel.EMAIL),
+    ("offers", Channel.EMAIL),
+    ("offers", Channel.SMS),
+    ("partner_offers", Channel.EMAIL),
+)
+"""Purpose × channel pairs every entry of SETTINGS decides (the defaults)."""
+HALF_DAY = timedelta(hours=12)
+GRANT_OFFSETS = (1, 2, 3, 4, 1, 2, 3, 1, 0, -1)
+"""Half days from the story's opt-out to its grant: mostly after, sometimes the same instant or before
+(first the cases the property's assertions are about: hypothesis starts from the first choices)."""
+LAST_GRANT = START + timedelta(days=10)
+"""The last grid instant before NOW: the story's grant and confirmation are known at NOW."""
+
+
+@st.composite
+def opt_out_stories(draw: st.DrawFn) -> ContactFacts:
+    """A random history plus the story the opt-out property is about: an opt-out of one purpose × channel
+    (a withdrawal, an objection or a suppression), then mostly a valid, confirmed consent to it again,
+    strictly later — sometimes at the same instant or before, where the opt-out must win.
+
+    The opt-out falls on days 6–9 so that the grant after it is young enough for every SETTINGS
+    entry's maximum consent age. The rest of the history is as random as ``contact_facts``, but for
+    opt-outs of the story's purpose × channel after the story's own (those would decide most examples
+    before the story could): earlier ones stay, so the grant must be newer than the latest of several.
+    The person is reachable on the story's channel (erasure and restriction are ``contact_facts``'s).
+    """
+    purpose, channel = draw(st.sampled_from(CONFIGURED))
+    opted_out_at = START + timedelta(days=draw(st.integers(6, 9))) + HALF_DAY * draw(st.integers(0, 1))
+    facts = _story_is_the_last_opt_out(draw(contact_facts), purpose, channel, opted_out_at)
+    granted_at = min(opted_out_at + HALF_DAY * draw(st.sampled_from(GRANT_OFFSETS)), LAST_GRANT)
+    confirmed_at = min(granted_at + HALF_DAY * draw(st.integers(0, 2)), LAST_GRANT)
+    method = draw(st.sampled_from(tuple(ConsentMethod)))
+    story = [
+        _story_event("story-grant", purpose, channel, ConsentAction.GIVEN, granted_at, method),
+        _story_event("story-confirmation", purpose, channel, ConsentAction.CONFIRMED, confirmed_at, method),
+    ]
+    kinds = (
+        ("withdrawal", "objection", "suppression")
+        if channel is Channel.EMAIL
+        else ("withdrawal", "objection")
+    )
+    kind = draw(st.sampled_from(kinds))
+    objections, suppressions = facts.objections, facts.suppressions
+    if kind == "withdrawal":
+        story.append(
+            _story_event("story-withdrawal", purpose, channel, ConsentAction.WITHDRAWN, opted_out_at, method)
+        )
+    elif kind == "objection":
+        scope = (draw(st.none() | st.just(purpose)), draw(st.none() | st.just(channel)))
+        objections += (Objection("story-objection", opted_out_at, "admin-api", *scope),)
+    else:
+        reason = draw(st.sampled_from(tuple(SuppressionReason)))
+        suppressions += (Suppression("cc" * 32, reason, opted_out_at, "mailchimp-webhook"),)
+    return replace(
+        facts,
+        has_email=facts.has_email or channel is Channel.EMAIL,
+        has_phone=facts.has_phone or channel is Channel.SMS,
+        erased=False,
+        processing_restricted=False,
+        consent_events=facts.consent_events + tuple(story),
+        objections=objections,
+        suppressions=suppressions,
+    )
+
+
+def _story_is_the_last_opt_out(
+    facts: ContactFacts, purpose: str, channel: Channel, opted_out_at: datetime
+) -> ContactFacts:
+    """``facts`` without the opt-outs of ``purpose`` × ``channel`` dated after ``opted_out_at``."""
+
+    def later_opt_out(event: ConsentEvent) -> bool:
+        same = (event.purpose, event.channel) == (purpose, channel)
+        return same and event.action is ConsentAction.WITHDRAWN and event.occurred_at > opted_out_at
+
+    return replace(
+        facts,
+        consent_events=tuple(e for e in facts.consent_events if not later_opt_out(e)),
+        objections=tuple(
+            o for o in facts.objections if not (o.covers(purpose, channel) and o.occurred_at > opted_out_at)
+        ),
+        suppressions=tuple(
+            s for s in facts.suppressions if channel is not Channel.EMAIL or s.created_at <= opted_out_at
+        ),
+    )
+
+
+@st.composite
+def customer_histories(draw: st.DrawFn) -> ContactFacts:
+    """A random history plus a current relationship that offered a free opt-out (soft opt-in, P3)."""
+    facts = draw(contact_facts)
+    started_at = START + timedelta(days=draw(st.integers(5, 10)))
+    customer = Relationship(
+        id="story-relationship",
+        kind=draw(st.sampled_from(tuple(RelationshipKind))),
+        started_at=started_at,
+        reference="R-story",
+        categories=frozenset(draw(st.sets(st.sampled_from(("trips", "shoes")), max_size=2))),
+        service_date=draw(st.none() | st.just(started_at)),
+        ended_at=None,
+        opt_out_offered=True,
+        order_value=Decimal(2500),
+    )
+    return replace(
+        facts,
+        has_email=True,
+        erased=False,
+        processing_restricted=False,
+        relationships=(*facts.relationships, customer),
+    )
+
+
+def _story_or_not(story: bool) -> st.SearchStrategy[ContactFacts]:
+    return opt_out_stories() if story else contact_facts
+
+
+def _story_event(
+    id_: str, purpose: str, channel: Channel, action: ConsentAction, at: datetime, method: ConsentMethod
+) -> ConsentEvent:
+    return ConsentEvent(
+        id=id_,
+        purpose=purpose,
+        channel=channel,
+        action=action,
+        occurred_at=at,
+        method=method,
+        source="consent-form",
+        notice_version="notice-4",
+        active_act=True,
+    )
 
 
 def _without_opt_outs(facts: ContactFacts) -> ContactFacts:
@@ -211,6 +343,50 @@ def test_fold_does_not_depend_on_arrival_order(facts: ContactFacts, data: st.Dat
     assert fold(shuffled) == fold(facts.consent_events)
 
 
+DENSE_ACTIONS = (ConsentAction.GIVEN, ConsentAction.CONFIRMED) * 3 + (ConsentAction.WITHDRAWN,)
+
+
+@st.composite
+def dense_consent_events(draw: st.DrawFn, index: int) -> ConsentEvent:
+    """Events crowded onto two purposes, one channel and six instants: ties, repeat sign-ups,
+    confirmations before and after grants, withdrawals between them, grants without evidence."""
+    return ConsentEvent(
+        id=f"dense-{index:02d}",
+        purpose=draw(st.sampled_from(("newsletter", "offers"))),
+        channel=Channel.EMAIL,
+        action=draw(st.sampled_from(DENSE_ACTIONS)),
+        occurred_at=START + timedelta(days=draw(st.integers(0, 5))),
+        method=ConsentMethod.FORM,
+        source=draw(st.sampled_from(("consent-form",) * 5 + ("",))),
+        notice_version=draw(st.sampled_from(("notice-4",) * 5 + (None,))),
+        active_act=draw(st.sampled_from((True,) * 5 + (False,))),
+    )
+
+
+def _dense_or_random_events(dense: bool) -> st.SearchStrategy[tuple[ConsentEvent, ...]]:
+    return (
+        _numbered(dense_consent_events, 12, min_size=4)
+        if dense
+        else contact_facts.map(lambda f: f.consent_events)
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=st.sampled_from((True, True, True, False)).flatmap(_dense_or_random_events))
+def test_fold_equals_the_reference_fold(events: tuple[ConsentEvent, ...]) -> None:
+    folded = fold(events)
+    assert folded == consent_reference.fold(events)
+    states = folded.values()
+    event(f"a grant stands: {any(s.grant is not None for s in states)}")
+    event(f"an earlier confirmed grant outlives a newer unconfirmed one: {any(map(_earlier_stands, states))}")
+    event(f"a withdrawal, then a newer grant: {any(s.withdrawal and s.grant for s in states)}")
+    event(f"a grant that is no act of consent: {any(s.not_consent for s in states)}")
+
+
+def _earlier_stands(state: ConsentState) -> bool:
+    return state.confirmed is not None and state.confirmed[0] is not state.grant
+
+
 @EXAMPLES
 @given(facts=contact_facts, policy=policy_settings, data=st.data())
 def test_decision_does_not_depend_on_arrival_order(
@@ -228,9 +404,17 @@ def test_decision_does_not_depend_on_arrival_order(
 
 
 @EXAMPLES
-@given(facts=contact_facts, policy=policy_settings)
+@given(facts=st.one_of(opt_out_stories(), customer_histories(), contact_facts), policy=policy_settings)
 def test_no_allow_without_a_basis(facts: ContactFacts, policy: PolicySettings) -> None:
-    for decision in decide(facts, policy, NOW).marketing:
+    """Histories with a consent story or a current customer relationship (two in three) make allowed
+    decisions common; every decision, allowed or not, is checked."""
+    decisions = decide(facts, policy, NOW).marketing
+    for basis in (Basis.CONSENT, Basis.EXISTING_CUSTOMER):
+        event(
+            f"a decision allowed on {basis.value}: {any(d.allowed and d.basis is basis for d in decisions)}"
+        )
+    event(f"a decision allowed (the basis assertions reached): {any(d.allowed for d in decisions)}")
+    for decision in decisions:
         if not decision.allowed:
             assert decision.basis is Basis.NONE
             assert decision.rule in (Rule.P0_HARD_STOP, Rule.P1_NO_BASIS)
@@ -248,17 +432,25 @@ def test_no_allow_without_a_basis(facts: ContactFacts, policy: PolicySettings) -
 
 
 @EXAMPLES
-@given(facts=contact_facts, policy=policy_settings)
+@given(
+    facts=st.one_of(opt_out_stories(), opt_out_stories(), opt_out_stories(), contact_facts),
+    policy=policy_settings,
+)
 def test_no_allow_after_an_opt_out_unless_a_strictly_newer_valid_consent(
     facts: ContactFacts, policy: PolicySettings
 ) -> None:
+    """Nine examples in ten carry an opt-out story (``opt_out_stories``); the hypothesis statistics
+    show how often a decision is allowed after an opt-out, the case the assertions are about."""
+    reached = False
     for decision in decide(facts, policy, NOW).marketing:
         opted_out = _opt_out_moments(facts, decision.purpose, decision.channel, NOW)
         if not decision.allowed or not opted_out:
             continue
+        reached = True
         assert decision.basis is Basis.CONSENT
         _assert_valid_grant(facts, decision, policy)
         assert _grant_of(facts, decision).occurred_at > max(opted_out)
+    event(f"allowed after an opt-out (assertions reached): {reached}")
 
 
 @EXAMPLES

@@ -1,7 +1,6 @@
 """A daemon killed (kill -9) or stopped (SIGTERM) mid-sync: the run resumes, nothing is sent twice."""
 
 import signal
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -112,10 +111,11 @@ def test_sigterm_mid_sync_exits_zero_and_the_next_start_resumes(deployment: Depl
     ctx = _seed(deployment)
     first = deployment.start()
     run_id = _under_way(ctx)
-    stopped_at = time.monotonic()
     first.process.send_signal(signal.SIGTERM)
-    assert first.process.wait(timeout=25) == 0
-    assert time.monotonic() - stopped_at < 20  # schedule.shutdown_timeout_seconds in these tests
+    assert first.process.wait(timeout=120) == 0
+    # within schedule.shutdown_timeout_seconds, by the daemon's own account (not this machine's speed)
+    assert '"daemon.stopped"' in first.logs()
+    assert '"clean": true' in first.logs()
     assert _run(ctx, run_id).status == "applying"
     left = operations_by_state(ctx, run_id)
     assert left.get("pending", 0) > 0

@@ -1,4 +1,8 @@
-"""Fixtures for the gateway tests: fast retry settings, a private connection cap, mocked HTTP."""
+"""Fixtures for the gateway tests: fast retry settings, a private connection cap, mocked HTTP.
+
+Every response a test registers must be requested (`assert_all_requests_are_fired`): a stub the code
+never calls would otherwise hide a request the test believes it checks.
+"""
 
 import hashlib
 from collections.abc import Iterator
@@ -32,7 +36,7 @@ def md5(email: str) -> str:
 
 @pytest.fixture
 def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         yield mock
 
 

@@ -91,7 +91,7 @@ def saved_segment_emails(ctx: AppContext, gateway: MailchimpGateway, name: str) 
 
 def mirror_row(ctx: AppContext, email: str, audience: str = "main") -> MirrorMemberRow | None:
     with unit_of_work(ctx.engine) as session:
-        return session.get(MirrorMemberRow, (audience, subscriber_hash(email)))
+        return session.get(MirrorMemberRow, (list_id(ctx, audience), subscriber_hash(email)))
 
 
 def remote_tags(sandbox: SandboxHandle, list_id: str, email: str) -> frozenset[str]:

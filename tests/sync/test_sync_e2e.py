@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from connector.core.model import ConsentAction
+from connector.core.model import ConsentAction, RelationshipKind
 from connector.core.plan import estimate_calls
 from connector.core.remote import subscriber_hash
 from connector.errors import PlanRefusedError
@@ -17,17 +17,19 @@ from connector.mailchimp.payloads import BatchSubscribeReport, MemberWrite
 from connector.sandbox.server import SandboxHandle
 from connector.services.contacts import ContactInput, upsert_contact
 from connector.services.context import AppContext
+from connector.services.relationships import end_relationship
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
 from connector.sync.apply import load_pending
 from connector.sync.connect import gateway_settings
 from connector.sync.run import persist_plan, plan_audience, sync_audience
-from tests.sync.support import ORIGIN, newsletter, subscribe
+from tests.conftest import FakeClock
+from tests.sync.support import ORIGIN, account, newsletter, subscribe
 
 
 def _mirror(ctx: AppContext, email: str) -> MirrorMemberRow | None:
     with unit_of_work(ctx.engine) as session:
-        return session.get(MirrorMemberRow, ("main", subscriber_hash(email)))
+        return session.get(MirrorMemberRow, (_list_id(ctx), subscriber_hash(email)))
 
 
 def _list_id(ctx: AppContext) -> str:
@@ -90,9 +92,10 @@ def test_person_unsubscribed_in_mailchimp_is_never_resubscribed(
     assert "cs:newsletter" not in _remote_tags(gateway, list_id, "per@example.no")
 
 
-def test_mass_withdrawal_is_refused_without_allow_destructive(
+def test_mass_withdrawal_flows_without_allow_destructive(
     synced: tuple[AppContext, MailchimpGateway],
 ) -> None:
+    """Withdrawals are the person's own act: the destructive guard never holds them back (issue 13)."""
     ctx, gateway = synced
     emails = [f"p{i}@example.no" for i in range(12)]
     for email in emails:
@@ -100,29 +103,56 @@ def test_mass_withdrawal_is_refused_without_allow_destructive(
     sync_audience(ctx, gateway, "main")
     for email in emails:
         newsletter(ctx, email, ConsentAction.WITHDRAWN)
-    with pytest.raises(PlanRefusedError):
-        sync_audience(ctx, gateway, "main")
-    report = sync_audience(ctx, gateway, "main", allow_destructive=True)
+    report = sync_audience(ctx, gateway, "main")
     assert report.counts.get("RemoveTags") == 12
 
 
-def test_destructive_floor_is_configurable(synced: tuple[AppContext, MailchimpGateway]) -> None:
-    """By default a few opt-outs always flow; with ``sync.destructive_floor = 0`` the fraction alone rules."""
+def _close_accounts(ctx: AppContext, clock: FakeClock, emails: Sequence[str]) -> None:
+    for email in emails:
+        end_relationship(ctx, email, RelationshipKind.ACCOUNT, "ACC-" + email, clock.now, ORIGIN)
+    clock.advance(days=ctx.settings.policy.transactional_days_after_service + 1)
+
+
+def test_mass_basis_loss_is_refused_without_allow_destructive(
+    synced: tuple[AppContext, MailchimpGateway], clock: FakeClock
+) -> None:
+    ctx, gateway = synced
+    emails = [f"p{i}@example.no" for i in range(12)]
+    for email in emails:
+        account(ctx, email)
+    sync_audience(ctx, gateway, "main")
+    _close_accounts(ctx, clock, emails)
+    with pytest.raises(PlanRefusedError):
+        sync_audience(ctx, gateway, "main")
+    report = sync_audience(ctx, gateway, "main", allow_destructive=True)
+    assert report.counts.get("Archive") == 12
+
+
+def test_destructive_floor_is_configurable(
+    synced: tuple[AppContext, MailchimpGateway], clock: FakeClock
+) -> None:
+    """By default a few basis losses always flow; with ``sync.destructive_floor = 0`` the fraction alone
+    rules them. Opt-outs flow either way."""
     ctx, gateway = synced
     for email in ("a@example.no", "b@example.no"):
+        account(ctx, email)
         subscribe(ctx, email)
     sync_audience(ctx, gateway, "main")
-    newsletter(ctx, "a@example.no", ConsentAction.WITHDRAWN)
     strict = replace(
         ctx,
         settings=ctx.settings.model_copy(
             update={"sync": ctx.settings.sync.model_copy(update={"destructive_floor": 0})}
         ),
     )
+    newsletter(ctx, "b@example.no", ConsentAction.WITHDRAWN)
+    assert sync_audience(strict, gateway, "main").counts.get("RemoveTags") == 1
+    for email in ("a@example.no", "b@example.no"):
+        newsletter(ctx, email, ConsentAction.WITHDRAWN)
+    _close_accounts(ctx, clock, ["a@example.no"])
     with pytest.raises(PlanRefusedError):
         sync_audience(strict, gateway, "main")
     report = sync_audience(ctx, gateway, "main")
-    assert report.counts.get("RemoveTags") == 1
+    assert report.counts.get("Archive") == 1
 
 
 def test_interrupted_run_resumes_without_duplicates(

@@ -59,6 +59,7 @@ def test_full_reconcile_records_a_deletion_made_in_mailchimp(synced: Synced) -> 
     ctx, gateway = synced
     subscribe(ctx, "nils@example.no")
     account(ctx, "nils@example.no")
+    subscribe(ctx, "stays@example.no")  # a read of an emptied list is refused (the inbound guard)
     sync_audience(ctx, gateway, "main")
     assert reconcile_audience(ctx, gateway, "main").deleted == 0  # the first read is complete
     assert gateway.delete_member_permanent(list_id(ctx), subscriber_hash("nils@example.no"))

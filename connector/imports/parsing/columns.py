@@ -134,7 +134,7 @@ def compile_chunk_reader(
     read = compile_row_reader(
         header_map, kind, source, file=file, region=region, mailchimp_status=mailchimp_status
     )
-    claims = header_map.has_consent_evidence or header_map.has_relationships
+    claims = header_map.has_claims
     phone_match = national_phone_match(region)
     if kind is RowKind.MAILCHIMP_EXPORT or claims or phone_match is None:
         return _row_by_row(read)

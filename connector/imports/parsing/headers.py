@@ -227,6 +227,8 @@ class HeaderMap:
     fields: tuple[FieldName | None, ...]
     kind: RowKind
     has_consent_evidence: bool = False
+    has_consent_column: bool = False
+    """A consent (yes/no) column: its "no" rows are opt-outs, recorded whatever evidence columns exist."""
     has_relationships: bool = False
     relationship_kind: RelationshipKind | None = None
     """The kind the id columns imply when there is no kind column (exactly one id column)."""
@@ -236,6 +238,11 @@ class HeaderMap:
     @property
     def width(self) -> int:
         return len(self.headers)
+
+    @property
+    def has_claims(self) -> bool:
+        """Rows may carry more than contact data: consent, an opt-out or a relationship."""
+        return self.has_consent_evidence or self.has_consent_column or self.has_relationships
 
     @property
     def mapped(self) -> frozenset[FieldName]:
@@ -275,6 +282,7 @@ def map_headers(headers: Sequence[str], overrides: Mapping[str, FieldName | None
         fields=fields,
         kind=kind,
         has_consent_evidence=kind is not RowKind.MAILCHIMP_EXPORT and _has_evidence(mapped),
+        has_consent_column=kind is not RowKind.MAILCHIMP_EXPORT and FieldName.CONSENT in mapped,
         has_relationships=kind is not RowKind.MAILCHIMP_EXPORT and bool(mapped & _RELATIONSHIP_FIELDS),
         relationship_kind=_implied_relationship_kind(mapped),
         problems=problems,
@@ -337,7 +345,11 @@ def _evidence_notes(kind: RowKind, mapped: frozenset[FieldName]) -> tuple[str, .
     missing = [f.value for f in _EVIDENCE if f not in mapped]
     if not mapped & _EVIDENCE_HOW:
         missing.append("method or source")
-    return (f"consent columns without evidence (missing {', '.join(missing)}): rows update contacts only",)
+    opt_outs = "; opt-outs (consent = no) are recorded" if FieldName.CONSENT in mapped else ""
+    return (
+        f"consent columns without evidence (missing {', '.join(missing)}): grants update contacts only"
+        + opt_outs,
+    )
 
 
 _STATUS_RANK: Final = {

@@ -2,7 +2,7 @@
 that reads a row's cells into a :class:`ParsedRow` or a :class:`RowError` naming file, line, column and
 reason. Nothing here opens files or reads the clock.
 
-Cell parsers live in ``parsing.values``, header mapping in ``parsing.headers``; the names are re-exported here.
+Cell parsers live in ``parsing.values``, header mapping in ``parsing.headers``; both re-exported here.
 
 P6 (DESIGN §3): a row carries a :class:`ConsentClaim` only when it has the evidence columns (given-at,
 method or source, notice version); the claim records whether the import's ``--source`` must attest it.
@@ -54,6 +54,7 @@ from connector.imports.parsing.values import (
     parse_email,
     parse_identifier,
     parse_method,
+    parse_opt_out_method,
     parse_phone,
     parse_purposes,
     parse_relationship_kind,
@@ -150,6 +151,8 @@ class WithdrawalClaim:
     reason: str | None = None
     channel: Channel = Channel.EMAIL
     purposes: tuple[str, ...] = ()
+    method: ConsentMethod | None = None
+    """How the person expressed it, when the file says (``None``: the import's own method)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +300,7 @@ def compile_row_reader(
     )  # fmt: skip
     fields = header_map.fields
     mailchimp = kind is RowKind.MAILCHIMP_EXPORT
-    claims = header_map.has_consent_evidence or header_map.has_relationships
+    claims = header_map.has_claims
     fast_phone = fast_national_phone(region)
 
     def read(cells: list[str], line: int) -> ParsedRow | RowError:
@@ -369,7 +372,9 @@ def _csv_row(
     header_map: HeaderMap, values: _Values, file: str, line: int, contact: ContactRow, source: str | None
 ) -> ParsedRow:
     consent, withdrawal, notes = (
-        _consent_part(values, source) if header_map.has_consent_evidence else (None, None, ())
+        _consent_part(values, source, evidenced=header_map.has_consent_evidence)
+        if header_map.has_consent_evidence or header_map.has_consent_column
+        else (None, None, ())
     )
     relationship = (
         _relationship(values, header_map.relationship_kind) if header_map.has_relationships else None
@@ -380,27 +385,28 @@ def _csv_row(
 _ConsentPart = tuple[ConsentClaim | None, WithdrawalClaim | None, tuple[str, ...]]
 
 
-def _consent_part(values: _Values, source: str | None) -> _ConsentPart:
+def _consent_part(values: _Values, source: str | None, *, evidenced: bool) -> _ConsentPart:
+    """A "no" is an opt-out whatever else the row holds; a grant needs its evidence (P6).
+
+    ``evidenced``: the file has the evidence columns; without them the file-level note says why grants
+    are not recorded, so rows add none of their own.
+    """
+    agreed = _parsed(values, FieldName.CONSENT, parse_bool)
+    if agreed is False:
+        return None, _opt_out(values), ()
+    if not evidenced:
+        return None, None, ()
     given_at = _parsed(values, FieldName.GIVEN_AT, parse_date)
     notice_version = _text(values, FieldName.NOTICE_VERSION)
     method = _parsed(values, FieldName.METHOD, parse_method)
     source_ref = _text(values, FieldName.SOURCE_REF)
-    agreed = _parsed(values, FieldName.CONSENT, parse_bool)
     if given_at is None or notice_version is None or (method is None and source_ref is None):
         if agreed is None and given_at is None and notice_version is None:
             return None, None, ()
         return None, None, ("consent not recorded: this row lacks given-at, method/source or notice version",)
-    purposes = _parsed(values, FieldName.PURPOSE, parse_purposes) or ()
-    channel = _parsed(values, FieldName.CHANNEL, parse_channel) or Channel.EMAIL
-    if agreed is False:
-        return (
-            None,
-            WithdrawalClaim(given_at, reason="consent column says no", channel=channel, purposes=purposes),
-            (),
-        )
     claim = ConsentClaim(
-        purposes=purposes,
-        channel=channel,
+        purposes=_parsed(values, FieldName.PURPOSE, parse_purposes) or (),
+        channel=_parsed(values, FieldName.CHANNEL, parse_channel) or Channel.EMAIL,
         given_at=given_at,
         method=method or ConsentMethod.IMPORT,
         notice_version=notice_version,
@@ -411,6 +417,24 @@ def _consent_part(values: _Values, source: str | None) -> _ConsentPart:
         source_ref=source_ref,
     )
     return claim, None, ()
+
+
+def _opt_out(values: _Values) -> WithdrawalClaim:
+    """A withdrawal needs no evidence of a notice and may be made by any means: the row's date (else
+    the import's time), its purposes and channel, and how it was expressed, in the file's own words."""
+    expressed = _parsed(values, FieldName.METHOD, parse_opt_out_method)
+    method, words = expressed if expressed is not None else (None, None)
+    source_ref = _text(values, FieldName.SOURCE_REF)
+    reason = "; ".join(
+        part for part in ("consent column says no", f"by {words}" if words else None, source_ref) if part
+    )
+    return WithdrawalClaim(
+        _parsed(values, FieldName.GIVEN_AT, parse_date),
+        reason=reason,
+        channel=_parsed(values, FieldName.CHANNEL, parse_channel) or Channel.EMAIL,
+        purposes=_parsed(values, FieldName.PURPOSE, parse_purposes) or (),
+        method=method,
+    )
 
 
 def _relationship(values: _Values, implied: RelationshipKind | None) -> RelationshipClaim | None:

@@ -405,6 +405,25 @@ _METHOD_WORDS: Final = {
     "api": ConsentMethod.API,
     "import": ConsentMethod.IMPORT,
     "mailchimp": ConsentMethod.MAILCHIMP,
+    "phone": ConsentMethod.PHONE,
+    "telephone": ConsentMethod.PHONE,
+    "call": ConsentMethod.PHONE,
+    "telefon": ConsentMethod.PHONE,
+    "email": ConsentMethod.EMAIL,
+    "mail": ConsentMethod.EMAIL,
+    "epost": ConsentMethod.EMAIL,
+    "letter": ConsentMethod.LETTER,
+    "post": ConsentMethod.LETTER,
+    "brev": ConsentMethod.LETTER,
+    "customerservice": ConsentMethod.CUSTOMER_SERVICE,
+    "support": ConsentMethod.CUSTOMER_SERVICE,
+    "kundeservice": ConsentMethod.CUSTOMER_SERVICE,
+    "kundesenter": ConsentMethod.CUSTOMER_SERVICE,
+    "inperson": ConsentMethod.IN_PERSON,
+    "personally": ConsentMethod.IN_PERSON,
+    "personlig": ConsentMethod.IN_PERSON,
+    "other": ConsentMethod.OTHER,
+    "annet": ConsentMethod.OTHER,
 }
 
 _KIND_WORDS: Final = {
@@ -437,7 +456,17 @@ def parse_channel(text: str) -> Channel:
 
 
 def parse_method(text: str) -> ConsentMethod:
+    """The method of a grant: a known word, else an error (P6: a grant's evidence is exact)."""
     return _lookup(_METHOD_WORDS, text, "consent method")
+
+
+def parse_opt_out_method(text: str) -> tuple[ConsentMethod, str | None]:
+    """How an opt-out was expressed: any means counts. A word outside the vocabulary is ``other``, with
+    the cell's own words (at most 60 characters) to record as evidence; a known word has none."""
+    found = _METHOD_WORDS.get(_word(text))
+    if found is not None:
+        return found, None
+    return ConsentMethod.OTHER, " ".join(text.split())[:60]
 
 
 def parse_relationship_kind(text: str) -> RelationshipKind:
