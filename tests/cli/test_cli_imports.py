@@ -7,10 +7,7 @@ HEAVY = ("fastapi", "alembic", "pyarrow", "connector.sandbox", "sqlalchemy", "uv
 
 
 def test_importing_the_cli_imports_none_of_the_heavy_modules() -> None:
-    probe = (
-        "import sys, connector.cli; "
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
-    )
+    probe = f"import sys, connector.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == ""
 

@@ -11,8 +11,8 @@ import pytest
 from connector.core.model import Channel, ConsentAction, ConsentMethod
 from connector.exports.service import ExportRequest, export
 from connector.exports.writer import write_csv
-from connector.imports import ReadOptions, open_import, read_rows
 from connector.imports.parsing.rows import ParsedRow, RowKind
+from connector.imports.reader import ReadOptions, open_import, read_rows
 from connector.imports.service import ImportRequest, run_import
 from connector.services.consents import Evidence, record_consent
 from connector.services.contacts import ContactInput, upsert_contact

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.errors import InputError
-from connector.imports import ReadOptions, open_import, read_rows
 from connector.imports.parsing.rows import ParsedRow, RowError
+from connector.imports.reader import ReadOptions, open_import, read_rows
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADERS = [

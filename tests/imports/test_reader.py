@@ -4,7 +4,6 @@ from pathlib import Path
 import pytest
 
 from connector.errors import InputError
-from connector.imports import CsvFile, ReadOptions, detect_encoding, open_import, read_rows, sniff_delimiter
 from connector.imports.parsing.rows import (
     FieldName,
     MailchimpStatus,
@@ -12,6 +11,14 @@ from connector.imports.parsing.rows import (
     RowError,
     RowKind,
     parse_column_map,
+)
+from connector.imports.reader import (
+    CsvFile,
+    ReadOptions,
+    detect_encoding,
+    open_import,
+    read_rows,
+    sniff_delimiter,
 )
 from tests.imports import make_fixtures
 

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from connector.imports import open_import
+from connector.imports.reader import open_import
 
 FIRST_NAMES = ("Ola", "Kari", "Bjørn", "Åse", "Ærlend", "Søren", "Mette")
 LAST_NAMES = ("Nordmann", "Ødegård", "Hæreid", "Åsen", "Berg", "Økland")
