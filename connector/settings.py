@@ -171,6 +171,21 @@ class ConsentCaptureSettings(_Section):
     public_base_url: str = "http://127.0.0.1:8080"
     """Where ``serve`` is reachable from the outside; confirmation links start with it."""
     link_valid_hours: int = Field(default=72, ge=1)
+    confirm_page_valid_minutes: int = Field(default=60, ge=1)
+    """The confirm button of a link's page works this long after the page was shown (its CSRF token)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Web origins (``https://www.firma.no``) whose pages may call ``/consents`` from a browser (CORS)."""
+    thank_you_url: str | None = None
+    """Where an HTML form post is redirected (303) after a sign-up; default: our own thank-you page."""
+    sign_ups_per_ip: int = Field(default=10, ge=0)
+    """Sign-ups accepted from one client IP per ``ip_window_minutes`` (0: no limit per IP)."""
+    ip_window_minutes: int = Field(default=10, ge=1)
+    confirmations_per_address: int = Field(default=3, ge=0)
+    """Confirmation mails started for one address per ``address_window_hours`` (0: no limit)."""
+    address_window_hours: int = Field(default=24, ge=1)
+    client_ip_header: str | None = None
+    """Behind a reverse proxy: the header it sets with the client's IP (``X-Forwarded-For``: its last
+    entry, the one the proxy added, is used). Unset: the connecting address; never trust it unset."""
 
 
 class LoggingSettings(_Section):

@@ -10,6 +10,7 @@ from connector.api import admin, consents, health, webhooks
 from connector.api.admin_runs import RunWorker
 from connector.api.auth import AdminAudit
 from connector.api.capture import confirmation_key
+from connector.api.capture_cors import CaptureCors
 from connector.api.inbox_writer import InboxWriter
 from connector.api.metrics import build_metrics
 from connector.core.signatures import TokenConfigError, parse_admin_tokens
@@ -54,6 +55,7 @@ def create_app(ctx: AppContext, doctor: DoctorCache | None = None) -> FastAPI:
     for router in (webhooks.router, admin.router, consents.router, health.router):
         app.include_router(router)
     app.add_middleware(AdminAudit)
+    app.add_middleware(CaptureCors, origins=ctx.settings.consent_capture.allowed_origins)
     app.add_exception_handler(ConsentSyncError, _error_answer)  # type: ignore[arg-type]
     return app
 

@@ -6,10 +6,11 @@ and its ``subscribe`` webhook confirms) or through our own signed link, per
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session, col
 
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
@@ -58,35 +59,87 @@ def confirmation_link(ctx: AppContext, rows: Sequence[ConsentEventRow]) -> str:
     return f"{capture.public_base_url.rstrip('/')}/consents/confirm/{token}"
 
 
-def confirm_by_link(ctx: AppContext, token: str) -> tuple[str, ...] | None:
-    """Confirm the grants a valid link names (once; a repeat changes nothing); ``None`` if invalid."""
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What a valid confirmation link names: a contact and the grant events it confirms."""
+
+    contact_id: str
+    grant_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """The purposes a link confirms; ``newly``: this request recorded them (not a repeat)."""
+
+    purposes: tuple[str, ...]
+    newly: bool
+
+
+def read_link(ctx: AppContext, token: str) -> Link | None:
+    """The link ``token`` is, if it is ours and not expired; ``None`` otherwise. Reads nothing else."""
     payload = read_token(confirmation_key(ctx), token, int(ctx.now().timestamp()))
     grants = payload.get("g") if payload else None
     if payload is None or not isinstance(grants, list):
         return None
+    return Link(contact_id=str(payload.get("c")), grant_ids=tuple(str(g) for g in grants))
+
+
+def link_purposes(ctx: AppContext, link: Link) -> tuple[str, ...] | None:
+    """The purposes the link would confirm (read only); ``None`` if its contact no longer exists."""
+    with unit_of_work(ctx.engine) as session:
+        if session.get(ContactRow, link.contact_id) is None:
+            return None
+        return tuple(sorted(row.purpose for row in _grants(session, link)))
+
+
+def confirm_by_link(ctx: AppContext, token: str) -> Confirmation | None:
+    """Confirm the grants a valid link names (once; a repeat changes nothing); ``None`` if invalid.
+
+    The contact's row is locked first (an update, the transaction's first statement: a row lock on
+    PostgreSQL, the write lock on SQLite), so two concurrent confirmations record one confirmation.
+    """
+    link = read_link(ctx, token)
+    if link is None:
+        return None
     now = ctx.now()
     origin = Origin(actor="person", source="consent-confirmation-link")
     with unit_of_work(ctx.engine) as session:
-        contact = session.get(ContactRow, str(payload.get("c")))
+        if not _lock_contact(session, link.contact_id):
+            return None
+        contact = session.get(ContactRow, link.contact_id)
         if contact is None:
             return None
-        query = select(ConsentEventRow).where(col(ConsentEventRow.id).in_([str(g) for g in grants]))
-        given = [row for row in session.execute(query).scalars() if row.contact_id == contact.id]
+        given = _grants(session, link)
         done = _confirmed_refs(session, contact.id)
-        for row in given:
-            if f"confirm:{row.id}" not in done:
-                evidence = Evidence(
-                    occurred_at=now,
-                    method=ConsentMethod(row.method),
-                    recorded_by=Actor.PERSON,
-                    source_ref=f"confirm:{row.id}",
-                )
-                channel = Channel(row.channel)
-                add_consent_event(
-                    session, contact, row.purpose, channel, ConsentAction.CONFIRMED, evidence, origin, now
-                )
-        mark_changed(session, ctx, contact, now)
-        return tuple(sorted(row.purpose for row in given))
+        todo = [row for row in given if f"confirm:{row.id}" not in done]
+        for row in todo:
+            evidence = Evidence(
+                occurred_at=now,
+                method=ConsentMethod(row.method),
+                recorded_by=Actor.PERSON,
+                source_ref=f"confirm:{row.id}",
+            )
+            channel = Channel(row.channel)
+            add_consent_event(
+                session, contact, row.purpose, channel, ConsentAction.CONFIRMED, evidence, origin, now
+            )
+        if todo:
+            mark_changed(session, ctx, contact, now)
+        return Confirmation(purposes=tuple(sorted(row.purpose for row in given)), newly=bool(todo))
+
+
+def _lock_contact(session: Session, contact_id: str) -> bool:
+    """Take the contact's row lock for this transaction (changing nothing); whether the row exists."""
+    result = session.connection().execute(_LOCK_CONTACT, {"id": contact_id})
+    return bool(getattr(result, "rowcount", 0))
+
+
+_LOCK_CONTACT = text("UPDATE contacts SET updated_at = updated_at WHERE id = :id")
+
+
+def _grants(session: Session, link: Link) -> list[ConsentEventRow]:
+    query = select(ConsentEventRow).where(col(ConsentEventRow.id).in_(link.grant_ids))
+    return [row for row in session.execute(query).scalars() if row.contact_id == link.contact_id]
 
 
 def _confirmed_refs(session: Session, contact_id: str) -> set[str]:

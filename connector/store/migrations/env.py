@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+import connector.store.capture_tables  # public capture's rate limits (registered by import)
 import connector.store.http_tables  # HTTP service tables (registered on the metadata by import)
 import connector.store.import_tables  # applied imports (registered on the metadata by import)
 import connector.sync.erasures  # noqa: F401  (erasure_audiences)
