@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 CONSENT_SYNC = Path(sys.executable).with_name("consent-sync")
 
@@ -68,5 +72,24 @@ def serving(env: dict[str, str]) -> Iterator[ServeProcess]:
     server.start()
     try:
         yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def served_in_thread(app: "FastAPI") -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free loopback port (real HTTP); yields its root URL."""
+    import uvicorn
+
+    from connector.threaded_server import start_threaded
+
+    def config(port: int) -> uvicorn.Config:
+        return uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", access_log=False
+        )
+
+    server = start_threaded(config, "127.0.0.1", 0, "consent-sync api")
+    try:
+        yield server.root_url
     finally:
         server.stop()
