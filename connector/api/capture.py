@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import structlog
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
@@ -42,8 +43,16 @@ def confirmation_key(ctx: AppContext) -> bytes:
 def record_sign_up(
     ctx: AppContext, email: str, purposes: Sequence[str], channel: Channel, evidence: Evidence, origin: Origin
 ) -> list[ConsentEventRow]:
-    """The GIVEN events of one sign-up, each waiting for its double opt-in."""
-    return record_consent(ctx, email, purposes, channel, ConsentAction.GIVEN, evidence, origin)
+    """The GIVEN events of one sign-up, each waiting for its double opt-in.
+
+    Two first sign-ups of one new address at once both try to create its contact; the one that loses
+    that race is recorded again, onto the contact the other created.
+    """
+    try:
+        return record_consent(ctx, email, purposes, channel, ConsentAction.GIVEN, evidence, origin)
+    except IntegrityError:
+        log.info("consent.sign_up.contact_race")
+        return record_consent(ctx, email, purposes, channel, ConsentAction.GIVEN, evidence, origin)
 
 
 def confirmation_link(ctx: AppContext, rows: Sequence[ConsentEventRow]) -> str:

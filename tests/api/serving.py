@@ -78,14 +78,23 @@ def serving(env: dict[str, str]) -> Iterator[ServeProcess]:
 
 @contextmanager
 def served_in_thread(app: "FastAPI") -> Iterator[str]:
-    """``app`` served by uvicorn in a thread on a free loopback port (real HTTP); yields its root URL."""
+    """``app`` served by uvicorn in a thread on a free loopback port (real HTTP); yields its root URL.
+
+    uvicorn's own proxy-header handling is off, so the app sees the connecting address as it is.
+    """
     import uvicorn
 
     from connector.threaded_server import start_threaded
 
     def config(port: int) -> uvicorn.Config:
         return uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", access_log=False
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
         )
 
     server = start_threaded(config, "127.0.0.1", 0, "consent-sync api")
