@@ -7,7 +7,7 @@ scanner that follows the link confirms nothing.
 """
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -37,6 +37,7 @@ from connector.api.sign_up_forms import (
     sign_up_request_body,
 )
 from connector.core.model import Actor, ConsentMethod
+from connector.core.signatures import AdminToken, match_admin_token
 from connector.errors import InputError
 from connector.services.consents import Evidence, check_scope
 from connector.services.contacts import checked_email
@@ -52,7 +53,11 @@ class SignUpRecorded(BaseModel):
     consent_ids: list[str]
     confirmation: Literal["mailchimp", "link"]
     confirmation_url: str | None = Field(
-        default=None, description="Link mode only: mail this to the person; it confirms this sign-up once."
+        default=None,
+        description=(
+            "Link mode only, and only for a caller with a write-scope admin token (the company's back end): "
+            "mail this to the person; it confirms this sign-up once."
+        ),
     )
 
 
@@ -91,9 +96,8 @@ def sign_up(request: Request, posted: Body, ctx: Ctx, background: BackgroundTask
         return _refused(html, 429, [FieldProblem(exc.field, exc.message)], headers)
     ids = [row.id for row in rows]
     if capture.confirmation == "link":
-        recorded = SignUpRecorded(
-            consent_ids=ids, confirmation="link", confirmation_url=confirmation_link(ctx, rows)
-        )
+        url = confirmation_link(ctx, rows) if _is_back_end(request) else None
+        recorded = SignUpRecorded(consent_ids=ids, confirmation="link", confirmation_url=url)
     else:
         background.add_task(ask_mailchimp_to_confirm, ctx, email)
         recorded = SignUpRecorded(consent_ids=ids, confirmation="mailchimp")
@@ -102,6 +106,19 @@ def sign_up(request: Request, posted: Body, ctx: Ctx, background: BackgroundTask
     if capture.thank_you_url:
         return RedirectResponse(capture.thank_you_url, status_code=303)
     return page("thanks.html", 201, title="Thank you")
+
+
+def _is_back_end(request: Request) -> bool:
+    """Whether the caller holds a write-scope admin token: only the company's own back end, which mails the
+    link, may see it. Anyone else who saw it could confirm for an address that is not theirs.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        return False
+    tokens = cast(tuple[AdminToken, ...], request.app.state.admin_tokens)
+    token = match_admin_token(presented.strip(), tokens)
+    return token is not None and token.scope == "write"
 
 
 def _checked(ctx: AppContext, body: SignUp) -> str:

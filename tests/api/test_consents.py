@@ -18,7 +18,7 @@ from connector.errors import ConfigError
 from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
 from connector.store.tables import ConsentEventRow
-from tests.api.conftest import with_sections
+from tests.api.conftest import READ_TOKEN, WRITE_TOKEN, with_sections
 from tests.api.serving import served_in_thread
 
 EMAIL = "sign.up@firma.no"
@@ -32,6 +32,7 @@ FORM_FIELDS = [
     ("form_id", "footer"),
 ]
 BASE = "https://consent.firma.no"
+BACK_END = {"Authorization": f"Bearer {WRITE_TOKEN}"}
 
 
 def link_settings(ctx: AppContext, **capture: object) -> AppContext:
@@ -84,7 +85,7 @@ class Form(HTMLParser):
 
 
 def _signed_up_path(url: str) -> str:
-    answer = requests.post(f"{url}/consents", json=SIGN_UP, timeout=10)
+    answer = requests.post(f"{url}/consents", json=SIGN_UP, headers=BACK_END, timeout=10)
     assert answer.status_code == 201, answer.text
     link = answer.json()["confirmation_url"]
     assert link.startswith(f"{BASE}/consents/confirm/")
@@ -297,3 +298,17 @@ def test_mailchimp_mode_records_and_defers_the_pending_put(client: TestClient, a
     assert answer.json()["confirmation"] == "mailchimp"
     assert answer.json()["confirmation_url"] is None
     assert _events(api_ctx, "given") == 1
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": f"Bearer {READ_TOKEN}"}, {"Authorization": "Bearer x"}]
+)
+def test_only_the_back_end_sees_the_link(
+    link_url: str, link_ctx: AppContext, headers: dict[str, str]
+) -> None:
+    """A browser script (CORS) that saw the link could confirm for an address it does not own."""
+    answer = requests.post(f"{link_url}/consents", json=SIGN_UP, headers=headers, timeout=10)
+    assert answer.status_code == 201
+    assert answer.json()["confirmation"] == "link"
+    assert answer.json()["confirmation_url"] is None
+    assert _events(link_ctx, "given") == 1
