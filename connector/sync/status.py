@@ -47,6 +47,7 @@ def status_document(ctx: AppContext, runs: int = 5) -> dict[str, Any]:
                             "started_at": r.started_at.isoformat(),
                             "counts": r.counts,
                             "calls": r.calls,
+                            "error": (r.report or {}).get("error"),
                         }
                         for r in latest
                     ],
