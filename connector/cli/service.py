@@ -20,7 +20,9 @@ admin_app.add_typer(token_app, name="token")
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: http.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: http.port).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL: several).")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (PostgreSQL: several; /metrics sums them).")
+    ] = 1,
 ) -> None:
     """Serve the webhook receiver, the admin API, consent capture, /healthz, /readyz and /metrics."""
     import uvicorn
@@ -34,10 +36,13 @@ def serve(
     if workers == 1:
         uvicorn.run(shell.run(lambda: create_app(ctx)), **options)  # type: ignore[arg-type]
         return
+    from connector.api.metrics import multiprocess_directory
+
     if shell.state.config_file is not None:
         os.environ[CONFIG_FILE_VARIABLE] = str(shell.state.config_file.resolve())
     target = "connector.api.factory:app_from_environment"
-    uvicorn.run(target, factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    with multiprocess_directory():  # /metrics on any worker counts every worker's events
+        uvicorn.run(target, factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 @webhooks_app.command("register")
