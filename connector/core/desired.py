@@ -1,4 +1,4 @@
-"""Desired state: what one contact should look like in one Mailchimp audience (DESIGN §4).
+"""Desired state: what one contact should look like in one Mailchimp audience (docs/mailchimp-mapping.md).
 
 ``build`` turns a contact's entitlement into a :class:`DesiredMember`. Only e-mail marketing is projected
 onto Mailchimp; the SMS channel is decided by the policy but served elsewhere.

@@ -1,4 +1,4 @@
-"""The policy (DESIGN §3): who may receive what, on which basis, until when, and why.
+"""The policy (docs/policy.md): who may receive what, on which basis, until when, and why.
 
 ``decide(facts, settings, now)`` is pure. It looks only at the facts as they stood at ``now``, so
 explaining "as of date D" is the same call with ``now = D``.

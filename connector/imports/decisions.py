@@ -1,4 +1,4 @@
-"""A finished draft becomes plan entries: the import's rules (DESIGN §3 P0, P6), pure.
+"""A finished draft becomes plan entries: the import's rules (docs/policy.md P0, P6), pure.
 
 - A consent claim becomes consent only when attested: CSV evidence needs ``--source``; a Mailchimp
   export's opt-in needs ``--source`` or ``policy.trust_mailchimp_signup_forms``. Otherwise it is

@@ -1,11 +1,11 @@
 """Members a complete read of a list no longer shows: permanently deleted in Mailchimp.
 
 Mailchimp answers 404 for such an address and refuses to add it again ("Forgotten Email Not
-Subscribed"), so the store records what that means (DESIGN §4): the marketing consents of the audience
-withdrawn, the address suppressed, and the mirror marks the member forgotten so no plan touches it.
-Archived members are not in a read either and are left alone: their absence proves nothing. The mirror
-is the list's own (never another list's the audience was bound to), and the inbound guard decides first
-whether so many absences are believable.
+Subscribed"), so the store records what that means (docs/mailchimp-mapping.md): the marketing consents
+of the audience withdrawn, the address suppressed, and the mirror marks the member forgotten so no plan
+touches it. Archived members are not in a read either and are left alone: their absence proves nothing.
+The mirror is the list's own (never another list's the audience was bound to), and the inbound guard
+decides first whether so many absences are believable.
 """
 
 from collections.abc import Sequence, Set

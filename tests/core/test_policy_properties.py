@@ -1,4 +1,4 @@
-"""Properties of the policy over random histories (DESIGN §1 guarantees 1–4, §8).
+"""Properties of the policy over random histories (docs/guarantees.md 1–4).
 
 Histories are drawn over three weeks with coarse times (whole days at midnight or noon; suppressions on
 one of three days) so that records often share an instant, and ``now`` sits in the middle so that some

@@ -4,11 +4,11 @@ reason. Nothing here opens files or reads the clock.
 
 Cell parsers live in ``parsing.values``, header mapping in ``parsing.headers``; both re-exported here.
 
-P6 (DESIGN §3): a row carries a :class:`ConsentClaim` only when it has the evidence columns (given-at,
+P6 (docs/policy.md): a row carries a :class:`ConsentClaim` only when it has the evidence columns (given-at,
 method or source, notice version); the claim records whether the import's ``--source`` must attest it.
 Mailchimp exports carry Mailchimp's own opt-in evidence (``OPTIN_TIME``/``CONFIRM_TIME``), withdrawals
 (``UNSUB_TIME``) and bounces (``CLEAN_TIME``). Naive timestamps are read as UTC (Mailchimp's export zone
-is unconfirmed, API-NOTES §9.1).
+is unconfirmed, mailchimp-behaviour §9.1).
 
 Cells that an export neutralised against formula injection (``'=…``, ``'+47…``) are restored first
 (``parsing.cells.restore_formula``), so an export re-imports to the same values.
