@@ -30,7 +30,7 @@ def serve(
     from connector.api.app import create_app
     from connector.settings import CONFIG_FILE_VARIABLE
 
-    ctx = shell.context()
+    ctx = shell.context(service=True)
     bind_host, bind_port = host or ctx.settings.http.host, port or ctx.settings.http.port
     options = {"host": bind_host, "port": bind_port, "access_log": False, "log_config": None}
     if workers == 1:
