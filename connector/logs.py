@@ -87,9 +87,9 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
 def configure_logging(settings: LoggingSettings, *, service: bool = False) -> None:
     """structlog for our events; stdlib records (uvicorn, SQLAlchemy, alembic) rendered the same way.
 
-    A ``service`` (the daemon, ``serve``) logs JSON unless ``logging.format`` says otherwise,
-    at the configured level. A human command logs in the console format and, unless ``logging.level`` is set, warnings only:
-    its report is what the person reads, not log lines above it.
+    A ``service`` (the daemon, ``serve``) logs JSON unless ``logging.format`` says otherwise, at the
+    configured level. A human command logs in the console format and, unless ``logging.level`` is set,
+    warnings only: its report is what the person reads, not log lines above it.
     """
     use_json = settings.format == "json" or (settings.format == "auto" and service)
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
