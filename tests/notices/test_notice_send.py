@@ -1,0 +1,163 @@
+"""Sending a notice from the store: exactly once per recipient, resumable, answers recorded."""
+
+from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from connector.core.model import Channel, ConsentAction, ConsentMethod, RelationshipKind, SuppressionReason
+from connector.core.notice_spec import NoticeKind, NoticeSpec, NoticeTarget, NoticeTemplate
+from connector.errors import InputError
+from connector.services.consents import Evidence, record_consent
+from connector.services.context import AppContext, Origin
+from connector.services.notice_sending import send_notice
+from connector.services.notices import notice_status, plan_notice_now, record_notice
+from connector.services.objections import record_objection
+from connector.services.relationships import RelationshipInput, add_relationship
+from connector.services.subjects import erase_subject
+from connector.services.suppressions import suppress
+from connector.store.engine import unit_of_work
+from tests.conftest import START, FakeClock
+from tests.notices.fakes import FakeTransactional, SenderDiedError
+
+ORIGIN = Origin(actor="test", source="cli")
+
+
+def _spec(notice_id: str = "concert-99-off") -> NoticeSpec:
+    return NoticeSpec(
+        id=notice_id,
+        kind=NoticeKind.CANCELLATION,
+        audience="main",
+        target=NoticeTarget(item="CONCERT-99"),
+        template=NoticeTemplate(subject="Cancelled", text="Dear *|FNAME|*, *|ITEM|* is cancelled."),
+        from_email="service@example.no",
+    )
+
+
+@pytest.fixture
+def transactional_ctx(ctx: AppContext) -> AppContext:
+    settings = ctx.settings.model_copy(
+        update={
+            "transactional": ctx.settings.transactional.model_copy(update={"api_key": "k", "batch_size": 3})
+        }
+    )
+    return replace(ctx, settings=settings)
+
+
+def _holder(ctx: AppContext, email: str, item: str = "CONCERT-99", ref: str | None = None) -> None:
+    data = RelationshipInput(
+        kind=RelationshipKind.PURCHASE,
+        started_at=START - timedelta(days=10),
+        service_date=START + timedelta(days=20),
+        reference=ref or f"T-{email}",
+        item=item,
+    )
+    add_relationship(ctx, email, data, ORIGIN)
+
+
+def _plan(ctx: AppContext, notice_id: str = "concert-99-off") -> None:
+    spec = _spec(notice_id)
+    record_notice(ctx, spec, plan_notice_now(ctx, spec, ctx.now()), ORIGIN)
+
+
+def test_an_opted_out_ticket_holder_gets_the_notice_once_and_a_rerun_sends_nothing(
+    transactional_ctx: AppContext,
+) -> None:
+    ctx = transactional_ctx
+    _holder(ctx, "kari@example.no")
+    _holder(ctx, "ola@example.no", item="THEATRE-1")
+    evidence = Evidence(occurred_at=START - timedelta(days=5), method=ConsentMethod.EMAIL)
+    record_consent(
+        ctx, "kari@example.no", ["newsletter"], Channel.EMAIL, ConsentAction.WITHDRAWN, evidence, ORIGIN
+    )
+    record_objection(ctx, "kari@example.no", ORIGIN, occurred_at=START - timedelta(days=4))
+    _plan(ctx)
+    sender = FakeTransactional()
+
+    report = send_notice(ctx, "concert-99-off", sender)
+    again = send_notice(ctx, "concert-99-off", sender)
+
+    assert sender.delivered() == ["kari@example.no"]
+    assert sender.outbox[0][1] == {"notice_id": "concert-99-off", "kind": "cancellation"}
+    assert sender.outbox[0][2]["ITEM"] == "CONCERT-99"
+    assert (report.status, report.calls, report.sent_now, report.kind) == ("sent", 1, 1, "cancellation")
+    assert (again.calls, again.sent_now) == (0, 0)
+    status = notice_status(ctx, "concert-99-off")
+    assert status.totals == {"delivered": 1}
+
+
+def test_a_sender_dying_mid_send_then_resumed_delivers_each_recipient_exactly_once(
+    transactional_ctx: AppContext,
+) -> None:
+    ctx = transactional_ctx
+    emails = [f"holder{i:02d}@example.no" for i in range(10)]
+    for email in emails:
+        _holder(ctx, email)
+    _plan(ctx)
+    sender = FakeTransactional(die_after_calls=2)
+
+    with pytest.raises(SenderDiedError):
+        send_notice(ctx, "concert-99-off", sender)
+    in_flight = notice_status(ctx, "concert-99-off").totals
+    assert in_flight == {"delivered": 3, "in flight": 3, "pending": 4}
+    report = send_notice(ctx, "concert-99-off", sender)
+
+    delivered = Counter(sender.delivered())
+    assert set(delivered) == set(emails)
+    repeated = [email for email, n in delivered.items() if n > 1]
+    assert len(repeated) == 3  # only the one call in flight when it died repeats
+    assert report.repeated == 3
+    assert notice_status(ctx, "concert-99-off").totals == {"delivered": 10}
+
+
+def test_rejections_are_recorded_reported_and_never_retried(transactional_ctx: AppContext) -> None:
+    ctx = transactional_ctx
+    _holder(ctx, "kari@example.no")
+    _holder(ctx, "ola@example.no")
+    _plan(ctx)
+    sender = FakeTransactional(rejects={"ola@example.no": "unsub"})
+
+    send_notice(ctx, "concert-99-off", sender)
+    send_notice(ctx, "concert-99-off", sender)
+
+    assert sender.calls == 1
+    rows = {
+        r["email"]: (r["status"], r["reject_reason"]) for r in notice_status(ctx, "concert-99-off").recipients
+    }
+    assert rows == {"kari@example.no": ("delivered", None), "ola@example.no": ("rejected", "unsub")}
+    # a later notice leaves the reject-listed address out, saying why
+    spec = _spec("concert-99-moved")
+    plan = plan_notice_now(ctx, spec, ctx.now())
+    assert [(e.reason.value, e.why) for e in plan.left_out] == [
+        ("reject_list", "on Mailchimp Transactional's reject list (unsub)")
+    ]
+
+
+def test_erased_or_bounced_after_planning_are_skipped_at_send_time(
+    transactional_ctx: AppContext, clock: FakeClock
+) -> None:
+    ctx = transactional_ctx
+    for email in ("kari@example.no", "ola@example.no", "per@example.no"):
+        _holder(ctx, email)
+    _plan(ctx)
+    clock.advance(hours=1)
+    erase_subject(ctx, "ola@example.no", ORIGIN)
+    with unit_of_work(ctx.engine) as session:
+        suppress(session, "per@example.no", ctx.suppression_key, SuppressionReason.CLEANED, ORIGIN, ctx.now())
+    sender = FakeTransactional()
+
+    report = send_notice(ctx, "concert-99-off", sender)
+
+    assert sender.delivered() == ["kari@example.no"]
+    assert report.left_out == {"undeliverable": 1}
+    assert report.status == "sent"
+
+
+def test_the_same_id_with_other_content_is_refused(transactional_ctx: AppContext) -> None:
+    ctx = transactional_ctx
+    _holder(ctx, "kari@example.no")
+    _plan(ctx)
+    changed = replace(_spec(), kind=NoticeKind.CHANGE)
+    with pytest.raises(InputError, match="planned with another content"):
+        record_notice(ctx, changed, plan_notice_now(ctx, changed, ctx.now()), ORIGIN)
