@@ -11,10 +11,12 @@
    ``hard-bounce``…) is reported, never retried.
 """
 
+import importlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
@@ -25,6 +27,7 @@ from connector.errors import ConsentSyncError
 from connector.mailchimp.transactional_payloads import DeliveryOutcome, NoticeMessage, NoticeRecipient
 from connector.services.context import AppContext
 from connector.services.notices import plan_notice_now, plan_summary, stored_spec
+from connector.settings import Settings
 from connector.store.engine import unit_of_work
 from connector.store.notice_tables import NoticeDeliveryRow, NoticeRow
 
@@ -65,6 +68,41 @@ class SendReport:
 
 class NoticeSendError(ConsentSyncError):
     """A send stopped; what was recorded stays recorded and a rerun sends the rest."""
+
+
+_GATEWAY_MODULE = "connector.mailchimp.transactional"
+
+
+@contextmanager
+def open_notice_sender(settings: Settings) -> Iterator[tuple[NoticeSender | None, JourneyTrigger | None]]:
+    """The Transactional sender (when ``transactional.api_key`` is set) and the journey trigger (when an
+    audience routes notices by journey), closed at the end."""
+    with ExitStack() as stack:
+        sender: NoticeSender | None = None
+        transactional = settings.transactional
+        if transactional.api_key is not None:
+            try:
+                module: Any = importlib.import_module(_GATEWAY_MODULE)
+            except ImportError:  # the gateway lives on the ``transactional`` branch until merged
+                raise NoticeSendError("the Mailchimp Transactional gateway is not installed") from None
+            gateway = module.TransactionalGateway(
+                transactional.api_key.get_secret_value(),
+                transactional.base_url,
+                timeout_seconds=settings.mailchimp.timeout_seconds,
+                max_attempts=settings.mailchimp.max_attempts,
+                backoff_initial_seconds=settings.mailchimp.backoff_initial_seconds,
+                backoff_max_seconds=settings.mailchimp.backoff_max_seconds,
+            )
+            stack.callback(gateway.close)
+            sender = cast(NoticeSender, gateway)
+        journey: JourneyTrigger | None = None
+        if any(a.notice_route == "journey" for a in settings.audiences) and settings.mailchimp.api_key:
+            from connector.mailchimp.gateway import MailchimpGateway
+
+            marketing = stack.enter_context(MailchimpGateway(settings.mailchimp))
+            if hasattr(marketing, "trigger_journey"):  # added on the ``transactional`` branch
+                journey = cast(JourneyTrigger, marketing)
+        yield sender, journey
 
 
 def prepare_send(

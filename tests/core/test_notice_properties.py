@@ -88,8 +88,8 @@ def _open(r: Relationship) -> bool:
     if r.started_at > NOW:
         return False
     if r.kind is RelationshipKind.PURCHASE:
-        return NOW < (r.service_date or r.started_at) + timedelta(days=GRACE)
-    return r.ended_at is None or NOW < r.ended_at + timedelta(days=GRACE)
+        return (r.service_date or r.started_at) + timedelta(days=GRACE) > NOW
+    return r.ended_at is None or r.ended_at + timedelta(days=GRACE) > NOW
 
 
 def lawful(candidate: NoticeCandidate) -> bool:
