@@ -76,7 +76,8 @@ def test_marketing_kinds_are_refused(notice_env: dict[str, str], tmp_path: Path)
         notice_env, "notice", "plan", "x", "--kind", "newsletter", "--item", "A", "--template", "t"
     )
     assert code == 2
-    assert "--kind" in err and "never marketing" in err
+    assert "--kind" in err
+    assert "never marketing" in err
 
 
 def test_send_asks_above_the_threshold_then_sends_once_and_status_shows_each(
@@ -84,7 +85,8 @@ def test_send_asks_above_the_threshold_then_sends_once_and_status_shows_each(
 ) -> None:
     assert _plan(notice_env, tmp_path)[0] == 0
     answered_no = runner.invoke(app, ["notice", "send", "c99-off"], env=notice_env, input="n\n")
-    assert answered_no.exit_code == 1 and "nothing sent" in answered_no.stdout
+    assert answered_no.exit_code == 1
+    assert "nothing sent" in answered_no.stdout
     assert fake_sender.calls == 0
 
     code, out, err = run(notice_env, "notice", "send", "c99-off", "--yes")
