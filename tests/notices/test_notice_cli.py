@@ -132,3 +132,17 @@ def test_a_bad_address_in_the_target_file_names_file_and_line(
     )
     assert code == 2
     assert f"{listed}:2" in err
+
+
+def test_explain_says_by_which_route_a_notice_reaches_the_person_today(notice_env: dict[str, str]) -> None:
+    code, out, _ = run(notice_env, "explain", "kari@example.no")
+    assert code == 0
+    assert "Transactional route today: via Mailchimp Transactional; not a member of audience 'main'" in out
+
+    without_key = {k: v for k, v in notice_env.items() if k != "CONSENT_SYNC_TRANSACTIONAL__API_KEY"}
+    code, out, _ = run(without_key, "explain", "kari@example.no", "--json")
+    route = json.loads(out)["transactional"]["route"]
+    assert route == (
+        "no route: not a member of audience 'main'; "
+        "Mailchimp Transactional is not configured (transactional.api_key)"
+    )
