@@ -161,3 +161,18 @@ def test_the_same_id_with_other_content_is_refused(transactional_ctx: AppContext
     changed = replace(_spec(), kind=NoticeKind.CHANGE)
     with pytest.raises(InputError, match="planned with another content"):
         record_notice(ctx, changed, plan_notice_now(ctx, changed, ctx.now()), ORIGIN)
+
+
+def test_erasure_keeps_the_delivery_record_without_the_address(transactional_ctx: AppContext) -> None:
+    ctx = transactional_ctx
+    _holder(ctx, "kari@example.no")
+    _plan(ctx)
+    send_notice(ctx, "concert-99-off", FakeTransactional())
+
+    erase_subject(ctx, "kari@example.no", ORIGIN)
+
+    (row,) = notice_status(ctx, "concert-99-off").recipients
+    assert (row["email"], row["status"]) == ("", "delivered")
+    again = FakeTransactional()
+    assert send_notice(ctx, "concert-99-off", again).sent_now == 0
+    assert again.calls == 0
