@@ -1,8 +1,12 @@
 """Sending a notice from the store: exactly once per recipient, resumable, answers recorded."""
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +26,7 @@ from tests.conftest import START, FakeClock
 from tests.notices.fakes import FakeTransactional, SenderDiedError
 
 ORIGIN = Origin(actor="test", source="cli")
+ROOT = Path(__file__).parents[2]
 
 
 def _spec(notice_id: str = "concert-99-off") -> NoticeSpec:
@@ -176,3 +181,32 @@ def test_erasure_keeps_the_delivery_record_without_the_address(transactional_ctx
     again = FakeTransactional()
     assert send_notice(ctx, "concert-99-off", again).sent_now == 0
     assert again.calls == 0
+
+
+def test_a_send_process_killed_without_clean_up_resumes_each_recipient_exactly_once(
+    transactional_ctx: AppContext, tmp_path: Path
+) -> None:
+    ctx = transactional_ctx
+    emails = sorted(f"holder{i:02d}@example.no" for i in range(10))
+    for email in emails:
+        _holder(ctx, email)
+    _plan(ctx)
+    outbox = tmp_path / "outbox.txt"
+    env = {
+        **os.environ,
+        "CONSENT_SYNC_DATABASE__URL": ctx.settings.database.url,
+        "CONSENT_SYNC_SECURITY__SUPPRESSION_KEY": ctx.suppression_key.decode(),
+        "CONSENT_SYNC_TRANSACTIONAL__API_KEY": "k",
+        "CONSENT_SYNC_TRANSACTIONAL__BATCH_SIZE": "3",
+    }
+    command = [sys.executable, "-m", "tests.notices.dying_sender", "concert-99-off"]
+
+    died = subprocess.run([*command, "2", str(outbox)], env=env, cwd=ROOT, check=False)
+    resumed = subprocess.run([*command, "0", str(outbox)], env=env, cwd=ROOT, check=False)
+
+    assert died.returncode == 137
+    assert resumed.returncode == 0
+    accepted = Counter(outbox.read_text(encoding="utf-8").split())
+    assert sorted(accepted) == emails
+    assert sum(accepted.values()) == len(emails) + 3  # only the call in flight when it died went twice
+    assert notice_status(ctx, "concert-99-off").totals == {"delivered": 10}
