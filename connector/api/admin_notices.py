@@ -58,12 +58,16 @@ def plan_notice_route(notice_id: str, body: NoticeRequest, ctx: Ctx, origin: Wri
 @router.post("/notices/{notice_id}/send")
 def send_notice_route(notice_id: str, body: SendRequest, ctx: Ctx, _origin: Writer) -> dict[str, object]:
     """Send what is left of the notice (each recipient at most once); answers when done."""
+    asked: list[int] = []
+
+    def confirm(_spec: NoticeSpec, remaining: int) -> bool:
+        asked.append(remaining)
+        return body.confirm
+
     with notice_sending.open_notice_sender(ctx.settings) as (sender, journey):
-        per_call = sender.max_recipients_per_call if sender is not None else None
-        prepared = notice_sending.prepare_send(ctx, notice_id, per_call)
-        if prepared[2] > ctx.settings.transactional.confirm_above and not body.confirm:
-            raise HTTPException(409, f"{prepared[2]} recipients: send again with confirm=true")
-        report = notice_sending.send_notice(ctx, notice_id, sender, journey, None, prepared)
+        report = notice_sending.send_notice(ctx, notice_id, sender, journey, None, confirm)
+    if report.status == "not confirmed":
+        raise HTTPException(409, f"{asked[0]} recipients: send again with confirm=true")
     return notice_sending.report_document(report)
 
 

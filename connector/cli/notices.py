@@ -1,6 +1,7 @@
 """``consent-sync notice plan|send|status``: transactional notices (cancellations, changes…), planned
 then sent exactly once per recipient, whatever their marketing opt-outs (P4)."""
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -98,32 +99,31 @@ def notice_send(
     as_json: JsonOption = False,
 ) -> None:
     """Send a planned notice; a rerun sends the rest only (each recipient at most once)."""
-    from connector.services.notice_sending import (
-        open_notice_sender,
-        prepare_send,
-        report_document,
-        send_notice,
-    )
+    from connector.services.notice_sending import open_notice_sender, report_document, send_notice
 
     ctx = shell.context()
-    with shell.run(lambda: open_notice_sender(ctx.settings)) as (sender, journey):
-        per_call = sender.max_recipients_per_call if sender is not None else None
-        prepared = shell.run(lambda: prepare_send(ctx, notice_id, per_call))
-        remaining = prepared[2]
-        threshold = ctx.settings.transactional.confirm_above
-        if remaining > threshold and not yes:
-            question = f"send {prepared[0].kind.value} notice {notice_id!r} to {remaining} recipients?"
-            if not typer.confirm(question, default=False):
-                typer.echo("nothing sent")
-                raise SystemExit(1)
-        with progress.bar(f"{notice_id}: recipients", remaining) as advance:
-            done = [0]
 
-            def moved(count: int, _total: int) -> None:
-                advance(count - done[0])
+    def confirm(spec: "NoticeSpec", remaining: int) -> bool:
+        question = f"send {spec.kind.value} notice {notice_id!r} to {remaining} recipients?"
+        return yes or typer.confirm(question, default=False)
+
+    def work() -> "SendReport":
+        with ExitStack() as bars, open_notice_sender(ctx.settings) as (sender, journey):
+            done = [0]
+            advance: list[progress.Advance] = []
+
+            def moved(count: int, total: int) -> None:
+                if not advance:
+                    advance.append(bars.enter_context(progress.bar(f"{notice_id}: recipients", total)))
+                advance[0](count - done[0])
                 done[0] = count
 
-            report = shell.run(lambda: send_notice(ctx, notice_id, sender, journey, moved, prepared))
+            return send_notice(ctx, notice_id, sender, journey, moved, confirm)
+
+    report = shell.run(work)
+    if report.status == "not confirmed":
+        typer.echo("nothing sent")
+        raise SystemExit(1)
     if as_json:
         shell.print_json(report_document(report))
         return

@@ -26,6 +26,7 @@ from connector.core.notices import NoticePlan, Route
 from connector.errors import ConsentSyncError
 from connector.mailchimp.transactional_payloads import DeliveryOutcome, NoticeMessage, NoticeRecipient
 from connector.services.context import AppContext
+from connector.services.notice_lock import notice_send_lock
 from connector.services.notices import plan_notice_now, plan_summary, stored_spec
 from connector.settings import Settings
 from connector.store.engine import unit_of_work
@@ -49,6 +50,8 @@ class JourneyTrigger(Protocol):
 
 Progress = Callable[[int, int], None]
 """Called after each recorded call with (recipients done, recipients to send)."""
+Confirm = Callable[[NoticeSpec, int], bool]
+"""Asked (the notice, recipients to send) whether to go ahead above the threshold."""
 
 
 @dataclass(slots=True)
@@ -129,11 +132,30 @@ def send_notice(
     sender: NoticeSender | None,
     journey: JourneyTrigger | None = None,
     progress: Progress | None = None,
-    prepared: tuple[NoticeSpec, NoticePlan, int] | None = None,
+    confirm: Confirm | None = None,
 ) -> SendReport:
-    """Send what is left of the notice; ``prepared`` is :func:`prepare_send`'s answer if already asked."""
+    """Send what is left of the notice, holding its send lock (``NoticeBusyError`` if another process
+    sends it). ``confirm`` is asked with the number still to send when it exceeds
+    ``transactional.confirm_above``; a no sends nothing (the report's status is ``not confirmed``)."""
+    with notice_send_lock(ctx, notice_id):
+        per_call = sender.max_recipients_per_call if sender is not None else None
+        spec, plan, remaining = prepare_send(ctx, notice_id, per_call)
+        above = remaining > ctx.settings.transactional.confirm_above
+        if confirm is not None and above and not confirm(spec, remaining):
+            return SendReport(spec.id, spec.kind.value, "not confirmed")
+        return _send(ctx, spec, plan, remaining, sender, journey, progress)
+
+
+def _send(
+    ctx: AppContext,
+    spec: NoticeSpec,
+    plan: NoticePlan,
+    remaining: int,
+    sender: NoticeSender | None,
+    journey: JourneyTrigger | None,
+    progress: Progress | None,
+) -> SendReport:
     per_call = sender.max_recipients_per_call if sender is not None else None
-    spec, plan, remaining = prepared or prepare_send(ctx, notice_id, per_call)
     report = SendReport(spec.id, spec.kind.value, "sending")
     report.left_out = {
         k.removeprefix("left_out:"): v for k, v in plan.counts().items() if k.startswith("left_out:")

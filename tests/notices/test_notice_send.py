@@ -15,6 +15,7 @@ from connector.core.notice_spec import NoticeKind, NoticeSpec, NoticeTarget, Not
 from connector.errors import InputError
 from connector.services.consents import Evidence, record_consent
 from connector.services.context import AppContext, Origin
+from connector.services.notice_lock import NoticeBusyError, notice_send_lock
 from connector.services.notice_sending import send_notice
 from connector.services.notices import notice_status, plan_notice_now, record_notice
 from connector.services.objections import record_objection
@@ -210,3 +211,16 @@ def test_a_send_process_killed_without_clean_up_resumes_each_recipient_exactly_o
     assert sorted(accepted) == emails
     assert sum(accepted.values()) == len(emails) + 3  # only the call in flight when it died went twice
     assert notice_status(ctx, "concert-99-off").totals == {"delivered": 10}
+
+
+def test_a_second_send_of_the_same_notice_while_one_runs_is_refused(transactional_ctx: AppContext) -> None:
+    ctx = transactional_ctx
+    _holder(ctx, "kari@example.no")
+    _plan(ctx)
+    sender = FakeTransactional()
+
+    with notice_send_lock(ctx, "concert-99-off"), pytest.raises(NoticeBusyError, match="another send"):
+        send_notice(ctx, "concert-99-off", sender)
+
+    assert sender.calls == 0
+    assert send_notice(ctx, "concert-99-off", sender).sent_now == 1
