@@ -167,7 +167,7 @@ def render_plan(plan: "NoticePlan") -> list[str]:
     if len(plan.recipients) > _LISTED:
         lines.append(f"  … and {len(plan.recipients) - _LISTED} more recipients (--json lists all)")
     for left in plan.left_out[:_LISTED]:
-        lines.append(f"  - {left.contact_id or '(no contact)'}: {left.why}")
+        lines.append(f"  - {left.email or left.contact_id or '(no contact)'}: {left.why}")
     if len(plan.left_out) > _LISTED:
         lines.append(f"  … and {len(plan.left_out) - _LISTED} more left out (--json lists all)")
     return lines

@@ -101,6 +101,8 @@ class LeftOut:
     contact_id: str | None
     reason: LeftOutReason
     why: str
+    email: str | None = None
+    """The contact's address, for the operator's view of the plan (never stored with it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,7 @@ def plan_notice(
         if isinstance(outcome, Recipient):
             recipients.append(outcome)
         else:
-            left_out.append(outcome)
+            left_out.append(replace(outcome, email=email))
     left_out.extend(_unknown(spec.target, seen_references, seen_emails, erased_emails))
     recipients.sort(key=lambda r: r.contact_id)
     return NoticePlan(

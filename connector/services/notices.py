@@ -203,8 +203,12 @@ def plan_summary(plan: NoticePlan) -> dict[str, Any]:
 
 def plan_document(plan: NoticePlan) -> dict[str, Any]:
     """The whole plan for an operator (CLI ``--json``, admin API): recipients with address and route."""
+    summary = plan_summary(plan)
+    summary["left_out"] = [
+        {**entry, "email": left.email} for entry, left in zip(summary["left_out"], plan.left_out, strict=True)
+    ]
     return {
-        **plan_summary(plan),
+        **summary,
         "recipients": [
             {"contact_id": r.contact_id, "email": r.email, "route": r.route.value, "why": r.why}
             for r in plan.recipients
