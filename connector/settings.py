@@ -35,6 +35,8 @@ SECRET_KEYS: tuple[tuple[str, str], ...] = (
     ("admin", "tokens"),
     ("security", "suppression_key"),
     ("security", "confirmation_key"),
+    ("transactional", "api_key"),
+    ("transactional", "webhook_key"),
 )
 
 
@@ -92,6 +94,31 @@ class AudienceSettings(_Section):
     )
     mode: Literal["segments", "strict"] | None = None
     """Overrides ``mapping.mode`` for this audience."""
+    notice_route: Literal["transactional", "journey", "campaign", "none"] = "transactional"
+    """How transactional notices to this audience's contacts travel (README "Transactional notices"):
+    Mailchimp Transactional, a Customer Journey triggered per contact, or a campaign to the
+    "Transactional notices" segment (subscribed members only, segments mode)."""
+    journey_id: int | None = Field(default=None, ge=1)
+    journey_step_id: int | None = Field(default=None, ge=1)
+
+
+class TransactionalSettings(_Section):
+    """Mailchimp Transactional (Mandrill), the route for notices that reaches unsubscribed contacts."""
+
+    api_key: SecretStr | None = None
+    base_url: str = "https://mandrillapp.com/api/1.0"
+    from_email: str | None = None
+    from_name: str | None = None
+    webhook_key: SecretStr | None = None
+    """The ``auth_key`` Transactional returned for our webhook: verifies ``X-Mandrill-Signature``."""
+    webhook_url: str | None = None
+    """The URL exactly as registered with Transactional (the signature covers it); default: the
+    request's own URL."""
+    sending_domain: str | None = None
+    confirm_above: int = Field(default=100, ge=0)
+    """``notice send`` asks for confirmation above this many recipients (``--yes`` skips it)."""
+    batch_size: int = Field(default=500, ge=1, le=1000)
+    """Recipients per ``messages/send`` call (at most the gateway's ``max_recipients_per_call``)."""
 
 
 class MappingSettings(_Section):
@@ -209,6 +236,7 @@ class Settings(BaseSettings):
     mailchimp: MailchimpSettings = Field(default_factory=MailchimpSettings)
     audiences: tuple[AudienceSettings, ...] = Field(default_factory=_default_audiences)
     mapping: MappingSettings = Field(default_factory=MappingSettings)
+    transactional: TransactionalSettings = Field(default_factory=TransactionalSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)

@@ -145,6 +145,8 @@ class Relationship:
     opt_out_offered: bool = False
     order_value: Decimal | None = None
     source: str = "unknown"
+    item: str | None = None
+    """What the relationship concerns (a concert, a departure, a product): what a notice targets."""
 
     @property
     def ref(self) -> RecordRef:

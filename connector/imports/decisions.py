@@ -282,6 +282,7 @@ def relationship_values(claim: RelationshipClaim) -> tuple[object, ...]:
         tuple(sorted(claim.categories)),
         amount,
         claim.opt_out_offered,
+        claim.item,
     )
 
 
@@ -305,6 +306,7 @@ def _relationships(draft: Draft) -> Iterator[RelationshipDecision]:
             tuple(sorted(claim.categories)),
             claim.amount,
             claim.opt_out_offered,
+            claim.item,
         )
 
 

@@ -106,6 +106,7 @@ class RelationshipDecision:
     categories: tuple[str, ...]
     amount: Decimal | None
     opt_out_offered: bool
+    item: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

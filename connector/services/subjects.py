@@ -17,6 +17,7 @@ from connector.services.history import record_change
 from connector.services.suppressions import suppress
 from connector.store.engine import unit_of_work
 from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
+from connector.store.notice_tables import NoticeDeliveryRow
 from connector.store.sync_requests import request_sync
 from connector.store.tables import (
     ConsentEventRow,
@@ -72,6 +73,11 @@ def erase_subject(ctx: AppContext, email: str, origin: Origin) -> ErasureRow:
         session.add(tombstone)
         record_change(session, contact_id=contact.id, origin=origin, action="contact.erased", at=now)
         _scrub_received_webhooks(session, address)
+        session.execute(  # a notice's record of the delivery stays (sent at most once), the address goes
+            update(NoticeDeliveryRow)
+            .where(col(NoticeDeliveryRow.contact_id) == contact.id)
+            .values(email="", merge_vars={})
+        )
         for audience in ctx.settings.audiences:
             request_sync(session, audience.name, now)  # Mailchimp's part (P7) follows promptly
     return tombstone

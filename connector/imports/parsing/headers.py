@@ -43,6 +43,8 @@ class FieldName(StrEnum):
     CATEGORIES = "categories"
     AMOUNT = "amount"
     OPT_OUT_OFFERED = "opt_out_offered"
+    ITEM = "item"
+    """What the relationship concerns (a concert, a departure, a product): what notices target."""
     STATUS = "status"
     OPTIN_TIME = "optin_time"
     OPTIN_IP = "optin_ip"
@@ -117,6 +119,10 @@ _SYNONYMS: Final[Mapping[FieldName, tuple[str, ...]]] = {
     FieldName.AMOUNT: ("amount", "total", "ordervalue", "totalamount", "beløp", "belop", "sum", "ordreverdi"),
     FieldName.OPT_OUT_OFFERED: (
         "optoutoffered", "unsubscribeoffered", "reservasjontilbudt", "reservasjonsmulighet", "reservasjon",
+    ),
+    FieldName.ITEM: (
+        "item", "itemid", "event", "eventid", "product", "productid", "sku", "departure", "departureid",
+        "arrangement", "produkt", "produktid", "avgang", "forestilling",
     ),
     FieldName.STATUS: ("status", "memberstatus", "mailchimpstatus"),
     FieldName.OPTIN_TIME: ("optintime",),

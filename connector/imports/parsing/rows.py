@@ -175,6 +175,7 @@ class RelationshipClaim:
     categories: frozenset[str]
     amount: Decimal | None
     opt_out_offered: bool
+    item: str | None = None
 
 
 class ParsedRow(NamedTuple):
@@ -460,7 +461,15 @@ def _relationship(values: _Values, implied: RelationshipKind | None) -> Relation
         categories=_parsed(values, FieldName.CATEGORIES, parse_categories) or frozenset(),
         amount=_parsed(values, FieldName.AMOUNT, parse_amount),
         opt_out_offered=bool(_parsed(values, FieldName.OPT_OUT_OFFERED, parse_bool)),
+        item=_item(values),
     )
+
+
+def _item(values: _Values) -> str | None:
+    item = _text(values, FieldName.ITEM)
+    if item is not None and len(item) > 200:
+        raise _BadCellError(FieldName.ITEM, "an item is at most 200 characters")
+    return item
 
 
 def _kind_from_ids(values: _Values, implied: RelationshipKind | None) -> RelationshipKind:
