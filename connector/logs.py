@@ -120,5 +120,7 @@ def configure_logging(settings: LoggingSettings, *, service: bool = False) -> No
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
     quiet = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
-    for noisy in ("alembic", "sqlalchemy", "httpx", "urllib3"):
+    for noisy in ("alembic", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(quiet)
+    # SQLAlchemy's debug lines hold result rows (names, free text) that no redactor can recognise.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)

@@ -16,9 +16,10 @@ from connector.services.explain import entitlement_document, explain_contact
 from connector.services.history import record_change
 from connector.services.suppressions import suppress
 from connector.store.engine import unit_of_work
-from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
-from connector.store.notice_tables import NoticeDeliveryRow
+from connector.store.http_tables import ERASED_BODY, AdminRunRow, WebhookInboxRow
+from connector.store.notice_tables import NoticeDeliveryRow, NoticeRow
 from connector.store.sync_requests import request_sync
+from connector.store.sync_tables import MirrorMemberRow, PlanOperationRow
 from connector.store.tables import (
     ConsentEventRow,
     ContactRow,
@@ -73,6 +74,8 @@ def erase_subject(ctx: AppContext, email: str, origin: Origin) -> ErasureRow:
         session.add(tombstone)
         record_change(session, contact_id=contact.id, origin=origin, action="contact.erased", at=now)
         _scrub_received_webhooks(session, address)
+        _scrub_sync_records(session, subscriber_hash(address), address)
+        _scrub_notice_targets(session, address)
         session.execute(  # a notice's record of the delivery stays (sent at most once), the address goes
             update(NoticeDeliveryRow)
             .where(col(NoticeDeliveryRow.contact_id) == contact.id)
@@ -81,6 +84,36 @@ def erase_subject(ctx: AppContext, email: str, origin: Origin) -> ErasureRow:
         for audience in ctx.settings.audiences:
             request_sync(session, audience.name, now)  # Mailchimp's part (P7) follows promptly
     return tombstone
+
+
+def _scrub_sync_records(session: Session, key: str, address: str) -> None:
+    """The mirror and stored operations keep only the subscriber hash the deletion needs (dropped once
+    Mailchimp confirms it: ``purge_confirmed_erasures``); an operation not yet sent is never sent.
+    """
+    session.execute(
+        update(MirrorMemberRow)
+        .where(col(MirrorMemberRow.subscriber_hash) == key)
+        .values(email="", merge_fields={}, tags=[], contact_id=None)
+    )
+    operations = col(PlanOperationRow.subscriber_hash) == key
+    session.execute(
+        update(PlanOperationRow)
+        .where(operations, col(PlanOperationRow.state) == "pending")
+        .values(state="rejected", outcome="not sent: the person was erased")
+    )
+    session.execute(update(PlanOperationRow).where(operations).values(payload={}))
+    session.execute(update(AdminRunRow).where(col(AdminRunRow.contact) == address).values(contact=""))
+
+
+def _scrub_notice_targets(session: Session, address: str) -> None:
+    """A notice aimed at a list of addresses forgets this one (what was sent to whom stays, by contact id)."""
+    for notice in session.execute(select(NoticeRow)).scalars():
+        target = dict(notice.spec.get("target") or {})
+        emails = list(target.get("emails") or [])
+        kept = [e for e in emails if str(e).lower() != address.lower()]
+        if len(kept) != len(emails):
+            notice.spec = {**notice.spec, "target": {**target, "emails": kept}}
+            session.add(notice)
 
 
 def _scrub_received_webhooks(session: Session, address: str) -> None:

@@ -33,7 +33,7 @@ from connector.store.tables import ContactRow
 from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
 from connector.sync.binding import kept_out_after_move, require_bound
-from connector.sync.erasures import record_untouched_erasures
+from connector.sync.erasures import purge_confirmed_erasures, record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
 from connector.sync.stored_plan import encode
@@ -285,6 +285,7 @@ def persist_plan(
             planned.inputs.mirror,
             ctx.now(),
         )
+        purge_confirmed_erasures(session)
     operations = planned.plan.operations
     return run.id, [Step(row["seq"], op, row["payload"]) for row, op in zip(rows, operations, strict=True)]
 
@@ -448,6 +449,8 @@ def _finish(
             state.last_sync_at = run.watermark
         session.add_all([run, state])
         counts = dict(run.counts)
+        session.flush()
+        purge_confirmed_erasures(session)  # what this run's deletions confirmed
     return SyncReport(run_id, run.audience, resumed, counts, applied, timings)
 
 
