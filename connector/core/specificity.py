@@ -46,6 +46,8 @@ class InterestMapping(BaseModel):
     def _named_somehow(self) -> "InterestMapping":
         if not self.interest_id and not self.interest:
             raise ValueError("an interest mapping needs interest_id or interest (its name)")
+        if self.interest and not self.category:
+            raise ValueError("an interest named by its name needs its category (the group's title)")
         return self
 
 
@@ -96,12 +98,9 @@ class Ticked:
     def ticks(self, entry: InterestMapping) -> bool:
         if entry.interest_id and entry.interest_id in self.ids:
             return True
-        if entry.interest is None:
+        if entry.interest is None or entry.category is None:
             return False
-        name = comparable(entry.interest)
-        if entry.category is None:
-            return any(interest == name for _, interest in self.names)
-        return (comparable(entry.category), name) in self.names
+        return (comparable(entry.category), comparable(entry.interest)) in self.names
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,15 @@ class IgnoredConsent:
 
 
 @dataclass(frozen=True, slots=True)
+class NotCovered:
+    """A purpose of the audience that a consent claim did not cover, and why (DESIGN §3 P2 "specific")."""
+
+    where: Line
+    purpose: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Duplicate:
     """Rows of the import that name the same person and were merged into one contact."""
 
@@ -172,6 +181,7 @@ class ImportPlan:
     blocked: tuple[Blocked, ...]
     ignored_consent: tuple[IgnoredConsent, ...]
     duplicates: tuple[Duplicate, ...]
+    not_covered: tuple[NotCovered, ...] = ()
     _counts: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
     """``counts()`` once worked out (the plan never changes; a large one holds a million contacts)."""
 
@@ -209,4 +219,5 @@ class ImportPlan:
             "duplicates_merged": sum(len(d.lines) - 1 for d in self.duplicates),
             "blocked": len(self.blocked),
             "ignored_for_consent": len(self.ignored_consent),
+            "purposes_not_covered": len(self.not_covered),
         }

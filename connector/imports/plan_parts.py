@@ -10,6 +10,7 @@ from connector.imports.plan import (
     EventDecision,
     IgnoredConsent,
     ImportFile,
+    NotCovered,
     ImportPlan,
     ObjectionDecision,
     RelationshipDecision,
@@ -27,6 +28,7 @@ class PlanParts:
         self.blocked: list[Blocked] = []
         self.ignored: list[IgnoredConsent] = []
         self.duplicates: list[Duplicate] = []
+        self.not_covered: list[NotCovered] = []
 
     def add_outcome(self, outcome: Outcome) -> None:
         if outcome.contact is not None:
@@ -37,6 +39,7 @@ class PlanParts:
         self.suppressions += outcome.suppressions
         self.blocked += outcome.blocked
         self.ignored += outcome.ignored
+        self.not_covered += outcome.not_covered
 
     def plan(
         self,
@@ -58,4 +61,5 @@ class PlanParts:
             blocked=tuple(self.blocked),
             ignored_consent=tuple(self.ignored),
             duplicates=tuple(self.duplicates),
+            not_covered=tuple(self.not_covered),
         )
