@@ -338,10 +338,13 @@ def _consent_reason(consent: _Consent, legacy_rule: str) -> str:
     return reason
 
 
+_NO_CONSENT = "no consent and no customer relationship"
+
+
 def _no_consent_words(purpose: PurposeSettings) -> str:
     if purpose.explicit_only:
         return "no consent and no customer relationship; only an act naming this purpose grants it (explicit_only)"
-    return "no consent and no customer relationship"
+    return _NO_CONSENT
 
 
 def _allowed_as_customer(

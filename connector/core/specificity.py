@@ -51,6 +51,9 @@ class InterestMapping(BaseModel):
         return self
 
 
+ANY_CATEGORY = "*"
+
+
 def comparable(text: str) -> str:
     """A group or interest name as compared: NFKC, case-folded, inner spaces collapsed."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
@@ -77,30 +80,31 @@ class Ticked:
 
     @classmethod
     def from_groups(cls, groups: Iterable[tuple[str, str]]) -> "Ticked":
-        """(category, ``"A, B"``) pairs, as export group columns and webhook groupings write them."""
+        """(category, ``"A, B"``) pairs, as export group columns and webhook groupings write them; an
+        empty category (a webhook's flat ``merges[INTERESTS]``) stands for any category."""
         names: set[tuple[str, str]] = set()
         categories: set[str] = set()
         for category, cell in groups:
-            key = comparable(category)
+            key = comparable(category) or ANY_CATEGORY
             categories.add(key)
             names.update((key, comparable(part)) for part in cell.split(",") if part.strip())
         return cls(names=frozenset(names), categories=frozenset(categories))
 
     def knows(self, entry: InterestMapping) -> bool:
+        """The source gives this interest's state (its id, or its category's column or grouping)."""
         if entry.interest_id and entry.interest_id in self.known_ids:
             return True
-        if entry.interest is None:
+        if entry.interest is None or entry.category is None:
             return False
-        return (
-            bool(self.categories) if entry.category is None else comparable(entry.category) in self.categories
-        )
+        return comparable(entry.category) in self.categories or ANY_CATEGORY in self.categories
 
     def ticks(self, entry: InterestMapping) -> bool:
         if entry.interest_id and entry.interest_id in self.ids:
             return True
         if entry.interest is None or entry.category is None:
             return False
-        return (comparable(entry.category), comparable(entry.interest)) in self.names
+        name = comparable(entry.interest)
+        return (comparable(entry.category), name) in self.names or (ANY_CATEGORY, name) in self.names
 
 
 @dataclass(frozen=True, slots=True)

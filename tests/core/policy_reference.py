@@ -333,21 +333,14 @@ def _why_no_basis(
     grant = state.grant
     if grant is not None and needs_confirmation(grant, settings) and state.confirmation is None:
         return f"consent given {day(grant.occurred_at)} awaits double opt-in confirmation", (grant.ref,)
-    if (
-        grant is not None
-        and grant.notice_version == "unknown"
-        and _unexpired(grant, None, settings, now) is None
-    ):
-        if (
-            settings.legacy_consents == "refuse"
-            or (expiry_day := _legacy_day(settings)) is not None
-            and now >= expiry_day
-        ):
-            return (
-                f"consent given {day(grant.occurred_at)} via {describe_source(grant)}: notice text not recorded; "
-                f"not accepted by policy.legacy_consents = {settings.legacy_consents}",
-                (grant.ref,),
-            )
+    legacy_day = _legacy_day(settings)
+    legacy_refused = settings.legacy_consents == "refuse" or (legacy_day is not None and now >= legacy_day)
+    if grant is not None and grant.notice_version == "unknown" and legacy_refused:
+        return (
+            f"consent given {day(grant.occurred_at)} via {describe_source(grant)}: "
+            f"notice text not recorded; not accepted by policy.legacy_consents = {settings.legacy_consents}",
+            (grant.ref,),
+        )
     expiry = consent_expiry(grant, settings) if grant is not None else None
     if grant is not None and expiry is not None and now >= expiry:
         return f"consent given {day(grant.occurred_at)} expired {day(expiry)}", (grant.ref,)
@@ -368,7 +361,8 @@ def _why_no_customer_basis(
     if not facts.relationships:
         if purpose.explicit_only:
             return (
-                "no consent and no customer relationship; only an act naming this purpose grants it (explicit_only)",
+                "no consent and no customer relationship; "
+                "only an act naming this purpose grants it (explicit_only)",
                 (),
             )
         return "no consent and no customer relationship", ()
