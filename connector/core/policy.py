@@ -343,7 +343,7 @@ _NO_CONSENT = "no consent and no customer relationship"
 
 def _no_consent_words(purpose: PurposeSettings) -> str:
     if purpose.explicit_only:
-        return "no consent and no customer relationship; only an act naming this purpose grants it (explicit_only)"
+        return f"{_NO_CONSENT}; only an act naming this purpose grants it (explicit_only)"
     return _NO_CONSENT
 
 
