@@ -4,8 +4,9 @@ reason. Nothing here opens files or reads the clock.
 
 Cell parsers live in ``parsing.values``, header mapping in ``parsing.headers``; both re-exported here.
 
-P6 (DESIGN §3): a row carries a :class:`ConsentClaim` only when it has the evidence columns (given-at,
-method or source, notice version); the claim records whether the import's ``--source`` must attest it.
+P6 (DESIGN §3): a row carries a :class:`ConsentClaim` only when it has the evidence columns (given-at and
+method or source; a missing notice version is recorded as unknown); the claim records whether the
+import's ``--source`` must attest it.
 Mailchimp exports carry Mailchimp's own opt-in evidence (``OPTIN_TIME``/``CONFIRM_TIME``), withdrawals
 (``UNSUB_TIME``) and bounces (``CLEAN_TIME``). Naive timestamps are read as UTC (Mailchimp's export zone
 is unconfirmed, API-NOTES §9.1).
@@ -440,10 +441,10 @@ def _consent_part(values: _Values, source: str | None, *, evidenced: bool) -> _C
     notice_version = _text(values, FieldName.NOTICE_VERSION)
     method = _parsed(values, FieldName.METHOD, parse_method)
     source_ref = _text(values, FieldName.SOURCE_REF)
-    if given_at is None or notice_version is None or (method is None and source_ref is None):
+    if given_at is None or (method is None and source_ref is None):
         if agreed is None and given_at is None and notice_version is None:
             return None, None, ()
-        return None, None, ("consent not recorded: this row lacks given-at, method/source or notice version",)
+        return None, None, ("consent not recorded: this row lacks given-at or method/source",)
     claim = ConsentClaim(
         purposes=_parsed(values, FieldName.PURPOSE, parse_purposes) or (),
         channel=_parsed(values, FieldName.CHANNEL, parse_channel) or Channel.EMAIL,
