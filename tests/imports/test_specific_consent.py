@@ -30,11 +30,14 @@ SUBSCRIBED = HEADER + (
     'both@firma.no,Bo,Th,"Newsletter, Partner offers",2,2026-03-01 10:00:00,192.0.2.1,2026-03-01 10:05:00,'
     "192.0.2.1,,,,,,NO,,2026-03-01 10:05:00,11,e1,,\n"
     "news@firma.no,Ny,Ht,Newsletter,2,2026-03-02 10:00:00,192.0.2.2,,,,,,,,NO,,2026-03-02 10:00:00,12,e2,,\n"
-    "none@firma.no,No,Ne,,2,2026-03-03 10:00:00,192.0.2.3,2026-03-03 10:01:00,,,,,,,NO,,2026-03-03 10:01:00,13,e3,,\n"
+    "none@firma.no,No,Ne,,2,2026-03-03 10:00:00,192.0.2.3,2026-03-03 10:01:00,"
+    ",,,,,,NO,,2026-03-03 10:01:00,13,e3,,\n"
 )
 NO_GROUPS = (
-    "Email Address,First Name,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LAST_CHANGED,LEID,EUID\n"
-    "plain@firma.no,Pl,2,2026-04-01 09:00:00,192.0.2.9,2026-04-01 09:02:00,192.0.2.9,2026-04-01 09:02:00,21,f1\n"
+    "Email Address,First Name,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,"
+    "LAST_CHANGED,LEID,EUID\n"
+    "plain@firma.no,Pl,2,2026-04-01 09:00:00,192.0.2.9,2026-04-01 09:02:00,192.0.2.9,"
+    "2026-04-01 09:02:00,21,f1\n"
     "unconfirmed@firma.no,Un,2,2026-04-02 09:00:00,192.0.2.8,,,2026-04-02 09:00:00,22,f2\n"
 )
 UNSUBSCRIBED = (
@@ -115,8 +118,10 @@ def test_group_columns_grant_exactly_the_ticked_mapped_purposes(mapped: AppConte
     assert not any(_allowed(mapped, "none@firma.no").values())
     text = "\n".join(render_text(plan, applied=True)).replace(f"{tmp_path}/", "")
     assert "Consents by purpose: newsletter 2, partner_offers 1" in text
-    assert "partner_offers: 2 claims" in text and "interest 'Partner offers' not ticked" in text
-    assert "offers: 3 claims" in text and "no ticked Mailchimp interest is mapped to it" in text
+    assert "partner_offers: 2 claims" in text
+    assert "interest 'Partner offers' not ticked" in text
+    assert "offers: 3 claims" in text
+    assert "no ticked Mailchimp interest is mapped to it" in text
 
 
 def test_without_group_columns_a_sign_up_grants_the_newsletter_only(
@@ -150,7 +155,8 @@ def test_evidence_says_the_notice_is_unknown_and_names_where_it_came_from(
     do_import(mapped, path, apply=True)
 
     grants = [e for e in _events(mapped) if e.action == "given"]
-    assert grants and all(e.notice_version == "unknown" for e in grants)
+    assert grants
+    assert all(e.notice_version == "unknown" for e in grants)
     plain = next(e for e in grants if e.source_ref and "subscribed_members_export_77.csv:2;" in e.source_ref)
     assert plain.source_ref == (
         f"{tmp_path}/subscribed_members_export_77.csv:2; Mailchimp export of list list123; "
@@ -177,14 +183,14 @@ def test_legacy_consents_refused_or_accepted_until_a_date(mapped: AppContext, tm
         )
         ctx = AppContext(changed, mapped.engine, mapped.suppression_key, mapped.clock)
         decision = explain_contact(ctx, "plain@firma.no").entitlement.decision("newsletter", Channel.EMAIL)
-        assert decision is not None and decision.allowed is allowed, rule
+        assert decision is not None
+        assert decision.allowed is allowed, rule
         assert f"policy.legacy_consents = {rule}" in decision.reason
         if not allowed:
             assert decision.rule is Rule.P1_NO_BASIS
         if rule == "accept-until 2027-01-01":
-            assert (
-                decision.valid_until is not None and decision.valid_until.date().isoformat() == "2027-01-01"
-            )
+            assert decision.valid_until is not None
+            assert decision.valid_until.date().isoformat() == "2027-01-01"
 
 
 def test_configured_mailchimp_form_notice_is_used(mapped: AppContext, tmp_path: Path) -> None:
@@ -227,7 +233,8 @@ def test_csv_row_without_a_purpose_column_never_grants_partner_offers(
     assert [(n.purpose, n.reason) for n in plan.not_covered] == [
         (
             "partner_offers",
-            "granted only by an act naming this purpose (explicit_only); a row without a purpose column names none",
+            "granted only by an act naming this purpose (explicit_only); "
+            "a row without a purpose column names none",
         )
     ]
     named = write(
