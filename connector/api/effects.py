@@ -400,7 +400,8 @@ def _confirm(target: _Target, effect: Confirm, list_id: str) -> bool:
         _record(
             target, contact, (purpose,), ConsentAction.CONFIRMED, max(effect.at, asked_at), effect, list_id
         )
-    granted = [p for p in effect.coverage.granted if p not in waiting] if effect.trusted else []
+    # confirming our own sign-up is not a new Mailchimp sign-up: it grants nothing more
+    granted = list(effect.coverage.granted) if effect.trusted and not waiting else []
     if granted:
         _record(target, contact, granted, ConsentAction.GIVEN, effect.at, effect, list_id, pending=pending)
         if pending:

@@ -207,13 +207,15 @@ def is_legacy(grant: ConsentEvent) -> bool:
 
 
 def needs_confirmation(grant: ConsentEvent, settings: PolicySettings) -> bool:
+    return method_needs_confirmation(grant.method, settings)
+
+
+def method_needs_confirmation(method: ConsentMethod, settings: PolicySettings) -> bool:
     """Double opt-in where the policy asks for it; a Mailchimp sign-up form counts as a form."""
     if not settings.require_double_opt_in:
         return False
     methods = settings.double_opt_in_methods
-    return grant.method in methods or (
-        grant.method is ConsentMethod.MAILCHIMP and ConsentMethod.FORM in methods
-    )
+    return method in methods or (method is ConsentMethod.MAILCHIMP and ConsentMethod.FORM in methods)
 
 
 def consent_expiry(grant: ConsentEvent, settings: PolicySettings) -> datetime | None:

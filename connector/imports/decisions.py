@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Literal
 
 from connector.core.model import Channel, ConsentAction, ConsentMethod, SuppressionReason
+from connector.core.policy import method_needs_confirmation
 from connector.core.policy_settings import PolicySettings
 from connector.core.specificity import (
     NOTICE_UNKNOWN,
@@ -34,6 +35,7 @@ from connector.imports.merge import Claimed, Draft
 from connector.imports.parsing.rows import ConsentClaim, RelationshipClaim, WithdrawalClaim
 from connector.imports.plan import (
     CONTACT_FIELDS,
+    AwaitingConfirmation,
     Blocked,
     ContactDecision,
     ContactStatus,
@@ -82,6 +84,7 @@ class Outcome:
     blocked: list[Blocked] = field(default_factory=list)
     ignored: list[IgnoredConsent] = field(default_factory=list)
     not_covered: list[NotCovered] = field(default_factory=list)
+    awaiting: list[AwaitingConfirmation] = field(default_factory=list)
 
     @property
     def writes(self) -> bool:
@@ -235,6 +238,9 @@ def _consent(
         return
     for purpose in purposes:
         outcome.events.extend(_grant_events(planned, purpose, claim, claimed, rules))
+    if claim.confirmed_at is None and method_needs_confirmation(claim.method, rules.policy):
+        why = "no CONFIRM_TIME" if claim.method is ConsentMethod.MAILCHIMP else f"method {claim.method.value}"
+        outcome.awaiting.append(AwaitingConfirmation(claimed.where, purposes, why))
 
 
 def _block_reason(

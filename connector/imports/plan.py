@@ -144,6 +144,15 @@ class NotCovered:
 
 
 @dataclass(frozen=True, slots=True)
+class AwaitingConfirmation:
+    """A grant the import records unconfirmed: its method needs double opt-in and the row has none."""
+
+    where: Line
+    purposes: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class Duplicate:
     """Rows of the import that name the same person and were merged into one contact."""
 
@@ -182,6 +191,7 @@ class ImportPlan:
     ignored_consent: tuple[IgnoredConsent, ...]
     duplicates: tuple[Duplicate, ...]
     not_covered: tuple[NotCovered, ...] = ()
+    awaiting_confirmation: tuple[AwaitingConfirmation, ...] = ()
     _counts: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
     """``counts()`` once worked out (the plan never changes; a large one holds a million contacts)."""
 
@@ -220,4 +230,5 @@ class ImportPlan:
             "blocked": len(self.blocked),
             "ignored_for_consent": len(self.ignored_consent),
             "purposes_not_covered": len(self.not_covered),
+            "awaiting_confirmation": len(self.awaiting_confirmation),
         }

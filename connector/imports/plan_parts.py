@@ -4,6 +4,7 @@ from connector.imports.decisions import Outcome
 from connector.imports.parsing.rows import RowError
 from connector.imports.plan import (
     AlreadyApplied,
+    AwaitingConfirmation,
     Blocked,
     ContactDecision,
     Duplicate,
@@ -29,6 +30,7 @@ class PlanParts:
         self.ignored: list[IgnoredConsent] = []
         self.duplicates: list[Duplicate] = []
         self.not_covered: list[NotCovered] = []
+        self.awaiting: list[AwaitingConfirmation] = []
 
     def add_outcome(self, outcome: Outcome) -> None:
         if outcome.contact is not None:
@@ -40,6 +42,7 @@ class PlanParts:
         self.blocked += outcome.blocked
         self.ignored += outcome.ignored
         self.not_covered += outcome.not_covered
+        self.awaiting += outcome.awaiting
 
     def plan(
         self,
@@ -62,4 +65,5 @@ class PlanParts:
             ignored_consent=tuple(self.ignored),
             duplicates=tuple(self.duplicates),
             not_covered=tuple(self.not_covered),
+            awaiting_confirmation=tuple(self.awaiting),
         )

@@ -51,6 +51,14 @@ def _coverage_lines(plan: ImportPlan) -> Iterator[str]:
     if granted:
         shown = ", ".join(f"{purpose} {count:,}" for purpose, count in sorted(granted.items()))
         yield f"Consents by purpose: {shown}"
+    if plan.awaiting_confirmation:
+        count = len(plan.awaiting_confirmation)
+        first = ", ".join(f"{a.where} ({a.why})" for a in plan.awaiting_confirmation[:3])
+        more = ", …" if count > 3 else ""
+        yield (
+            f"Awaiting confirmation ({count:,} claims): recorded unconfirmed, no marketing until confirmed "
+            f"(double opt-in): {first}{more}"
+        )
     groups = not_covered_groups(plan.not_covered)
     if not groups:
         return
@@ -98,6 +106,7 @@ _LABELS = {
     "blocked": "rows blocked",
     "ignored_for_consent": "consent claims ignored (not consent)",
     "purposes_not_covered": "purposes a claim did not cover",
+    "awaiting_confirmation": "grants awaiting double opt-in confirmation",
 }
 
 
@@ -161,6 +170,10 @@ def plan_document(plan: ImportPlan, applied: bool) -> dict[str, Any]:
             for b in plan.blocked
         ],
         "ignored_for_consent": [{"where": str(i.where), "reason": i.reason} for i in plan.ignored_consent],
+        "awaiting_confirmation": [
+            {"where": str(a.where), "purposes": list(a.purposes), "why": a.why}
+            for a in plan.awaiting_confirmation
+        ],
         "not_covered": [
             {"where": str(n.where), "purpose": n.purpose, "reason": n.reason} for n in plan.not_covered
         ],

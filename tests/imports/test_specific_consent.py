@@ -118,6 +118,10 @@ def test_group_columns_grant_exactly_the_ticked_mapped_purposes(mapped: AppConte
     assert not any(_allowed(mapped, "none@firma.no").values())
     text = "\n".join(render_text(plan, applied=True)).replace(f"{tmp_path}/", "")
     assert "Consents by purpose: newsletter 2, partner_offers 1" in text
+    assert (
+        "Awaiting confirmation (1 claims): recorded unconfirmed, no marketing until confirmed "
+        "(double opt-in): subscribed_members_export_8f2a.csv:3 (no CONFIRM_TIME)"
+    ) in text
     assert "partner_offers: 2 claims" in text
     assert "interest 'Partner offers' not ticked" in text
     assert "offers: 3 claims" in text
@@ -260,3 +264,21 @@ def test_legacy_csv_without_notice_column_uses_the_source_notice_or_unknown(
 
     notices = {e.source: e.notice_version for e in _events(ctx) if e.action == "given"}
     assert notices == {"import:legacy": "unknown", "import:crm": "crm-v1"}
+
+
+def test_csv_form_sign_up_without_confirmation_is_an_unconfirmed_grant(
+    mapped: AppContext, tmp_path: Path
+) -> None:
+    header = "email,consent,given_at,method,notice_version,purpose,confirmed_at\n"
+    body = header + (
+        "form@firma.no,yes,2026-02-01,form,web-v3,newsletter,\n"
+        "done@firma.no,yes,2026-02-01,form,web-v3,newsletter,2026-02-01 10:05\n"
+    )
+
+    plan = do_import(mapped, write(tmp_path, "web.csv", body), source="web", apply=True)
+
+    assert "awaits double opt-in confirmation" in _reason(mapped, "form@firma.no", "newsletter")
+    assert _allowed(mapped, "done@firma.no")["newsletter"]
+    assert [(str(a.where).rsplit("/", 1)[-1], a.why) for a in plan.awaiting_confirmation] == [
+        ("web.csv:2", "method form")
+    ]
