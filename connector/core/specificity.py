@@ -114,14 +114,6 @@ class Coverage:
     granted: tuple[str, ...]
     not_covered: tuple[tuple[str, str], ...] = ()
 
-    def sentence(self) -> str:
-        """'covers newsletter; not partner_offers (…)', for reports."""
-        covered = ", ".join(self.granted) if self.granted else "no purpose"
-        if not self.not_covered:
-            return f"covers {covered}"
-        missing = "; ".join(f"{purpose}: {why}" for purpose, why in self.not_covered)
-        return f"covers {covered}; not covered: {missing}"
-
 
 def is_explicit_only(policy: PolicySettings, purpose: str) -> bool:
     found = policy.purpose(purpose)
@@ -200,14 +192,3 @@ def _by_interests(
         else:
             refused.append((purpose, "no ticked Mailchimp interest is mapped to it"))
     return Coverage(granted, tuple(refused))
-
-
-def interests_for(
-    interests: Sequence[InterestMapping], allowed: frozenset[str]
-) -> tuple[tuple[str, bool], ...]:
-    """The member ``interests`` sync writes: each mapped interest id, ticked iff its purpose is allowed."""
-    ids: dict[str, bool] = {}
-    for entry in interests:
-        if entry.interest_id:
-            ids[entry.interest_id] = ids.get(entry.interest_id, False) or entry.purpose in allowed
-    return tuple(sorted(ids.items()))
