@@ -23,6 +23,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector.core.policy_settings import PolicySettings
+from connector.core.specificity import InterestMapping
 from connector.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("consent-sync.toml")
@@ -100,6 +101,20 @@ class AudienceSettings(_Section):
     "Transactional notices" segment (subscribed members only, segments mode)."""
     journey_id: int | None = Field(default=None, ge=1)
     journey_step_id: int | None = Field(default=None, ge=1)
+    interests: tuple[InterestMapping, ...] = ()
+    """Mailchimp interests (group check boxes) that stand for purposes: a sign-up or export row grants
+    exactly the mapped purposes it ticked; sync writes the mapped interest ids back."""
+    mailchimp_signup_purposes: tuple[str, ...] = ("newsletter",)
+    """What a Mailchimp sign-up whose groups are unknown grants (never an ``explicit_only`` purpose)."""
+    mailchimp_notice_version: str | None = None
+    """The notice version of the audience's Mailchimp form, where the company wrote and keeps its
+    wording; unset, Mailchimp sign-ups are recorded with the notice unknown."""
+
+
+class ImportSettings(_Section):
+    notice_versions: dict[str, str] = Field(default_factory=dict)
+    """``--source`` name → the notice version its consents were given under, used for rows that carry
+    none (a legacy list); without one such rows are recorded with the notice unknown."""
 
 
 class TransactionalSettings(_Section):
@@ -237,6 +252,7 @@ class Settings(BaseSettings):
     audiences: tuple[AudienceSettings, ...] = Field(default_factory=_default_audiences)
     mapping: MappingSettings = Field(default_factory=MappingSettings)
     transactional: TransactionalSettings = Field(default_factory=TransactionalSettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
@@ -387,3 +403,14 @@ def _check_policy_references(settings: Settings) -> None:
         for purpose in audience.purposes:
             if purpose not in known:
                 raise ConfigError(f"audiences.{audience.name}.purposes: unknown purpose {purpose!r}")
+        for index, entry in enumerate(audience.interests):
+            if entry.purpose not in known:
+                where = f"audiences.{audience.name}.interests[{index}].purpose"
+                raise ConfigError(f"{where}: unknown purpose {entry.purpose!r}")
+        for purpose in audience.mailchimp_signup_purposes:
+            found = settings.policy.purpose(purpose)
+            if found is not None and found.explicit_only:
+                raise ConfigError(
+                    f"audiences.{audience.name}.mailchimp_signup_purposes: {purpose!r} is explicit_only; "
+                    "only a Mailchimp interest mapped to it can grant it (audiences.*.interests)"
+                )

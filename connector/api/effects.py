@@ -19,6 +19,7 @@ from connector.core.consent import fold
 from connector.core.identity import address_hash
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, SuppressionReason
 from connector.core.remote import MemberStatus, subscriber_hash
+from connector.core.specificity import NOTICE_UNKNOWN
 from connector.core.webhook_events import (
     ChangeAddress,
     Confirm,
@@ -258,7 +259,7 @@ def _apply_one(target: _Target, effect: Effect, list_id: str) -> bool:
         case UpdateProfile():
             return _update_profile(target, effect)
         case Confirm():
-            return _confirm(target, effect)
+            return _confirm(target, effect, list_id)
 
 
 def _withdraw(target: _Target, effect: Withdraw) -> bool:
@@ -382,25 +383,41 @@ def _filled_in(change: dict[str, object]) -> list[str]:
     return [str(name) for name in detail["fields"]]
 
 
-def _confirm(target: _Target, effect: Confirm) -> bool:
-    """A trusted Mailchimp sign-up is consent (P6); otherwise it confirms only our own pending sign-ups."""
-    if effect.trusted:
-        contact = target.ensure(signed_up_again=True)
-        if contact is None:
-            return False
-        _record(target, contact, effect.purposes, ConsentAction.GIVEN, effect.at, effect)
-        _record(target, contact, effect.purposes, ConsentAction.CONFIRMED, effect.at, effect)
-        return True
-    contact = target.contact
+def _confirm(target: _Target, effect: Confirm, list_id: str) -> bool:
+    """A subscribe confirms our own sign-ups awaiting double opt-in; a trusted one (P6) is also a grant
+    of the purposes it covers, confirmed only if Mailchimp had the member ``pending`` (its double opt-in)."""
+    pending = effect.trusted and _pending_in_mailchimp(target, list_id)
+    contact = (
+        target.ensure(signed_up_again=True) if effect.trusted and effect.coverage.granted else target.contact
+    )
     if contact is not None:
         target.batch.write()  # the batch's earlier consent events are read here
     waiting = _awaiting_confirmation(target.session, contact, effect) if contact else {}
-    if contact is None or not waiting:
+    if contact is None:
         return False
     for purpose, asked_at in waiting.items():
         # fired_at has whole seconds: never date the confirmation before the sign-up it confirms
-        _record(target, contact, (purpose,), ConsentAction.CONFIRMED, max(effect.at, asked_at), effect)
-    return True
+        _record(
+            target, contact, (purpose,), ConsentAction.CONFIRMED, max(effect.at, asked_at), effect, list_id
+        )
+    # confirming our own sign-up is not a new Mailchimp sign-up: it grants nothing more
+    granted = list(effect.coverage.granted) if effect.trusted and not waiting else []
+    if granted:
+        _record(target, contact, granted, ConsentAction.GIVEN, effect.at, effect, list_id, pending=pending)
+        if pending:
+            _record(target, contact, granted, ConsentAction.CONFIRMED, effect.at, effect, list_id)
+    if effect.coverage.not_covered:
+        log.info("webhook.subscribe.not_covered", purposes=[p for p, _ in effect.coverage.not_covered])
+    return bool(waiting or granted)
+
+
+def _pending_in_mailchimp(target: _Target, list_id: str) -> bool:
+    """The mirror had the member ``pending``: this subscribe is Mailchimp's double opt-in confirmation."""
+    if not target.email or not list_id:
+        return False
+    target.batch.write()  # the mirror statuses of the batch's earlier events first
+    row = target.session.get(MirrorMemberRow, (list_id, subscriber_hash(target.email)))
+    return row is not None and row.status == MemberStatus.PENDING.value
 
 
 def _record(
@@ -410,14 +427,19 @@ def _record(
     action: ConsentAction,
     at: datetime,
     effect: Confirm,
+    list_id: str,
+    *,
+    pending: bool = False,
 ) -> None:
+    given = action is ConsentAction.GIVEN
     evidence = Evidence(
         occurred_at=at,
         method=ConsentMethod.MAILCHIMP,
-        notice_version="mailchimp-signup-form" if action is ConsentAction.GIVEN else None,
+        notice_version=(effect.notice_version or NOTICE_UNKNOWN) if given else None,
         ip=effect.ip,
         recorded_by=Actor.PERSON,
-        source_ref="mailchimp subscribe webhook",
+        source_ref=f"mailchimp subscribe webhook, list {list_id or 'unknown'}",
+        double_opt_in_requested_at=at if pending else None,
     )
     _add_consent_events(target, contact, purposes, action, evidence)
 

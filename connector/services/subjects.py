@@ -10,6 +10,7 @@ from sqlmodel import Session, SQLModel, col
 from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
 from connector.core.remote import subscriber_hash
+from connector.core.specificity import NOTICE_UNKNOWN
 from connector.services.contacts import require_contact
 from connector.services.context import AppContext, Origin
 from connector.services.explain import entitlement_document, explain_contact
@@ -30,6 +31,8 @@ from connector.store.tables import (
     SuppressionRow,
 )
 
+NOTICE_NOT_RECORDED = "notice text not recorded"
+
 _PER_CONTACT = (ConsentEventRow, RelationshipRow, ObjectionRow, HistoryRow)
 
 
@@ -40,7 +43,7 @@ def export_subject(ctx: AppContext, email: str) -> dict[str, Any]:
         document: dict[str, Any] = {
             "exported_at": ctx.now().isoformat(),
             "contact": _plain(contact),
-            "consent_events": _rows(session, ConsentEventRow, contact.id),
+            "consent_events": [_with_notice(e) for e in _rows(session, ConsentEventRow, contact.id)],
             "relationships": _rows(session, RelationshipRow, contact.id),
             "objections": _rows(session, ObjectionRow, contact.id),
             "history": _rows(session, HistoryRow, contact.id),
@@ -121,6 +124,15 @@ def _scrub_received_webhooks(session: Session, address: str) -> None:
     inbox = col(WebhookInboxRow.body)
     for form in {quote_plus(address), quote(address, safe=""), address}:
         session.execute(update(WebhookInboxRow).where(inbox.contains(form)).values(body=ERASED_BODY))
+
+
+def _with_notice(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with ``notice`` in words: its version, or "notice text not recorded" where unknown."""
+    version = event.get("notice_version")
+    if event.get("action") != "given":
+        return event
+    notice = NOTICE_NOT_RECORDED if version in (None, NOTICE_UNKNOWN) else f"notice {version}"
+    return {**event, "notice": notice}
 
 
 def _rows(session: Session, table: type[SQLModel], contact_id: str) -> list[dict[str, Any]]:

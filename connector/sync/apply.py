@@ -229,6 +229,7 @@ class _Applier:
             status=MemberStatus(step.payload["send_status"]),
             merge_fields=step.payload["merge_fields"],
             tags=tags_to_send(tags) if tags is not None else (),
+            interests=step.payload.get("interests", {}),
         )
 
     def _record_upserts(self, chunk: Sequence[Step]) -> Callable[[Any], None]:

@@ -152,6 +152,7 @@ def remote_member(row: MirrorMemberRow) -> RemoteMember:
         status=MemberStatus(row.status),
         merge_fields=merge_fields_of(row.merge_fields),
         tags=frozenset(row.tags),
+        interests=tuple(sorted(row.interests.items())),
         last_changed=row.last_changed or EPOCH,
         forgotten=row.forgotten,
     )

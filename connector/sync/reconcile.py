@@ -270,6 +270,7 @@ def _reconcile_member(
         report.cleaned += 1
     row.contact_id = contact_id
     row.email, row.status, row.tags = remote.email, remote.status.value, sorted(remote.tags)
+    row.interests = dict(remote.interests)
     row.merge_fields, row.last_changed, row.confirmed_at = dict(remote.merge_fields), remote.last_changed, now
     session.add(row)
     contact = session.get(ContactRow, contact_id) if changed and contact_id else None

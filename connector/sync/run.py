@@ -101,6 +101,7 @@ def mapping_for(settings: Settings, audience: AudienceSettings) -> AudienceMappi
         tag_prefix=settings.mapping.tag_prefix,
         mode=audience.mode or settings.mapping.mode,
         on_no_entitlement=settings.mapping.on_no_entitlement,
+        interests=tuple((i.interest_id, i.purpose) for i in audience.interests if i.interest_id),
     )
 
 

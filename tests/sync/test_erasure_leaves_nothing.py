@@ -181,7 +181,6 @@ def test_after_erasure_and_deletion_nothing_identifies_the_person(
         assert tombstone is not None
         assert tombstone.mailchimp_outcome == "deleted"
     logged = capsys.readouterr().err + caplog.text
-    lowered = logged.lower()
     assert not [line for line in logged.splitlines() if any(n.lower() in line.lower() for n in IDENTIFIERS)]
     assert all(isinstance(json.loads(line), dict) for line in logged.splitlines() if line.startswith("{"))
     logging.getLogger().handlers.clear()
