@@ -15,7 +15,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from connector.cli import app as cli_app
 from connector.cli import shell
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, RelationshipKind
 from connector.core.plan import reachable_tags
-from connector.core.remote import MemberStatus, subscriber_hash
+from connector.core.remote import MemberStatus, RemoteMember, subscriber_hash
 from connector.errors import NotFoundError
 from connector.imports.service import ImportRequest, run_import
 from connector.mailchimp.gateway import MailchimpGateway
@@ -74,7 +74,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _settings(url: str, sandbox: SandboxHandle, workdir: Path) -> Settings:
+def _settings(url: str, sandbox: SandboxHandle, workdir: Path, *, trusted: bool = True) -> Settings:
     return load_settings(
         None,
         database={"url": url},
@@ -82,7 +82,7 @@ def _settings(url: str, sandbox: SandboxHandle, workdir: Path) -> Settings:
         webhooks={"secret": SECRET},
         admin={"tokens": tokens_entry()},
         mailchimp={"base_url": sandbox.base_url},
-        policy={"consent_max_age_days": 60, "trust_mailchimp_signup_forms": True},
+        policy={"consent_max_age_days": 60, "trust_mailchimp_signup_forms": trusted},
         consent_capture={"confirmation": "link"},
     )
 
@@ -98,8 +98,6 @@ class World:
     sandbox: SandboxHandle
     workdir: Path
     imports: int = 0
-    cleaned: set[str] = field(default_factory=set)
-    """Subscriber hashes of members Mailchimp cleaned (a hard bounce)."""
 
     @property
     def list_id(self) -> str:
@@ -241,8 +239,6 @@ def hook_cleaned(world: World, email: str) -> None:
     """A hard bounce: Mailchimp cleans the member and tells us."""
     if world.member(email) is None or not world.person(email, "bounce"):
         event("cleaned webhook without a member to clean")
-    else:
-        world.cleaned.add(subscriber_hash(email))
     world.hook("cleaned", email, reason="hard", campaign_id="c1")
 
 
@@ -271,7 +267,8 @@ def csv_orders(world: World, email: str, days: int) -> None:
         encoding="utf-8",
     )
     request = ImportRequest(paths=[path], source="shop", apply=True, operator="test")
-    assert run_import(world.ctx, request).counts()["relationships"] == 1
+    if run_import(world.ctx, request).counts()["relationships"] == 0:
+        event("an order of an erased person (never re-created by an import)")
 
 
 def capture(world: World, email: str, purpose: str, confirm: bool) -> None:
@@ -422,13 +419,13 @@ def _sandbox_holds_what_the_store_wants(world: World) -> None:
         # An erased person signed up again before the erasure reached Mailchimp: the sync created the
         # new member and the erasure stays due (it deletes the member next time). Not this test's matter.
         event("an erased person came back before the erasure was synced")
-    if cleaned := world.cleaned & set(planned.desired):
-        # A member Mailchimp cleaned, archived by a sync, then entitled to notices again (P4 does not
-        # look at suppressions): unarchiving fails in Mailchimp and the mirror records ``unsubscribed``
-        # while the member stays archived, so the plan asks for the notices tag every time. Reported
-        # with this test (issue 13 item 4's report), not this test's matter.
-        event("a cleaned member entitled again")
-    skipped = comebacks | cleaned
+    if stuck := _archived_but_mirrored_unsubscribed(world, planned.inputs.mirror):
+        # Unarchiving a member Mailchimp had opted out (unsubscribed or cleaned, then archived by a
+        # sync) answers "compliance state": the mirror records ``unsubscribed`` (and a withdrawal) while
+        # the member stays archived, so the next plan archives it again. Reported with this test (issue
+        # 13 item 4's report), not this test's matter.
+        event("compliance state on unarchiving an opted-out member")
+    skipped = comebacks | stuck
     left = [op for op in planned.plan.operations if op.subscriber_hash not in skipped]
     assert left == [], "a full plan right after a sync still has work"
     mapping = mapping_for(world.ctx.settings, world.ctx.settings.audience("main"))
@@ -449,21 +446,51 @@ def _sandbox_holds_what_the_store_wants(world: World) -> None:
             event("a member with marketing after a sync")
 
 
+def _archived_but_mirrored_unsubscribed(world: World, mirror: dict[str, RemoteMember]) -> set[str]:
+    found = set()
+    for key, have in mirror.items():
+        member = world.sandbox.state.member(world.list_id, key)
+        if have.status is MemberStatus.UNSUBSCRIBED and member and member.status is MemberStatus.ARCHIVED:
+            found.add(key)
+    return found
+
+
 @settings(
     max_examples=int(os.environ.get("INCREMENT_EXAMPLES", "25")),
     deadline=None,
     phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(sequence=st.lists(steps, min_size=1, max_size=14))
+@given(sequence=st.lists(steps, min_size=1, max_size=14), trusted=st.booleans())
 @example(  # issue 13: unsubscribed, then back through Mailchimp's own confirmation
-    sequence=[(hook_unsubscribe, (PEOPLE[0],)), (sync, ()), (advance, (3.0,)), (hook_subscribe, (PEOPLE[0],))]
+    sequence=[
+        (hook_unsubscribe, (PEOPLE[0],)),
+        (sync, ()),
+        (advance, (3.0,)),
+        (hook_subscribe, (PEOPLE[0],)),
+    ],
+    trusted=True,
 )
-@example(sequence=[(hook_profile, (PEOPLE[0], "Kari")), (sync, ()), (drift, (PEOPLE[0], "name"))])
-@example(sequence=[(sync, ()), (cli_contact, (PEOPLE[1], "Ola"))])
-@example(sequence=[(advance, (11.0,)), (advance, (90.0,))])  # a soft opt-in window, then notices, end
+@example(
+    sequence=[(hook_profile, (PEOPLE[0], "Kari")), (sync, ()), (drift, (PEOPLE[0], "name"))], trusted=True
+)
+@example(  # a customer consents again by the shop's API, then re-subscribes in Mailchimp (no consent here)
+    sequence=[
+        (hook_unsubscribe, (PEOPLE[1],)),
+        (sync, ()),
+        (api_consent, (PEOPLE[1], "newsletter", "given")),
+        (sync, ()),
+        (hook_subscribe, (PEOPLE[1],)),
+    ],
+    trusted=False,
+)
+@example(sequence=[(sync, ()), (cli_contact, (PEOPLE[1], "Ola"))], trusted=True)
+@example(
+    sequence=[(advance, (11.0,)), (advance, (90.0,))], trusted=True
+)  # a soft opt-in window, then notices, end
 def test_an_incremental_plan_always_equals_a_full_plan(
     sequence: list[Step],
+    trusted: bool,
     sandbox: SandboxHandle,
     template: Path,
     tmp_path_factory: pytest.TempPathFactory,
@@ -476,7 +503,10 @@ def test_an_incremental_plan_always_equals_a_full_plan(
     clock = FakeClock(START)
     engine = make_engine(url)
     ctx = AppContext(
-        settings=_settings(url, sandbox, workdir), engine=engine, suppression_key=KEY, clock=clock
+        settings=_settings(url, sandbox, workdir, trusted=trusted),
+        engine=engine,
+        suppression_key=KEY,
+        clock=clock,
     )
     monkeypatch.setattr(shell, "context", lambda: ctx)  # the commands' own code, on this store and clock
     try:
