@@ -149,6 +149,11 @@ class SyncSettings(_Section):
     audience are never refused. 0 makes the fraction the only limit."""
     batch_size: int = Field(default=500, ge=1, le=500)
     batch_jobs_above: int = Field(default=50, ge=0)
+    change_overlap_seconds: int = Field(default=300, ge=0)
+    """An incremental sync also looks at contacts marked this long before the last run's watermark. A mark
+    carries the time its transaction read the clock, not when it committed: a webhook batch or an import
+    that committed after a sync had read the store is still in the next sync. Re-planning a contact that
+    needs nothing costs no call."""
 
 
 class ReconcileSettings(_Section):

@@ -193,12 +193,10 @@ def apply_effects(batch: Batch, event: WebhookEvent, found: Sequence[Effect], au
     target = _Target(batch, event.email)
     list_id = event.list_id or ""  # the mirror is of the list the event came from
     touched = [_apply_one(target, effect, list_id) for effect in found]
-    _mirror_follows(batch, list_id, event)
-    if not any(touched):
-        return False
-    if target.contact is not None and target.contact.email is not None:
-        touch(batch, target.contact)
-    return True
+    reported = _mirror_follows(batch, list_id, event)
+    if (any(touched) or reported) and target.contact is not None and target.contact.email is not None:
+        touch(batch, target.contact)  # a status Mailchimp reported changes the next plan as much
+    return any(touched)
 
 
 _STATUS_REPORTED = {
@@ -211,12 +209,13 @@ re-subscribes through Mailchimp's own confirmation is ``subscribed`` there again
 saying ``unsubscribed`` would keep them out of every marketing tag ("nothing to change")."""
 
 
-def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> None:
+def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> bool:
     """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it
-    and the next plan starts from what Mailchimp holds (whether or not the event was consent, P6)."""
+    and the next plan starts from what Mailchimp holds (whether or not the event was consent, P6).
+    Whether the event reported a status."""
     status = _STATUS_REPORTED.get(event.type)
     if status is None or not event.email or not list_id:
-        return
+        return False
     values: dict[str, object] = {
         "in_list": list_id,
         "hash": subscriber_hash(event.email),
@@ -224,6 +223,7 @@ def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> None:
         "at": batch.now,
     }
     batch.mirror_statuses.append(values)  # one UPDATE per batch, no load
+    return True
 
 
 _MIRROR = MirrorMemberRow.__table__  # type: ignore[attr-defined]
@@ -317,8 +317,11 @@ def _change_address(target: _Target, effect: ChangeAddress, list_id: str) -> boo
     except InputError:
         return False
     known = batch.contact(old)
-    if known is None or batch.contact(new) is not None:
+    holder = batch.contact(new)
+    if known is None or holder is not None:
         log.info("webhook.upemail.skipped", known=known is not None)
+        if known is not None and holder is not None:
+            _moved_onto_another_contact(target, list_id, old, new, (known, holder))
         return False
     batch.write()  # the address change's history after what came before it
     contact = batch.row(known)
@@ -336,6 +339,19 @@ def _change_address(target: _Target, effect: ChangeAddress, list_id: str) -> boo
     return True
 
 
+def _moved_onto_another_contact(
+    target: _Target, list_id: str, old: str, new: str, contacts: tuple[Contact, Contact]
+) -> None:
+    """Mailchimp moved a member onto an address another contact of ours holds: the store keeps both
+    contacts as they are, but the mirror follows Mailchimp (the member, its tags included, is now at
+    ``new``) and both contacts are marked, so the next plan takes the tags off ``new`` unless that
+    contact is entitled to them, and adds ``old``'s contact again."""
+    target.batch.write()
+    _move_mirror(target.session, list_id, old, new, replace=True)
+    for contact in contacts:
+        touch(target.batch, contact)
+
+
 def _carry_suppressions(target: _Target, old: str, new: str, contact_id: str) -> None:
     key = target.ctx.suppression_key
     query = select(col(SuppressionRow.reason)).where(
@@ -345,14 +361,19 @@ def _carry_suppressions(target: _Target, old: str, new: str, contact_id: str) ->
         suppress(target.session, new, key, SuppressionReason(reason), WEBHOOK, target.now, contact_id)
 
 
-def _move_mirror(session: Session, list_id: str, old: str, new: str) -> None:
+def _move_mirror(session: Session, list_id: str, old: str, new: str, *, replace: bool = False) -> None:
+    """The mirror row of ``old`` becomes ``new``'s; with ``replace`` over a row ``new`` already has."""
     row = session.get(MirrorMemberRow, (list_id, subscriber_hash(old)))
-    if row is None or session.get(MirrorMemberRow, (list_id, subscriber_hash(new))) is not None:
+    there = session.get(MirrorMemberRow, (list_id, subscriber_hash(new)))
+    if row is None or (there is not None and not replace):
         return
-    moved = MirrorMemberRow(**{**row.model_dump(), "subscriber_hash": subscriber_hash(new), "email": new})
+    values = {**row.model_dump(), "subscriber_hash": subscriber_hash(new), "email": new}
+    if there is not None:
+        values["contact_id"] = there.contact_id
+        session.delete(there)
     session.delete(row)
     session.flush()
-    session.add(moved)
+    session.add(MirrorMemberRow(**values))
 
 
 def _update_profile(target: _Target, effect: UpdateProfile) -> bool:

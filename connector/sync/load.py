@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
@@ -60,7 +60,8 @@ def load_inputs(
     A full run reads the whole mirror; an incremental one only the rows of its contacts and erasures,
     so its cost follows the number of changes, not the size of the audience.
     """
-    contacts = load_changed_contacts(session, audience, now, full=full, email=email)
+    overlap = timedelta(seconds=settings.sync.change_overlap_seconds)
+    contacts = load_changed_contacts(session, audience, now, full=full, email=email, overlap=overlap)
     erasures = () if email is not None else pending_erasures(session, audience, settings)
     keys = None if full else [subscriber_hash(c.email or "") for c in contacts]
     list_id = bound_list_id(session, audience)
@@ -127,9 +128,16 @@ _OPTED_OUT = (MemberStatus.UNSUBSCRIBED.value, MemberStatus.CLEANED.value)
 
 
 def load_changed_contacts(
-    session: Session, audience: str, now: datetime, *, full: bool, email: str | None
+    session: Session,
+    audience: str,
+    now: datetime,
+    *,
+    full: bool,
+    email: str | None,
+    overlap: timedelta = timedelta(0),
 ) -> list[ContactRow]:
-    """One contact by address; all with ``full``; else changed since the watermark or due for review."""
+    """One contact by address; all with ``full``; else marked since the watermark (less ``overlap``, for
+    transactions that committed after the last run read the store) or due for review."""
     query = select(ContactRow).where(col(ContactRow.email).is_not(None))
     if email is not None:
         query = query.where(col(ContactRow.email) == normalise_email(email))
@@ -138,7 +146,7 @@ def load_changed_contacts(
         since = state.last_sync_at if state is not None else None
         if since is not None:
             due = col(ContactRow.next_review_at) <= now
-            query = query.where(or_(col(ContactRow.changed_at) >= since, due))
+            query = query.where(or_(col(ContactRow.changed_at) >= since - overlap, due))
     found = list(session.execute(query.order_by(col(ContactRow.id))).scalars())
     if email is not None and not found:
         raise NotFoundError("--contact", "no contact with that e-mail address")
