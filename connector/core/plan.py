@@ -107,6 +107,9 @@ def diff(
     for key in sorted(desired):
         operations += member_operations(desired[key], mirror.get(key), mapping, key in managed)
     for erasure in sorted(erasures, key=lambda e: e.subscriber_hash):
+        again = desired.get(erasure.subscriber_hash)
+        if again is not None and again.present:
+            continue  # the address signed up again: the new contact's member is not erased
         operations += erasure_operations(erasure, mirror.get(erasure.subscriber_hash))
     return Plan(audience=mapping.name, operations=tuple(operations))
 

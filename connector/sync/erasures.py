@@ -4,7 +4,7 @@ A tombstone (``erasures``) is closed only once every configured audience has rec
 ``erasure_audiences``: deleted (or archived), not found, or never a member there.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, String, delete, select
@@ -16,7 +16,16 @@ from connector.settings import Settings
 from connector.store.sync_tables import MirrorMemberRow, PlanOperationRow
 from connector.store.tables import ErasureRow, _at
 
-STRONGEST_FIRST = ("deleted", "archived", "not found", "already deleted", "already archived", "not a member")
+SUPERSEDED = "superseded: the address signed up again"
+STRONGEST_FIRST = (
+    "deleted",
+    "archived",
+    "not found",
+    "already deleted",
+    "already archived",
+    "not a member",
+    SUPERSEDED,
+)
 KEPT_BY_MAILCHIMP = frozenset({"archived", "already archived"})
 """Outcomes after which Mailchimp still holds the member (archived): its subscriber hash stays ours too."""
 
@@ -82,10 +91,16 @@ def record_untouched_erasures(
     plan: Plan,
     mirror: Mapping[str, RemoteMember],
     now: datetime,
+    desired: Collection[str] = frozenset(),
 ) -> None:
-    """Erasures the plan needs no call for: the member was never here, or is already gone."""
+    """Erasures the plan needs no call for: the member was never here, or is already gone, or the
+    address signed up again (``desired`` holds it: a new contact's member, which is not erased).
+    """
     touched = {op.subscriber_hash for op in plan.operations}
     for erasure in erasures:
+        if erasure.subscriber_hash in desired:
+            record_erasure_done(session, settings, erasure.subscriber_hash, audience, SUPERSEDED, now)
+            continue
         if erasure.subscriber_hash in touched:
             continue
         have = mirror.get(erasure.subscriber_hash)
@@ -118,9 +133,15 @@ def purge_confirmed_erasures(session: Session) -> int:
     )
     purged = 0
     for tombstone in session.execute(query).scalars():
-        if KEPT_BY_MAILCHIMP & set(_parts(session, tombstone.contact_id).values()):
+        parts = set(_parts(session, tombstone.contact_id).values())
+        if KEPT_BY_MAILCHIMP & parts:
             continue
         key = tombstone.mailchimp_subscriber_hash
+        if SUPERSEDED in parts:  # the hash is a live contact's again: only the tombstone forgets it
+            tombstone.mailchimp_subscriber_hash = None
+            session.add(tombstone)
+            purged += 1
+            continue
         mirror = col(MirrorMemberRow.subscriber_hash) == key
         session.execute(delete(MirrorMemberRow).where(mirror, col(MirrorMemberRow.contact_id).is_(None)))
         session.execute(delete(PlanOperationRow).where(col(PlanOperationRow.subscriber_hash) == key))

@@ -285,6 +285,7 @@ def persist_plan(
             planned.plan,
             planned.inputs.mirror,
             ctx.now(),
+            {key for key, want in planned.desired.items() if want.present},
         )
         purge_confirmed_erasures(session)
     operations = planned.plan.operations

@@ -18,6 +18,7 @@ from connector.store.tables import ConsentEventRow, ErasureRow, SuppressionRow
 from connector.sync.erasures import ErasureAudienceRow
 from connector.sync.reconcile import reconcile_audience
 from connector.sync.run import plan_audience, sync_audience
+from tests.conftest import FakeClock
 from tests.sync.support import ORIGIN, account, list_id, mirror_row, newsletter, subscribe
 
 Synced = tuple[AppContext, MailchimpGateway]
@@ -111,3 +112,27 @@ def test_many_archives_go_out_as_one_batches_job(synced: Synced, sandbox: Sandbo
 
 def _batch_calls(sandbox: SandboxHandle) -> int:
     return sum(sandbox.stats()["endpoints"].get("POST /3.0/batches", {}).values())
+
+
+def test_a_person_who_signs_up_again_before_the_erasure_is_synced_is_not_deleted(
+    synced: Synced, clock: FakeClock
+) -> None:
+    """The erasure's Mailchimp part is superseded: deleting now would forget the new sign-up for good."""
+    ctx, gateway = synced
+    subscribe(ctx, "comes.back@example.no")
+    sync_audience(ctx, gateway, "main")
+    erase_subject(ctx, "comes.back@example.no", ORIGIN)
+    clock.advance(hours=2)
+    subscribe(ctx, "comes.back@example.no", at=clock.advance(minutes=1))  # a new contact, before any sync
+    report = sync_audience(ctx, gateway, "main")
+    assert "DeletePermanently" not in report.counts
+    key = subscriber_hash("comes.back@example.no")
+    member = gateway.get_member(list_id(ctx), key)
+    assert member is not None
+    assert member.status == MemberStatus.SUBSCRIBED
+    tombstone = _tombstone(ctx)
+    assert tombstone.mailchimp_outcome == "superseded: the address signed up again"
+    assert tombstone.mailchimp_subscriber_hash is None
+    for full in (False, True):
+        assert "DeletePermanently" not in plan_audience(ctx, "main", full=full).plan.counts()
+    assert gateway.get_member(list_id(ctx), key) is not None
