@@ -249,11 +249,13 @@ def run_once(args: argparse.Namespace, database: Database, root: Path, faults: b
     daemon = daemon_process(directory, daemon_port, environment)
     fleet = Fleet(sandbox, serve, daemon)
     try:
-        sandbox.start()
+        sandbox.launch()
+        serve.launch()
+        sandbox.wait_ready()
         cli_until_done(environment, "sync")  # the initial sync creates and fills the list
         list_id = bound_list(database.url)
-        write_config(config, list_id)  # the line an operator would have written
-        serve.start()
+        write_config(config, list_id)  # the line an operator would have written (serve reads it later)
+        serve.wait_ready()
         hook = f"http://127.0.0.1:{serve_port}/webhooks/mailchimp/{SECRET}"
         cli_until_done(environment, "webhooks", "register", "-a", AUDIENCE, "--url", hook)
         daemon.start()
@@ -287,7 +289,7 @@ def _play(
     begun = time.monotonic()
     player.start()
     if faults:
-        injector.run(injector.schedule(args.duration), begun)
+        injector.run(injector.schedule(args.duration, args.kills), begun)
     player.join()
     injector.wait()
     _settle(sandbox_url, database.url)
@@ -435,7 +437,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--contacts", type=int, default=1000)
     parser.add_argument("--events", type=int, default=1500, help="webhook posts, duplicates included")
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--short", action="store_true", help="the CI form: 15 s, 150 contacts, 150 posts")
+    parser.add_argument("--kills", type=int, default=2, help="kill -9 of the daemon and of serve, each")
+    parser.add_argument(
+        "--short", action="store_true", help="the CI form: 12 s, 150 contacts, 150 posts, one kill of each"
+    )
     parser.add_argument("--database-url", default=None, help="PostgreSQL to use without a private cluster")
     parser.add_argument("--no-private-cluster", action="store_true")
     parser.add_argument(
@@ -443,7 +448,7 @@ def arguments() -> argparse.Namespace:
     )
     args = parser.parse_args()
     if args.short:
-        args.duration, args.contacts, args.events = 15.0, 150, 150
+        args.duration, args.contacts, args.events, args.kills = 12.0, 150, 150, 1
     return args
 
 

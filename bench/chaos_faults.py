@@ -71,10 +71,14 @@ class Fleet:
             process.start()
 
     def restart(self, *processes: Managed) -> None:
+        """Stop them all, then start them all at once (as a deployment of a new configuration)."""
         with self.lock:
             for process in processes:
                 process.stop()
-                process.start()
+            for process in processes:
+                process.launch()
+            for process in processes:
+                process.wait_ready()
 
 
 @dataclass
@@ -92,9 +96,10 @@ class Injector:
     reconcile_output: str = ""
     _watchers: list[threading.Thread] = field(default_factory=list)
 
-    def schedule(self, duration: float) -> list[tuple[float, str]]:
+    def schedule(self, duration: float, kills: int) -> list[tuple[float, str]]:
+        """Every kind once and each ``kill -9`` ``kills`` times, in an order and at moments from the seed."""
         kinds = [k for k in KINDS if k != "server restart" or self.database.can_restart]
-        kinds += ["kill -9 daemon", "kill -9 serve"]  # each process twice
+        kinds += ["kill -9 daemon", "kill -9 serve"] * (kills - 1)
         self.rng.shuffle(kinds)
         slots = len(kinds)
         return [

@@ -49,11 +49,18 @@ class Managed:
     unexpected_exits: list[int] = field(default_factory=list)
 
     def start(self, timeout: float = 40) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to answer (``wait_ready`` does)."""
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
                 self.command, env=self.environment, stdout=sink, stderr=subprocess.STDOUT
             )
         self.starts += 1
+
+    def wait_ready(self, timeout: float = 40) -> None:
         if not wait_until(lambda: answers(self.ready_url) or not self.running(), timeout):
             raise SystemExit(
                 f"{self.name} did not answer {self.ready_url} within {timeout} s; see {self.log}"
