@@ -170,6 +170,10 @@ class RunFigures:
     reconcile_refused: bool | None
     reconcile_output: str
     wall_s: float
+    syncs: int = 0
+    """Sync runs that applied something."""
+    operations: int = 0
+    """Operations those runs planned (members upserted, tags changed, archives)."""
     final: dict[str, int] = field(default_factory=dict)
 
 
@@ -303,6 +307,7 @@ def _play(
     delivered = _delivered(sandbox_url)
     fleet.sandbox.stop()
     settings = settings_of(environment)
+    syncs, operations = _sync_work(settings.database.url)
     opted_out = _opted_out(workload.timeline, traffic)
     verdict = verify(
         settings, traffic.acked, delivered, opted_out, directory / "sandbox.db", datetime.now(UTC)
@@ -319,6 +324,8 @@ def _play(
         reconcile_refused=injector.reconcile_refused,
         reconcile_output=injector.reconcile_output,
         wall_s=time.monotonic() - started,
+        syncs=syncs,
+        operations=operations,
         final=final,
     )
 
@@ -343,6 +350,23 @@ def _settle(sandbox_url: str, url: str) -> None:
             wait_until(lambda: session.execute(query).first() is not None, 60, interval=0.25)
     finally:
         engine.dispose()
+
+
+def _sync_work(url: str) -> tuple[int, int]:
+    """Sync runs that planned anything, and how many operations they planned in all."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from connector.store.sync_tables import SyncRunRow
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            query = select(col(SyncRunRow.counts)).where(col(SyncRunRow.kind) == "sync")
+            planned = [sum(counts.values()) for counts in session.execute(query).scalars()]
+    finally:
+        engine.dispose()
+    return sum(1 for n in planned if n), sum(planned)
 
 
 def _stats(sandbox_url: str) -> dict[str, Any]:
@@ -399,9 +423,16 @@ def report(args: argparse.Namespace, database: Database, reference: RunFigures, 
     print(f"opt-outs lost: {verdict.opt_outs_lost} of {verdict.opt_outs}  (must be 0)")
     print(f"unlawful subscribes: {verdict.unlawful_subscribes}  (must be 0)")
     overhead = chaos.calls / reference.calls - 1 if reference.calls else 0.0
+    retried = (chaos.calls - chaos.calls_ok) / chaos.calls_ok if chaos.calls_ok else 0.0
     print(
         f"API calls: {chaos.calls} ({chaos.calls_ok} answered 2xx) vs {reference.calls} fault-free: "
-        f"overhead {overhead:+.0%}; sandbox faults {chaos.sandbox_faults}"
+        f"{overhead:+.0%}; answers that were faults: {retried:.0%} on top of the 2xx; "
+        f"sandbox faults {chaos.sandbox_faults}"
+    )
+    print(
+        f"sync runs that changed something: {chaos.syncs} ({chaos.operations} operations) vs "
+        f"{reference.syncs} ({reference.operations}) fault-free; calls per 100 operations "
+        f"{_per_hundred(chaos)} vs {_per_hundred(reference)}"
     )
     for recovery in chaos.recoveries:
         took = f"{recovery.seconds:.1f} s" if recovery.seconds is not None else "NOT RECOVERED"
@@ -427,6 +458,10 @@ def report(args: argparse.Namespace, database: Database, reference: RunFigures, 
         print("FAILED: " + "; ".join(failures))
         return 1
     return 0
+
+
+def _per_hundred(run: RunFigures) -> str:
+    return f"{100 * run.calls / run.operations:.1f}" if run.operations else "-"
 
 
 def arguments() -> argparse.Namespace:
