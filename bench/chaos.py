@@ -449,6 +449,9 @@ def report(args: argparse.Namespace, database: Database, reference: RunFigures, 
         if run.verdict.twice:
             pairs = [f"{subscriber_hash(e)[:8]}/{p}×{n}" for e, p, n in run.verdict.twice]
             print(f"withdrawn more than once ({'chaos' if run.faults else 'fault-free'} run): {pairs}")
+        if run.verdict.lost_opt_outs:
+            lost = [subscriber_hash(e)[:8] for e in run.verdict.lost_opt_outs]
+            print(f"opt-outs lost ({'chaos' if run.faults else 'fault-free'} run): {lost}")
     failures = [*verdict.failures, *(f"fault-free run: {f}" for f in reference.verdict.failures)]
     failures += [f"not recovered after {r.kind}" for r in chaos.recoveries if r.seconds is None]
     if chaos.reconcile_refused is False:

@@ -48,6 +48,8 @@ class Verdict:
     unlawful_subscribes: int
     members: dict[str, int]
     """Members per sandbox list (present, any status)."""
+    lost_opt_outs: tuple[str, ...] = ()
+    """Addresses of the opt-outs lost, to look into."""
     twice: tuple[tuple[str, str, int], ...] = ()
     """(address, purpose, withdrawals) of every pair withdrawn more than once, to look into."""
 
@@ -107,6 +109,7 @@ def verify(
         opt_outs_lost=len(lost),
         unlawful_subscribes=unlawful,
         members=members,
+        lost_opt_outs=tuple(sorted(lost)),
         twice=tuple(sorted((e, p, withdrawals[(e, p)]) for e, p in twice)),
     )
 
