@@ -84,11 +84,17 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(sys.stderr)
 
 
-def configure_logging(settings: LoggingSettings) -> None:
-    """structlog for our events; stdlib records (uvicorn, SQLAlchemy, alembic) rendered the same way."""
-    use_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
+def configure_logging(settings: LoggingSettings, *, service: bool = False) -> None:
+    """structlog for our events; stdlib records (uvicorn, SQLAlchemy, alembic) rendered the same way.
+
+    A ``service`` (the daemon, ``serve``) logs JSON unless ``logging.format`` says otherwise, at the
+    configured level. A human command logs in the console format and, unless ``logging.level`` is set,
+    warnings only: its report is what the person reads, not log lines above it.
+    """
+    use_json = settings.format == "json" or (settings.format == "auto" and service)
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
-    level = logging.getLevelNamesMapping()[settings.level]
+    chosen = settings.level if service or "level" in settings.model_fields_set else "WARNING"
+    level = logging.getLevelNamesMapping()[chosen]
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -114,5 +120,7 @@ def configure_logging(settings: LoggingSettings) -> None:
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
     quiet = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
-    for noisy in ("alembic", "sqlalchemy", "httpx", "urllib3"):
+    for noisy in ("alembic", "httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(quiet)
+    # SQLAlchemy's debug lines hold result rows (names, free text) that no redactor can recognise.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)

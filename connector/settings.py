@@ -23,6 +23,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector.core.policy_settings import PolicySettings
+from connector.core.specificity import InterestMapping
 from connector.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("consent-sync.toml")
@@ -35,6 +36,8 @@ SECRET_KEYS: tuple[tuple[str, str], ...] = (
     ("admin", "tokens"),
     ("security", "suppression_key"),
     ("security", "confirmation_key"),
+    ("transactional", "api_key"),
+    ("transactional", "webhook_key"),
 )
 
 
@@ -92,6 +95,45 @@ class AudienceSettings(_Section):
     )
     mode: Literal["segments", "strict"] | None = None
     """Overrides ``mapping.mode`` for this audience."""
+    notice_route: Literal["transactional", "journey", "campaign", "none"] = "transactional"
+    """How transactional notices to this audience's contacts travel (README "Transactional notices"):
+    Mailchimp Transactional, a Customer Journey triggered per contact, or a campaign to the
+    "Transactional notices" segment (subscribed members only, segments mode)."""
+    journey_id: int | None = Field(default=None, ge=1)
+    journey_step_id: int | None = Field(default=None, ge=1)
+    interests: tuple[InterestMapping, ...] = ()
+    """Mailchimp interests (group check boxes) that stand for purposes: a sign-up or export row grants
+    exactly the mapped purposes it ticked; sync writes the mapped interest ids back."""
+    mailchimp_signup_purposes: tuple[str, ...] = ("newsletter",)
+    """What a Mailchimp sign-up whose groups are unknown grants (never an ``explicit_only`` purpose)."""
+    mailchimp_notice_version: str | None = None
+    """The notice version of the audience's Mailchimp form, where the company wrote and keeps its
+    wording; unset, Mailchimp sign-ups are recorded with the notice unknown."""
+
+
+class ImportSettings(_Section):
+    notice_versions: dict[str, str] = Field(default_factory=dict)
+    """``--source`` name → the notice version its consents were given under, used for rows that carry
+    none (a legacy list); without one such rows are recorded with the notice unknown."""
+
+
+class TransactionalSettings(_Section):
+    """Mailchimp Transactional (Mandrill), the route for notices that reaches unsubscribed contacts."""
+
+    api_key: SecretStr | None = None
+    base_url: str = "https://mandrillapp.com/api/1.0"
+    from_email: str | None = None
+    from_name: str | None = None
+    webhook_key: SecretStr | None = None
+    """The ``auth_key`` Transactional returned for our webhook: verifies ``X-Mandrill-Signature``."""
+    webhook_url: str | None = None
+    """The URL exactly as registered with Transactional (the signature covers it); default: the
+    request's own URL."""
+    sending_domain: str | None = None
+    confirm_above: int = Field(default=100, ge=0)
+    """``notice send`` asks for confirmation above this many recipients (``--yes`` skips it)."""
+    batch_size: int = Field(default=500, ge=1, le=1000)
+    """Recipients per ``messages/send`` call (at most the gateway's ``max_recipients_per_call``)."""
 
 
 class MappingSettings(_Section):
@@ -107,6 +149,11 @@ class SyncSettings(_Section):
     audience are never refused. 0 makes the fraction the only limit."""
     batch_size: int = Field(default=500, ge=1, le=500)
     batch_jobs_above: int = Field(default=50, ge=0)
+    change_overlap_seconds: int = Field(default=300, ge=0)
+    """An incremental sync also looks at contacts marked this long before the last run's watermark. A mark
+    carries the time its transaction read the clock, not when it committed: a webhook batch or an import
+    that committed after a sync had read the store is still in the next sync. Re-planning a contact that
+    needs nothing costs no call."""
 
 
 class ReconcileSettings(_Section):
@@ -209,6 +256,8 @@ class Settings(BaseSettings):
     mailchimp: MailchimpSettings = Field(default_factory=MailchimpSettings)
     audiences: tuple[AudienceSettings, ...] = Field(default_factory=_default_audiences)
     mapping: MappingSettings = Field(default_factory=MappingSettings)
+    transactional: TransactionalSettings = Field(default_factory=TransactionalSettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
@@ -359,3 +408,14 @@ def _check_policy_references(settings: Settings) -> None:
         for purpose in audience.purposes:
             if purpose not in known:
                 raise ConfigError(f"audiences.{audience.name}.purposes: unknown purpose {purpose!r}")
+        for index, entry in enumerate(audience.interests):
+            if entry.purpose not in known:
+                where = f"audiences.{audience.name}.interests[{index}].purpose"
+                raise ConfigError(f"{where}: unknown purpose {entry.purpose!r}")
+        for purpose in audience.mailchimp_signup_purposes:
+            found = settings.policy.purpose(purpose)
+            if found is not None and found.explicit_only:
+                raise ConfigError(
+                    f"audiences.{audience.name}.mailchimp_signup_purposes: {purpose!r} is explicit_only; "
+                    "only a Mailchimp interest mapped to it can grant it (audiences.*.interests)"
+                )

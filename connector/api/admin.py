@@ -68,6 +68,9 @@ class RelationshipRequest(BaseModel):
     kind: RelationshipKind
     started_at: datetime
     reference: str | None = None
+    item: str | None = Field(
+        default=None, description="What it concerns (a concert, a departure, a product)."
+    )
     categories: list[str] = []
     service_date: datetime | None = None
     ended_at: datetime | None = None
@@ -149,6 +152,7 @@ def add_customer_relationship(body: RelationshipRequest, ctx: Ctx, origin: Write
         ended_at=body.ended_at,
         opt_out_offered=body.opt_out_offered,
         order_value=body.order_value,
+        item=body.item,
     )
     return RecordedIds(ids=[add_relationship(ctx, body.email, data, origin).id])
 

@@ -19,6 +19,7 @@ from connector.core.consent import fold
 from connector.core.identity import address_hash
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, SuppressionReason
 from connector.core.remote import MemberStatus, subscriber_hash
+from connector.core.specificity import NOTICE_UNKNOWN
 from connector.core.webhook_events import (
     ChangeAddress,
     Confirm,
@@ -192,12 +193,10 @@ def apply_effects(batch: Batch, event: WebhookEvent, found: Sequence[Effect], au
     target = _Target(batch, event.email)
     list_id = event.list_id or ""  # the mirror is of the list the event came from
     touched = [_apply_one(target, effect, list_id) for effect in found]
-    _mirror_follows(batch, list_id, event)
-    if not any(touched):
-        return False
-    if target.contact is not None and target.contact.email is not None:
-        touch(batch, target.contact)
-    return True
+    reported = _mirror_follows(batch, list_id, event)
+    if (any(touched) or reported) and target.contact is not None and target.contact.email is not None:
+        touch(batch, target.contact)  # a status Mailchimp reported changes the next plan as much
+    return any(touched)
 
 
 _STATUS_REPORTED = {
@@ -210,18 +209,20 @@ re-subscribes through Mailchimp's own confirmation is ``subscribed`` there again
 saying ``unsubscribed`` would keep them out of every marketing tag ("nothing to change")."""
 
 
-def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> None:
+def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> bool:
     """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it
     and the next plan starts from what Mailchimp holds (whether or not the event was consent, P6).
+    Whether the event reported a status.
 
-    Only when the event is news: one fired before the mirror row was last confirmed (a delivery retried or
-    reordered, such as a sign-up arriving after the member was archived) says nothing about the member
-    now, and taking it would make a complete read that no longer shows the archived member look like a
-    deletion in Mailchimp. ``fired_at`` has whole seconds, so an event of the same second counts as news.
+    The mirror takes it only when the event is news: one fired before the mirror row was last confirmed
+    (a delivery retried or reordered, such as a sign-up arriving after the member was archived) says
+    nothing about the member now, and taking it would make a complete read that no longer shows the
+    archived member look like a deletion in Mailchimp. ``fired_at`` has whole seconds, so an event of
+    the same second counts as news.
     """
     status = _STATUS_REPORTED.get(event.type)
     if status is None or not event.email or not list_id:
-        return
+        return False
     values: dict[str, object] = {
         "in_list": list_id,
         "hash": subscriber_hash(event.email),
@@ -230,6 +231,7 @@ def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> None:
         "news_before": (event.fired_at or batch.now) + SECOND,
     }
     batch.mirror_statuses.append(values)  # one UPDATE per batch, no load
+    return True
 
 
 _MIRROR = MirrorMemberRow.__table__  # type: ignore[attr-defined]
@@ -265,7 +267,7 @@ def _apply_one(target: _Target, effect: Effect, list_id: str) -> bool:
         case UpdateProfile():
             return _update_profile(target, effect)
         case Confirm():
-            return _confirm(target, effect)
+            return _confirm(target, effect, list_id)
 
 
 def _withdraw(target: _Target, effect: Withdraw) -> bool:
@@ -323,8 +325,11 @@ def _change_address(target: _Target, effect: ChangeAddress, list_id: str) -> boo
     except InputError:
         return False
     known = batch.contact(old)
-    if known is None or batch.contact(new) is not None:
+    holder = batch.contact(new)
+    if known is None or holder is not None:
         log.info("webhook.upemail.skipped", known=known is not None)
+        if known is not None and holder is not None:
+            _moved_onto_another_contact(target, list_id, old, new, (known, holder))
         return False
     batch.write()  # the address change's history after what came before it
     contact = batch.row(known)
@@ -342,6 +347,19 @@ def _change_address(target: _Target, effect: ChangeAddress, list_id: str) -> boo
     return True
 
 
+def _moved_onto_another_contact(
+    target: _Target, list_id: str, old: str, new: str, contacts: tuple[Contact, Contact]
+) -> None:
+    """Mailchimp moved a member onto an address another contact of ours holds: the store keeps both
+    contacts as they are, but the mirror follows Mailchimp (the member, its tags included, is now at
+    ``new``) and both contacts are marked, so the next plan takes the tags off ``new`` unless that
+    contact is entitled to them, and adds ``old``'s contact again."""
+    target.batch.write()
+    _move_mirror(target.session, list_id, old, new, replace=True)
+    for contact in contacts:
+        touch(target.batch, contact)
+
+
 def _carry_suppressions(target: _Target, old: str, new: str, contact_id: str) -> None:
     key = target.ctx.suppression_key
     query = select(col(SuppressionRow.reason)).where(
@@ -351,14 +369,19 @@ def _carry_suppressions(target: _Target, old: str, new: str, contact_id: str) ->
         suppress(target.session, new, key, SuppressionReason(reason), WEBHOOK, target.now, contact_id)
 
 
-def _move_mirror(session: Session, list_id: str, old: str, new: str) -> None:
+def _move_mirror(session: Session, list_id: str, old: str, new: str, *, replace: bool = False) -> None:
+    """The mirror row of ``old`` becomes ``new``'s; with ``replace`` over a row ``new`` already has."""
     row = session.get(MirrorMemberRow, (list_id, subscriber_hash(old)))
-    if row is None or session.get(MirrorMemberRow, (list_id, subscriber_hash(new))) is not None:
+    there = session.get(MirrorMemberRow, (list_id, subscriber_hash(new)))
+    if row is None or (there is not None and not replace):
         return
-    moved = MirrorMemberRow(**{**row.model_dump(), "subscriber_hash": subscriber_hash(new), "email": new})
+    values = {**row.model_dump(), "subscriber_hash": subscriber_hash(new), "email": new}
+    if there is not None:
+        values["contact_id"] = there.contact_id
+        session.delete(there)
     session.delete(row)
     session.flush()
-    session.add(moved)
+    session.add(MirrorMemberRow(**values))
 
 
 def _update_profile(target: _Target, effect: UpdateProfile) -> bool:
@@ -389,25 +412,41 @@ def _filled_in(change: dict[str, object]) -> list[str]:
     return [str(name) for name in detail["fields"]]
 
 
-def _confirm(target: _Target, effect: Confirm) -> bool:
-    """A trusted Mailchimp sign-up is consent (P6); otherwise it confirms only our own pending sign-ups."""
-    if effect.trusted:
-        contact = target.ensure(signed_up_again=True)
-        if contact is None:
-            return False
-        _record(target, contact, effect.purposes, ConsentAction.GIVEN, effect.at, effect)
-        _record(target, contact, effect.purposes, ConsentAction.CONFIRMED, effect.at, effect)
-        return True
-    contact = target.contact
+def _confirm(target: _Target, effect: Confirm, list_id: str) -> bool:
+    """A subscribe confirms our own sign-ups awaiting double opt-in; a trusted one (P6) is also a grant
+    of the purposes it covers, confirmed only if Mailchimp had the member ``pending`` (its double opt-in)."""
+    pending = effect.trusted and _pending_in_mailchimp(target, list_id)
+    contact = (
+        target.ensure(signed_up_again=True) if effect.trusted and effect.coverage.granted else target.contact
+    )
     if contact is not None:
         target.batch.write()  # the batch's earlier consent events are read here
     waiting = _awaiting_confirmation(target.session, contact, effect) if contact else {}
-    if contact is None or not waiting:
+    if contact is None:
         return False
     for purpose, asked_at in waiting.items():
         # fired_at has whole seconds: never date the confirmation before the sign-up it confirms
-        _record(target, contact, (purpose,), ConsentAction.CONFIRMED, max(effect.at, asked_at), effect)
-    return True
+        _record(
+            target, contact, (purpose,), ConsentAction.CONFIRMED, max(effect.at, asked_at), effect, list_id
+        )
+    # confirming our own sign-up is not a new Mailchimp sign-up: it grants nothing more
+    granted = list(effect.coverage.granted) if effect.trusted and not waiting else []
+    if granted:
+        _record(target, contact, granted, ConsentAction.GIVEN, effect.at, effect, list_id, pending=pending)
+        if pending:
+            _record(target, contact, granted, ConsentAction.CONFIRMED, effect.at, effect, list_id)
+    if effect.coverage.not_covered:
+        log.info("webhook.subscribe.not_covered", purposes=[p for p, _ in effect.coverage.not_covered])
+    return bool(waiting or granted)
+
+
+def _pending_in_mailchimp(target: _Target, list_id: str) -> bool:
+    """The mirror had the member ``pending``: this subscribe is Mailchimp's double opt-in confirmation."""
+    if not target.email or not list_id:
+        return False
+    target.batch.write()  # the mirror statuses of the batch's earlier events first
+    row = target.session.get(MirrorMemberRow, (list_id, subscriber_hash(target.email)))
+    return row is not None and row.status == MemberStatus.PENDING.value
 
 
 def _record(
@@ -417,14 +456,19 @@ def _record(
     action: ConsentAction,
     at: datetime,
     effect: Confirm,
+    list_id: str,
+    *,
+    pending: bool = False,
 ) -> None:
+    given = action is ConsentAction.GIVEN
     evidence = Evidence(
         occurred_at=at,
         method=ConsentMethod.MAILCHIMP,
-        notice_version="mailchimp-signup-form" if action is ConsentAction.GIVEN else None,
+        notice_version=(effect.notice_version or NOTICE_UNKNOWN) if given else None,
         ip=effect.ip,
         recorded_by=Actor.PERSON,
-        source_ref="mailchimp subscribe webhook",
+        source_ref=f"mailchimp subscribe webhook, list {list_id or 'unknown'}",
+        double_opt_in_requested_at=at if pending else None,
     )
     _add_consent_events(target, contact, purposes, action, evidence)
 

@@ -11,5 +11,5 @@ def app_from_environment() -> FastAPI:
     from connector.settings import load_settings
 
     settings = load_settings(None)
-    configure_logging(settings.logging)
+    configure_logging(settings.logging, service=True)
     return create_app(build_context(settings))

@@ -72,4 +72,4 @@ def readyz(
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 def metrics(found: Annotated[Metrics, Depends(app_metrics)]) -> Response:
     """Prometheus text exposition."""
-    return Response(generate_latest(found.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(found.exposition), media_type=CONTENT_TYPE_LATEST)

@@ -261,6 +261,10 @@ def _effects(
         merge_fields=audience.merge_fields,
         unsubscribe_means=ctx.settings.policy.mailchimp_unsubscribe_means,
         trust_signup_forms=ctx.settings.policy.trust_mailchimp_signup_forms,
+        policy=ctx.settings.policy,
+        interests=audience.interests,
+        signup_purposes=audience.mailchimp_signup_purposes,
+        notice_version=audience.mailchimp_notice_version,
     )
     return effects(event, rules, now)
 

@@ -1,19 +1,33 @@
-"""Prometheus metrics of one app, on its own registry (so several apps in one process never collide)."""
+"""Prometheus metrics of one app, on its own registry (so several apps in one process never collide).
 
+With several worker processes (``serve --workers N``) prometheus_client runs in multiprocess mode: ``serve``
+points ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's own variable, read by the library when it is
+imported) at a fresh directory before the workers start, every worker writes its counters and histograms
+there, and ``/metrics`` on any worker exposes their sum (:class:`MultiProcessCollector`) beside the gauges
+read from the store, which every worker reads alike.
+"""
+
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from connector.mailchimp.metrics import GatewayTotalsCollector
+from connector.mailchimp.metrics import GatewayTotalsCollector, forward_totals_to_multiprocess
 from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
 
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 LAG_BUCKETS = (0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 4 * 3600)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -21,6 +35,9 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 @dataclass(frozen=True, slots=True)
 class Metrics:
     registry: CollectorRegistry
+    """Where this app's metrics are registered (the daemon adds its own in ``run``)."""
+    exposition: CollectorRegistry
+    """What ``/metrics`` shows: ``registry``, or in multiprocess mode every worker's sum and the store's."""
     webhooks_received: Counter
     webhooks_rejected: Counter
     webhook_lag: Histogram
@@ -31,10 +48,20 @@ class Metrics:
 
 def build_metrics(ctx: AppContext) -> Metrics:
     registry = CollectorRegistry()
-    registry.register(_StoreCollector(ctx))
-    registry.register(GatewayTotalsCollector())
+    store = _StoreCollector(ctx)
+    registry.register(store)
+    shared = os.environ.get(MULTIPROCESS_VARIABLE)
+    if shared:
+        exposition = CollectorRegistry()
+        MultiProcessCollector(exposition, path=shared)  # type: ignore[no-untyped-call]
+        exposition.register(store)
+        forward_totals_to_multiprocess()
+    else:
+        registry.register(GatewayTotalsCollector())
+        exposition = registry
     return Metrics(
         registry=registry,
+        exposition=exposition,
         webhooks_received=Counter(
             "consent_sync_webhooks_received",
             "Mailchimp webhook events accepted, by type and outcome (applied, recorded, duplicate).",
@@ -71,6 +98,30 @@ def build_metrics(ctx: AppContext) -> Metrics:
             registry=registry,
         ),
     )
+
+
+@contextmanager
+def multiprocess_directory() -> Iterator[Path]:
+    """``PROMETHEUS_MULTIPROC_DIR`` for the worker processes started inside the block.
+
+    A directory already named by the variable is emptied first (its files are a previous run's counts, as
+    prometheus_client requires); otherwise a fresh temporary one is made and removed afterwards.
+    """
+    given = os.environ.get(MULTIPROCESS_VARIABLE)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="consent-sync-metrics-"))
+    os.environ[MULTIPROCESS_VARIABLE] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop(MULTIPROCESS_VARIABLE, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class _StoreCollector(Collector):

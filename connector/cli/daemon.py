@@ -109,7 +109,7 @@ def _start(migrate: bool) -> "AppContext":
     from connector.doctor.startup import require_usable_database
     from connector.services.context import build_context
 
-    settings = shell.settings()
+    settings = shell.settings(service=True)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run is noise
     if migrate:
         shell.run(lambda: migrate_at_start(settings))

@@ -28,6 +28,10 @@ def relationship_add(
     kind: Annotated[RelationshipKind, typer.Option(help="purchase, subscription or account.")],
     started: Annotated[str, typer.Option(help="Purchase/start date (YYYY-MM-DD or ISO 8601).")],
     reference: Annotated[str | None, typer.Option(help="Order, subscription or account id.")] = None,
+    item: Annotated[
+        str | None,
+        typer.Option(help="What it concerns (a concert, a departure, a product): notices target it."),
+    ] = None,
     service_date: Annotated[
         str | None, typer.Option(help="Delivery date, or last day of the service.")
     ] = None,
@@ -54,6 +58,7 @@ def relationship_add(
             ended_at=shell.parse_moment(ended, "--ended"),
             opt_out_offered=opt_out_offered,
             order_value=_amount(amount),
+            item=item,
         )
         return add_relationship(ctx, email, data, shell.origin()).id
 

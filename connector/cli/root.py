@@ -15,6 +15,7 @@ from connector.cli import (
     demo,
     exports,
     imports,
+    notices,
     relationships,
     sandbox,
     service,
@@ -73,3 +74,4 @@ app.add_typer(audience.audience_app, name="audience")
 app.command("daemon")(daemon_commands.daemon)
 app.command("run")(daemon_commands.run)
 app.command("sandbox")(sandbox.sandbox)
+app.add_typer(notices.notice_app, name="notice")

@@ -20,7 +20,9 @@ admin_app.add_typer(token_app, name="token")
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: http.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: http.port).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (PostgreSQL: several).")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (PostgreSQL: several; /metrics sums them).")
+    ] = 1,
 ) -> None:
     """Serve the webhook receiver, the admin API, consent capture, /healthz, /readyz and /metrics."""
     import uvicorn
@@ -28,16 +30,19 @@ def serve(
     from connector.api.app import create_app
     from connector.settings import CONFIG_FILE_VARIABLE
 
-    ctx = shell.context()
+    ctx = shell.context(service=True)
     bind_host, bind_port = host or ctx.settings.http.host, port or ctx.settings.http.port
     options = {"host": bind_host, "port": bind_port, "access_log": False, "log_config": None}
     if workers == 1:
         uvicorn.run(shell.run(lambda: create_app(ctx)), **options)  # type: ignore[arg-type]
         return
+    from connector.api.metrics import multiprocess_directory
+
     if shell.state.config_file is not None:
         os.environ[CONFIG_FILE_VARIABLE] = str(shell.state.config_file.resolve())
     target = "connector.api.factory:app_from_environment"
-    uvicorn.run(target, factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    with multiprocess_directory():  # /metrics on any worker counts every worker's events
+        uvicorn.run(target, factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 @webhooks_app.command("register")

@@ -79,22 +79,24 @@ def run(work: Callable[[], _T]) -> _T:
         fail(exc)
 
 
-def settings() -> Settings:
-    """The settings (file and environment), loaded once per command, with logging configured."""
+def settings(*, service: bool = False) -> Settings:
+    """The settings (file and environment), loaded once per command, with logging configured (JSON for a
+    ``service``: the daemon and ``serve``; the console format and warnings only for a human command).
+    """
     from connector.logs import configure_logging
     from connector.settings import load_settings
 
     loaded = run(lambda: load_settings(state.config_file))
-    configure_logging(loaded.logging)
+    configure_logging(loaded.logging, service=service)
     return loaded
 
 
-def context() -> AppContext:
+def context(*, service: bool = False) -> AppContext:
     """The command's application context on a store at the current schema."""
     from connector.services.context import build_context
     from connector.store.migrate import require_current_schema, require_initialised
 
-    loaded = settings()
+    loaded = settings(service=service)
     run(lambda: require_initialised(loaded.database.url))  # before anything creates a file
     ctx = run(lambda: build_context(loaded))
     run(lambda: require_current_schema(ctx.engine))

@@ -173,6 +173,8 @@ def status_lines(document: dict[str, Any]) -> Iterator[str]:
             counts = ", ".join(f"{v} {k}" for k, v in sorted(run["counts"].items())) or "none"
             started = _moment(run["started_at"]) or ""
             yield f"  {started:<20} {run['kind']:<10} {run['status']:<10} {run['calls']:>6}  {counts}"
+            if run.get("error"):
+                yield f"    {run['status']}: {run['error']}"
 
 
 def _moment(value: object) -> str | None:

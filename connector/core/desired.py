@@ -1,4 +1,4 @@
-"""Desired state: what one contact should look like in one Mailchimp audience (DESIGN §4).
+"""Desired state: what one contact should look like in one Mailchimp audience (docs/mailchimp-mapping.md).
 
 ``build`` turns a contact's entitlement into a :class:`DesiredMember`. Only e-mail marketing is projected
 onto Mailchimp; the SMS channel is decided by the policy but served elsewhere.
@@ -25,6 +25,9 @@ class AudienceMapping:
     tag_prefix: str = "cs:"
     mode: Mode = "segments"
     on_no_entitlement: Literal["archive", "keep"] = "archive"
+    interests: tuple[tuple[str, str], ...] = ()
+    """(Mailchimp interest id, purpose): the group check boxes sync keeps ticked iff the purpose is
+    allowed by consent (never by soft opt-in: a ticked box read back would look like consent)."""
 
     def purpose_tag(self, purpose: str) -> str:
         return f"{self.tag_prefix}{purpose}"
@@ -84,6 +87,8 @@ class DesiredMember:
     opted_out: frozenset[str] = frozenset()
     """The audience's purposes the person opted out of by e-mail (a recorded act, not a lapsed basis):
     removals for these are never held back by the destructive guard."""
+    interests: tuple[tuple[str, bool], ...] = ()
+    """The mapped interests as (id, ticked), sorted; empty when the audience maps none."""
 
 
 def build(profile: ContactProfile, entitlement: Entitlement, mapping: AudienceMapping) -> DesiredMember:
@@ -115,7 +120,19 @@ def build(profile: ContactProfile, entitlement: Entitlement, mapping: AudienceMa
         projected.purposes,
         transactional,
         shared(frozenset(opted_out)) if opted_out else frozenset(),
+        _interests(mapping, allowed) if mapping.interests else (),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _interests(
+    mapping: AudienceMapping, allowed: tuple[tuple[str, Basis], ...]
+) -> tuple[tuple[str, bool], ...]:
+    consented = {purpose for purpose, basis in allowed if basis is Basis.CONSENT}
+    ticked: dict[str, bool] = {}
+    for interest_id, purpose in mapping.interests:
+        ticked[interest_id] = ticked.get(interest_id, False) or purpose in consented
+    return tuple(sorted(ticked.items()))
 
 
 @dataclass(frozen=True, slots=True)

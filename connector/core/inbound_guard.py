@@ -1,4 +1,5 @@
-"""The guard on what Mailchimp tells us (DESIGN §5): a reconcile's opt-outs, bounces and deletions.
+"""The guard on what Mailchimp tells us: a reconcile's opt-outs, bounces and deletions (see
+docs/mailchimp-mapping.md).
 
 A reconcile that would record withdrawals, suppressions or deletions for more than ``max_fraction`` of
 the list's members (beyond ``floor`` members, so single unsubscribes and bounces always flow) records

@@ -68,7 +68,7 @@ class Basis(StrEnum):
 
 
 class Rule(StrEnum):
-    """The policy rule that decided an entitlement (DESIGN §3)."""
+    """The policy rule that decided an entitlement (docs/policy.md)."""
 
     P0_HARD_STOP = "P0"
     P1_NO_BASIS = "P1"
@@ -100,7 +100,7 @@ class RecordRef:
 
 @dataclass(frozen=True, slots=True)
 class ConsentEvent:
-    """One append-only consent event with its evidence (DESIGN §2)."""
+    """One append-only consent event with its evidence (docs/policy.md)."""
 
     id: str
     purpose: str
@@ -145,6 +145,8 @@ class Relationship:
     opt_out_offered: bool = False
     order_value: Decimal | None = None
     source: str = "unknown"
+    item: str | None = None
+    """What the relationship concerns (a concert, a departure, a product): what a notice targets."""
 
     @property
     def ref(self) -> RecordRef:
@@ -330,7 +332,7 @@ class TransactionalDecision:
 
 @dataclass(frozen=True, slots=True)
 class Entitlement:
-    """What may be sent to one contact at ``decided_at`` (DESIGN §2)."""
+    """What may be sent to one contact at ``decided_at`` (docs/policy.md)."""
 
     contact_id: str
     decided_at: datetime

@@ -33,6 +33,8 @@ class UpsertMember:
     merge_fields: MergeFields
     because: str
     creates: bool = False
+    interests: tuple[tuple[str, bool], ...] = ()
+    """Mapped Mailchimp interests to set (id, ticked); empty: leave the member's interests alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,7 @@ def _join(want: DesiredMember, have: RemoteMember | None, mapping: AudienceMappi
         want.merge_fields,
         because,
         creates=have is None,
+        interests=want.interests,
     )
     return [upsert, *_tag_operations(want, want.tags, have.tags if have else frozenset(), mapping, have)]
 
@@ -185,8 +188,13 @@ def _removals(
 def _update(want: DesiredMember, have: RemoteMember, mapping: AudienceMapping) -> list[Operation]:
     ops: list[Operation] = []
     status = _status_change(want, have)
-    if status is not None or _merge_fields_differ(want.merge_fields, have.merge_fields, mapping):
-        because = f"status {have.status.value} → {status.value}" if status else "contact details changed"
+    details = _merge_fields_differ(want.merge_fields, have.merge_fields, mapping)
+    interests = _interests_differ(want, have)
+    if status is not None or details or interests:
+        if status is not None:
+            because = f"status {have.status.value} → {status.value}"
+        else:
+            because = "contact details changed" if details else "Mailchimp interests follow consent"
         ops.append(
             UpsertMember(
                 want.subscriber_hash,
@@ -195,9 +203,18 @@ def _update(want: DesiredMember, have: RemoteMember, mapping: AudienceMapping) -
                 want.status or status or have.status,
                 want.merge_fields,
                 because,
+                interests=want.interests,
             )
         )
     return ops + _tag_operations(want, reachable_tags(want, have, mapping), have.tags, mapping, have)
+
+
+def _interests_differ(want: DesiredMember, have: RemoteMember) -> bool:
+    """A mapped interest Mailchimp shows otherwise than consent says (others are not ours to touch)."""
+    if not want.interests:
+        return False
+    current = dict(have.interests)
+    return any(current.get(interest_id, False) != ticked for interest_id, ticked in want.interests)
 
 
 def _leave(

@@ -1,4 +1,4 @@
-"""The policy (DESIGN §3): who may receive what, on which basis, until when, and why.
+"""The policy (docs/policy.md): who may receive what, on which basis, until when, and why.
 
 ``decide(facts, settings, now)`` is pure. It looks only at the facts as they stood at ``now``, so
 explaining "as of date D" is the same call with ``now = D``.
@@ -18,6 +18,7 @@ from connector.core.model import (
     Basis,
     Channel,
     ConsentEvent,
+    ConsentMethod,
     ContactFacts,
     Decision,
     Entitlement,
@@ -33,6 +34,7 @@ from connector.core.model import (
     TransactionalDecision,
 )
 from connector.core.policy_settings import PolicySettings, PurposeSettings
+from connector.core.specificity import NOTICE_UNKNOWN
 from connector.core.wording import channel_label, day, describe_relationship, describe_source, source_label
 
 
@@ -89,7 +91,7 @@ def decide_marketing(
     if stop is not None:
         return stop
     if consent is not None:
-        return _allowed_by_consent(purpose.name, channel, consent)
+        return _allowed_by_consent(purpose.name, channel, consent, settings)
     window = soft_opt_in(facts, purpose, settings, now) if facts.relationships else None
     if window is not None:
         return _allowed_as_customer(purpose.name, channel, window, settings)
@@ -106,7 +108,7 @@ def _decide_without_consent_events(
     if stop is not None:
         return stop
     if not facts.relationships:
-        return _denied_without_records(purpose.name, channel, "no consent and no customer relationship")
+        return _denied_without_records(purpose.name, channel, _no_consent_words(purpose))
     window = soft_opt_in(facts, purpose, settings, now)
     if window is not None:
         return _allowed_as_customer(purpose.name, channel, window, settings)
@@ -188,13 +190,32 @@ def _unexpired(
     grant: ConsentEvent, confirmation: ConsentEvent | None, settings: PolicySettings, now: datetime
 ) -> _Consent | None:
     expires_at = consent_expiry(grant, settings)
+    if is_legacy(grant):
+        if settings.legacy_consents == "refuse":
+            return None
+        until = settings.legacy_until
+        if until is not None:
+            expires_at = until if expires_at is None else min(expires_at, until)
     if expires_at is not None and now >= expires_at:
         return None
     return _Consent(grant=grant, confirmation=confirmation, expires_at=expires_at)
 
 
+def is_legacy(grant: ConsentEvent) -> bool:
+    """A grant whose notice text nobody recorded (a Mailchimp form, a legacy list)."""
+    return grant.notice_version == NOTICE_UNKNOWN
+
+
 def needs_confirmation(grant: ConsentEvent, settings: PolicySettings) -> bool:
-    return settings.require_double_opt_in and grant.method in settings.double_opt_in_methods
+    return method_needs_confirmation(grant.method, settings)
+
+
+def method_needs_confirmation(method: ConsentMethod, settings: PolicySettings) -> bool:
+    """Double opt-in where the policy asks for it; a Mailchimp sign-up form counts as a form."""
+    if not settings.require_double_opt_in:
+        return False
+    methods = settings.double_opt_in_methods
+    return method in methods or (method is ConsentMethod.MAILCHIMP and ConsentMethod.FORM in methods)
 
 
 def consent_expiry(grant: ConsentEvent, settings: PolicySettings) -> datetime | None:
@@ -297,21 +318,35 @@ def next_review(
     return min(moments, default=None)
 
 
-def _allowed_by_consent(purpose: str, channel: Channel, consent: _Consent) -> Decision:
-    reason = Reason(lambda: _consent_reason(consent))
+def _allowed_by_consent(
+    purpose: str, channel: Channel, consent: _Consent, settings: PolicySettings
+) -> Decision:
+    rule = settings.legacy_consents
+    reason = Reason(lambda: _consent_reason(consent, rule))
     return Decision(
         purpose, channel, True, Basis.CONSENT, Rule.P2_CONSENT, reason, consent.expires_at, consent.records
     )
 
 
-def _consent_reason(consent: _Consent) -> str:
+def _consent_reason(consent: _Consent, legacy_rule: str) -> str:
     grant = consent.grant
     reason = f"consent given {day(grant.occurred_at)} via {describe_source(grant)}"
-    if grant.notice_version:
+    if is_legacy(grant):
+        reason += f" (notice text not recorded; accepted by policy.legacy_consents = {legacy_rule})"
+    elif grant.notice_version:
         reason += f" (notice {grant.notice_version})"
     if consent.confirmation is not None:
         reason += f", confirmed {day(consent.confirmation.occurred_at)}"
     return reason
+
+
+_NO_CONSENT = "no consent and no customer relationship"
+
+
+def _no_consent_words(purpose: PurposeSettings) -> str:
+    if purpose.explicit_only:
+        return f"{_NO_CONSENT}; only an act naming this purpose grants it (explicit_only)"
+    return _NO_CONSENT
 
 
 def _allowed_as_customer(
@@ -367,6 +402,9 @@ def _why_no_basis(
     grant = state.grant
     if grant is not None and needs_confirmation(grant, settings) and state.confirmation is None:
         return Reason(lambda: _awaiting_confirmation_reason(grant)), (grant.ref,)
+    if grant is not None and is_legacy(grant) and _legacy_refused(settings, now):
+        rule = settings.legacy_consents
+        return Reason(lambda: _legacy_refused_reason(grant, rule)), (grant.ref,)
     expiry = consent_expiry(grant, settings) if grant is not None else None
     if grant is not None and expiry is not None and now >= expiry:
         return Reason(lambda: _expired_reason(grant, expiry)), (grant.ref,)
@@ -374,6 +412,18 @@ def _why_no_basis(
         event = state.not_consent
         return Reason(lambda: f"no valid consent: {_not_consent_reason(event)}"), (event.ref,)
     return _why_no_customer_basis(facts, purpose, settings, now)
+
+
+def _legacy_refused(settings: PolicySettings, now: datetime) -> bool:
+    until = settings.legacy_until
+    return settings.legacy_consents == "refuse" or (until is not None and now >= until)
+
+
+def _legacy_refused_reason(grant: ConsentEvent, rule: str) -> str:
+    return (
+        f"consent given {day(grant.occurred_at)} via {describe_source(grant)}: notice text not recorded; "
+        f"not accepted by policy.legacy_consents = {rule}"
+    )
 
 
 def _awaiting_confirmation_reason(grant: ConsentEvent) -> str:
@@ -388,7 +438,7 @@ def _why_no_customer_basis(
     facts: ContactFacts, purpose: PurposeSettings, settings: PolicySettings, now: datetime
 ) -> tuple[str | Reason, tuple[RecordRef, ...]]:
     if not facts.relationships:
-        return "no consent and no customer relationship", ()
+        return _no_consent_words(purpose), ()
     if not purpose.similar_products:
         return "no consent; this purpose needs consent even for customers", ()
     qualifying = [r for r in facts.relationships if qualifies_for_soft_opt_in(r, purpose, settings)]

@@ -3,10 +3,12 @@
 Pure data: no environment, no files. ``connector.settings`` loads it; the policy receives it.
 """
 
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connector.core.model import Channel, ConsentMethod
 
@@ -24,6 +26,22 @@ class PurposeSettings(_Frozen):
     similar_products: bool = False
     categories: tuple[str, ...] = ()
     """Relationship categories this purpose is similar to; empty means every category."""
+    recipients: tuple[str, ...] = ()
+    """Who else receives the address for this purpose (the partners named to the person)."""
+    explicit_only: bool = False
+    """Granted only by an act naming this purpose (default: true for ``partner_offers`` and any purpose
+    with ``recipients``); a generic sign-up, a row without a purpose column or a Mailchimp sign-up
+    without a mapped interest never grants it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _explicit_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "explicit_only" not in data:
+            return {
+                **data,
+                "explicit_only": data.get("name") == "partner_offers" or bool(data.get("recipients")),
+            }
+        return data
 
     def is_similar_to(self, categories: frozenset[str]) -> bool:
         if not self.similar_products:
@@ -63,6 +81,9 @@ class PolicySettings(_Frozen):
     consent_max_age_days: int | None = Field(default=None, ge=1)
     transactional_days_after_service: int = Field(default=30, ge=0)
     trust_mailchimp_signup_forms: bool = False
+    legacy_consents: str = "accept"
+    """Consents whose notice text is not recorded (Mailchimp forms, legacy lists): ``accept``,
+    ``accept-until YYYY-MM-DD`` (counted before that day, UTC) or ``refuse``."""
     mailchimp_erasure: Literal["delete_permanent", "archive"] = "delete_permanent"
     mailchimp_unsubscribe_means: Literal["withdrawal", "objection"] = "withdrawal"
     follow_up: FollowUpSettings = Field(default_factory=FollowUpSettings)
@@ -80,5 +101,29 @@ class PolicySettings(_Frozen):
                 )
         return self
 
+    @field_validator("legacy_consents")
+    @classmethod
+    def _legacy_rule(cls, value: str) -> str:
+        text = " ".join(value.split())
+        if text in ("accept", "refuse"):
+            return text
+        match = _ACCEPT_UNTIL.fullmatch(text)
+        if match is None:
+            raise ValueError('expected "accept", "accept-until YYYY-MM-DD" or "refuse"')
+        try:
+            datetime.fromisoformat(match.group(1))
+        except ValueError:
+            raise ValueError(f"not a date: {match.group(1)!r}") from None
+        return text
+
+    @property
+    def legacy_until(self) -> datetime | None:
+        """The day (00:00 UTC) from which legacy consents no longer count, for ``accept-until``."""
+        match = _ACCEPT_UNTIL.fullmatch(self.legacy_consents)
+        return datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC) if match else None
+
     def purpose(self, name: str) -> PurposeSettings | None:
         return next((p for p in self.purposes if p.name == name), None)
+
+
+_ACCEPT_UNTIL = re.compile(r"accept-until (\d{4}-\d{2}-\d{2})")

@@ -63,6 +63,8 @@ class RemoteMember:
     timestamp_signup: datetime | None = None
     ip_opt: str = ""
     timestamp_opt: datetime | None = None
+    interests: tuple[tuple[str, bool], ...] = ()
+    """``interests`` as (interest id, ticked) pairs, sorted."""
 
     @property
     def merge_map(self) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Safety checks on a plan before anything is sent (DESIGN §4, §5).
+"""Safety checks on a plan before anything is sent (docs/mailchimp-mapping.md, docs/architecture.md).
 
 Two kinds of refusal:
 - *destructive*: more than ``max_fraction`` of the audience would be unsubscribed, untagged of a marketing

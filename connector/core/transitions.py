@@ -4,8 +4,8 @@ Every function takes the member as Mailchimp holds it (``None`` when the address
 audience), the request, and ``now``; it returns the member Mailchimp would hold afterwards, or a
 :class:`Rejection` (the 4xx Mailchimp would answer, as a value). Nothing here does I/O or reads a clock.
 
-Behaviour that API-NOTES marks UNCONFIRMED is a field of :class:`Rules`; the sandbox names its choice
-for each in :mod:`connector.sandbox.assumptions`.
+Behaviour that docs/mailchimp-behaviour.md marks UNCONFIRMED is a field of :class:`Rules`; the sandbox
+names its choice for each in :mod:`connector.sandbox.assumptions`.
 """
 
 from collections.abc import Mapping

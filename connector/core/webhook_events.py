@@ -14,6 +14,8 @@ from typing import Literal
 from urllib.parse import parse_qsl, unquote
 
 from connector.core.model import SuppressionReason
+from connector.core.policy_settings import PolicySettings
+from connector.core.specificity import Coverage, InterestMapping, Ticked, mailchimp_sign_up
 
 
 class EventType(StrEnum):
@@ -46,6 +48,8 @@ class WebhookEvent:
     timestamp_opt: datetime | None = None
     merges: Mapping[str, str] = field(default_factory=dict)
     dedup_key: str = ""
+    groups: tuple[tuple[str, str], ...] | None = None
+    """``data[merges][GROUPINGS]`` as (group title, ticked interests ``"A, B"``); ``None`` without any."""
 
 
 def parse_form(body: bytes) -> dict[str, object]:
@@ -131,7 +135,23 @@ def _event(kind: EventType, fired_at: datetime | None, data: dict[str, object]) 
         ip_opt=_text(data, "ip_opt") or None,
         timestamp_opt=parse_fired_at(_text(data, "timestamp_opt")),
         merges={k: v for k, v in merges.items() if isinstance(v, str)} if isinstance(merges, dict) else {},
+        groups=_groups(merges) if isinstance(merges, dict) else None,
     )
+
+
+def _groups(merges: dict[str, object]) -> tuple[tuple[str, str], ...] | None:
+    """Mailchimp's ``GROUPINGS[0][name]`` / ``GROUPINGS[0][groups]`` pairs, in index order; else the flat
+    ``INTERESTS`` (ticked interest names of every group) under an empty category."""
+    node = merges.get("GROUPINGS")
+    if not isinstance(node, dict):
+        flat = merges.get("INTERESTS")
+        return (("", flat),) if isinstance(flat, str) else None
+    pairs = [
+        (_text(group, "name"), _text(group, "groups"))
+        for _, group in sorted(node.items())
+        if isinstance(group, dict) and _text(group, "name")
+    ]
+    return tuple(pairs) or None
 
 
 def _text(node: Mapping[str, object], key: str) -> str:
@@ -217,14 +237,26 @@ class UpdateProfile:
     fields: Mapping[str, str]
 
 
+NO_COVERAGE = Coverage(())
+
+
 @dataclass(frozen=True, slots=True)
 class Confirm:
-    """A Mailchimp-confirmed sign-up; ``trusted`` means Mailchimp's own form counts as consent (P6)."""
+    """A Mailchimp sign-up (the member is ``subscribed`` there now).
+
+    It confirms our own sign-ups awaiting double opt-in for ``purposes`` (the audience's). With
+    ``trusted`` (Mailchimp's form counts as consent, P6) it is also a grant of ``coverage.granted``
+    only — the mapped interests it ticked, else the audience's ``mailchimp_signup_purposes`` — with the
+    notice ``notice_version`` (``None``: unknown); the shell confirms that grant only when the member was
+    ``pending`` in Mailchimp before (Mailchimp's own double opt-in).
+    """
 
     purposes: tuple[str, ...]
     at: datetime
     ip: str | None
     trusted: bool
+    coverage: Coverage = NO_COVERAGE
+    notice_version: str | None = None
 
 
 Effect = Withdraw | Object | Suppress | ChangeAddress | UpdateProfile | Confirm
@@ -238,6 +270,11 @@ class Rules:
     merge_fields: Mapping[str, str]
     unsubscribe_means: Literal["withdrawal", "objection"] = "withdrawal"
     trust_signup_forms: bool = False
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    interests: tuple[InterestMapping, ...] = ()
+    signup_purposes: tuple[str, ...] = ("newsletter",)
+    notice_version: str | None = None
+    """The audience's Mailchimp form wording, where the company configured it."""
 
 
 def effects(event: WebhookEvent, rules: Rules, received_at: datetime) -> tuple[Effect, ...]:
@@ -255,7 +292,7 @@ def effects(event: WebhookEvent, rules: Rules, received_at: datetime) -> tuple[E
             return (UpdateProfile(fields),) if fields else ()
         case EventType.SUBSCRIBE:
             when = event.timestamp_opt or at
-            return (Confirm(rules.purposes, when, event.ip_opt, rules.trust_signup_forms),)
+            return (_sign_up(event, rules, when),)
     return ()
 
 
@@ -271,3 +308,11 @@ def _unsubscribe(event: WebhookEvent, rules: Rules, at: datetime) -> tuple[Effec
     if rules.unsubscribe_means == "objection":
         return (Object(at, evidence),)
     return (Withdraw(rules.purposes, at, evidence),)
+
+
+def _sign_up(event: WebhookEvent, rules: Rules, at: datetime) -> Confirm:
+    if not rules.trust_signup_forms:
+        return Confirm(rules.purposes, at, event.ip_opt, False)
+    ticked = Ticked.from_groups(event.groups) if event.groups else None
+    coverage = mailchimp_sign_up(rules.purposes, rules.policy, rules.interests, rules.signup_purposes, ticked)
+    return Confirm(rules.purposes, at, event.ip_opt, True, coverage, rules.notice_version)

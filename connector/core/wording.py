@@ -78,6 +78,8 @@ def describe_relationship(relationship: Relationship) -> str:
 
 def _describe_purchase(relationship: Relationship) -> str:
     name = f"order {relationship.reference}" if relationship.reference else "a purchase"
+    if relationship.item:
+        name += f" for {relationship.item}"
     text = f"{name} of {day(relationship.started_at)}"
     if relationship.service_date is not None:
         text += f", delivered/served {day(relationship.service_date)}"
@@ -86,6 +88,8 @@ def _describe_purchase(relationship: Relationship) -> str:
 
 def _describe_ongoing(kind: str, relationship: Relationship) -> str:
     name = f"{kind} {relationship.reference}" if relationship.reference else kind
+    if relationship.item:
+        name += f" for {relationship.item}"
     if relationship.ended_at is not None:
         return f"{name} ended {day(relationship.ended_at)}"
     return f"{name} active since {day(relationship.started_at)}"

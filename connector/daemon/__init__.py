@@ -1,4 +1,4 @@
-"""The daemon: scheduled syncs and reconciliations, coordinated between replicas (DESIGN §5, §9).
+"""The daemon: scheduled syncs and reconciliations, coordinated between replicas (docs/architecture.md).
 
 Every replica polls ``sync_requests`` and syncs the audiences it can lock (one lock per audience), so
 different audiences sync in parallel on different replicas. One replica, the leader, also owns the

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from connector.doctor.api_key import check_key, usable_settings
 from connector.doctor.audiences import check_audiences
 from connector.doctor.database import check_database
-from connector.doctor.report import Check, DoctorReport, Verdict, skip
+from connector.doctor.report import Check, DoctorReport, Verdict
+from connector.doctor.transactional import check_transactional
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.settings import MailchimpSettings, Settings
 
@@ -22,12 +23,12 @@ __all__ = ["Check", "DoctorReport", "Verdict", "diagnose", "diagnose_mailchimp"]
 
 def diagnose(settings: Settings) -> DoctorReport:
     """Every check: the database, Mailchimp (key, audiences), and Transactional."""
-    return DoctorReport((check_database(settings), *_mailchimp_checks(settings), _transactional(settings)))
+    return DoctorReport((check_database(settings), *_mailchimp_checks(settings), *_transactional(settings)))
 
 
 def diagnose_mailchimp(settings: Settings) -> DoctorReport:
     """The online checks only (the daemon checks its database before starting these)."""
-    return DoctorReport((*_mailchimp_checks(settings), _transactional(settings)))
+    return DoctorReport((*_mailchimp_checks(settings), *_transactional(settings)))
 
 
 def _mailchimp_checks(settings: Settings) -> Iterator[Check]:
@@ -47,6 +48,6 @@ def _few_attempts(settings: MailchimpSettings) -> MailchimpSettings:
     return settings.model_copy(update={"max_attempts": attempts})
 
 
-def _transactional(_settings: Settings) -> Check:
-    """The sending domain of Mailchimp Transactional; no settings for it exist yet."""
-    return skip("transactional", "not configured")
+def _transactional(settings: Settings) -> Iterator[Check]:
+    """Mailchimp Transactional: the key, the sender and the sending domain (skipped when not configured)."""
+    return check_transactional(settings, DOCTOR_MAX_ATTEMPTS)

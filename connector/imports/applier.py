@@ -184,6 +184,7 @@ def _relationship_values(decision: Any) -> dict[str, Any]:
         "ended_at": decision.ended_at,
         "opt_out_offered": decision.opt_out_offered,
         "order_value": decision.amount,
+        "item": decision.item,
     }
 
 
@@ -212,6 +213,7 @@ def _write_relationships(
         "ended_at",
         "opt_out_offered",
         "order_value",
+        "item",
     )
     statement = (
         update(table).where(table.c.id == bindparam("b_id")).values({n: bindparam(f"b_{n}") for n in names})

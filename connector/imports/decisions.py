@@ -1,4 +1,4 @@
-"""A finished draft becomes plan entries: the import's rules (DESIGN §3 P0, P6), pure.
+"""A finished draft becomes plan entries: the import's rules (docs/policy.md P0, P6), pure.
 
 - A consent claim becomes consent only when attested: CSV evidence needs ``--source``; a Mailchimp
   export's opt-in needs ``--source`` or ``policy.trust_mailchimp_signup_forms``. Otherwise it is
@@ -19,24 +19,34 @@ from datetime import datetime
 from typing import Literal
 
 from connector.core.model import Channel, ConsentAction, ConsentMethod, SuppressionReason
+from connector.core.policy import method_needs_confirmation
+from connector.core.policy_settings import PolicySettings
+from connector.core.specificity import (
+    NOTICE_UNKNOWN,
+    Coverage,
+    InterestMapping,
+    Ticked,
+    generic,
+    mailchimp_sign_up,
+    named,
+)
 from connector.core.wording import day
 from connector.imports.merge import Claimed, Draft
 from connector.imports.parsing.rows import ConsentClaim, RelationshipClaim, WithdrawalClaim
 from connector.imports.plan import (
     CONTACT_FIELDS,
+    AwaitingConfirmation,
     Blocked,
     ContactDecision,
     ContactStatus,
     EventDecision,
     IgnoredConsent,
+    NotCovered,
     ObjectionDecision,
     RelationshipDecision,
     SuppressionDecision,
 )
 from connector.imports.store_state import OptOut, relationship_key
-
-MAILCHIMP_NOTICE = "mailchimp-signup-form"
-"""The notice version recorded for a Mailchimp hosted-form opt-in (the form's own wording)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,16 @@ class Rules:
     purpose_channels: dict[str, tuple[Channel, ...]]
     trust_mailchimp_signup_forms: bool
     unsubscribe_means: Literal["withdrawal", "objection"]
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    interests: tuple[InterestMapping, ...] = ()
+    """The audience's Mailchimp interests mapped to purposes."""
+    signup_purposes: tuple[str, ...] = ("newsletter",)
+    """What a Mailchimp export row whose groups are unknown grants."""
+    mailchimp_notice_version: str | None = None
+    """The audience's Mailchimp form wording, where configured; else the notice is recorded unknown."""
+    source_notice_version: str | None = None
+    """``imports.notice_versions`` for this ``--source``."""
+    list_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -63,6 +83,8 @@ class Outcome:
     suppressions: list[SuppressionDecision] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
     ignored: list[IgnoredConsent] = field(default_factory=list)
+    not_covered: list[NotCovered] = field(default_factory=list)
+    awaiting: list[AwaitingConfirmation] = field(default_factory=list)
 
     @property
     def writes(self) -> bool:
@@ -196,11 +218,15 @@ def _consent(
     opt_outs: list[OptOut],
     rules: Rules,
 ) -> None:
-    purposes = claim.purposes or rules.purposes
-    unknown = [p for p in purposes if claim.channel not in rules.purpose_channels.get(p, ())]
+    unknown = [p for p in claim.purposes if claim.channel not in rules.purpose_channels.get(p, ())]
     if unknown:
         reason = f"purpose {unknown[0]!r} is not configured for {claim.channel.value}: consent not recorded"
         outcome.ignored.append(IgnoredConsent(claimed.where, reason))
+        return
+    coverage = claim_coverage(claim, rules)
+    purposes = tuple(p for p in coverage.granted if claim.channel in rules.purpose_channels.get(p, ()))
+    outcome.not_covered += [NotCovered(claimed.where, p, why) for p, why in coverage.not_covered]
+    if not purposes:
         return
     blocked = _block_reason(planned.draft, claim, purposes, opt_outs)
     if blocked:
@@ -211,7 +237,10 @@ def _consent(
         outcome.ignored.append(IgnoredConsent(claimed.where, unattested))
         return
     for purpose in purposes:
-        outcome.events.extend(_grant_events(planned, purpose, claim, claimed))
+        outcome.events.extend(_grant_events(planned, purpose, claim, claimed, rules))
+    if claim.confirmed_at is None and method_needs_confirmation(claim.method, rules.policy):
+        why = "no CONFIRM_TIME" if claim.method is ConsentMethod.MAILCHIMP else f"method {claim.method.value}"
+        outcome.awaiting.append(AwaitingConfirmation(claimed.where, purposes, why))
 
 
 def _block_reason(
@@ -229,6 +258,18 @@ def _block_reason(
     return None
 
 
+def claim_coverage(claim: ConsentClaim, rules: Rules) -> Coverage:
+    """The purposes a claim covers (DESIGN §3 P2 "specific"): the ones it names; for a Mailchimp
+    sign-up the mapped interests it ticked (else ``mailchimp_signup_purposes``); for a row naming no
+    purpose the audience's purposes but the ``explicit_only`` ones."""
+    if claim.purposes:
+        return named(claim.purposes)
+    if claim.method is ConsentMethod.MAILCHIMP and not claim.source_required:
+        ticked = Ticked.from_groups(claim.groups) if claim.groups else None
+        return mailchimp_sign_up(rules.purposes, rules.policy, rules.interests, rules.signup_purposes, ticked)
+    return generic(rules.purposes, rules.policy, "a row without a purpose column")
+
+
 def _unattested(claim: ConsentClaim, rules: Rules) -> str | None:
     if claim.source_required and rules.source is None:
         return "consent evidence without --source naming who attests it: contact data only (P6)"
@@ -241,10 +282,9 @@ def _unattested(claim: ConsentClaim, rules: Rules) -> str | None:
 
 
 def _grant_events(
-    planned: _Planned, purpose: str, claim: ConsentClaim, claimed: Claimed
+    planned: _Planned, purpose: str, claim: ConsentClaim, claimed: Claimed, rules: Rules
 ) -> Iterator[EventDecision]:
-    notice = claim.notice_version or (MAILCHIMP_NOTICE if claim.method is ConsentMethod.MAILCHIMP else None)
-    reference = claim.source_ref or str(claimed.where)
+    notice, reference = _evidence(claim, claimed, rules)
     requested = claim.given_at if claim.confirmed_at is not None else None
     if planned.is_new(purpose, claim.channel, ConsentAction.GIVEN, claim.given_at):
         yield EventDecision(
@@ -257,6 +297,20 @@ def _grant_events(
             planned.key, purpose, claim.channel, ConsentAction.CONFIRMED, confirmed, claim.method,
             notice, claim.confirm_ip or claim.ip, reference, requested,
         )  # fmt: skip
+
+
+def _evidence(claim: ConsentClaim, claimed: Claimed, rules: Rules) -> tuple[str, str]:
+    """The notice version as known (never invented: ``unknown`` where nobody recorded it) and where the
+    claim came from (file and line; for a Mailchimp export also the list and the row's LAST_CHANGED)."""
+    mailchimp = claim.method is ConsentMethod.MAILCHIMP and not claim.source_required
+    configured = rules.mailchimp_notice_version if mailchimp else rules.source_notice_version
+    notice = claim.notice_version or configured or NOTICE_UNKNOWN
+    if not mailchimp:
+        return notice, claim.source_ref or str(claimed.where)
+    parts = [str(claimed.where), f"Mailchimp export of list {rules.list_id or 'unknown'}"]
+    if claim.recorded_as:
+        parts.append(claim.recorded_as)
+    return notice, "; ".join(parts)[:300]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -282,6 +336,7 @@ def relationship_values(claim: RelationshipClaim) -> tuple[object, ...]:
         tuple(sorted(claim.categories)),
         amount,
         claim.opt_out_offered,
+        claim.item,
     )
 
 
@@ -305,6 +360,7 @@ def _relationships(draft: Draft) -> Iterator[RelationshipDecision]:
             tuple(sorted(claim.categories)),
             claim.amount,
             claim.opt_out_offered,
+            claim.item,
         )
 
 

@@ -106,6 +106,7 @@ class RelationshipDecision:
     categories: tuple[str, ...]
     amount: Decimal | None
     opt_out_offered: bool
+    item: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,24 @@ class IgnoredConsent:
 
     where: Line
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotCovered:
+    """A purpose of the audience that a consent claim did not cover, and why (DESIGN §3 P2 "specific")."""
+
+    where: Line
+    purpose: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingConfirmation:
+    """A grant the import records unconfirmed: its method needs double opt-in and the row has none."""
+
+    where: Line
+    purposes: tuple[str, ...]
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +191,8 @@ class ImportPlan:
     blocked: tuple[Blocked, ...]
     ignored_consent: tuple[IgnoredConsent, ...]
     duplicates: tuple[Duplicate, ...]
+    not_covered: tuple[NotCovered, ...] = ()
+    awaiting_confirmation: tuple[AwaitingConfirmation, ...] = ()
     _counts: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
     """``counts()`` once worked out (the plan never changes; a large one holds a million contacts)."""
 
@@ -209,4 +230,6 @@ class ImportPlan:
             "duplicates_merged": sum(len(d.lines) - 1 for d in self.duplicates),
             "blocked": len(self.blocked),
             "ignored_for_consent": len(self.ignored_consent),
+            "purposes_not_covered": len(self.not_covered),
+            "awaiting_confirmation": len(self.awaiting_confirmation),
         }

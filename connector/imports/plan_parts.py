@@ -4,6 +4,7 @@ from connector.imports.decisions import Outcome
 from connector.imports.parsing.rows import RowError
 from connector.imports.plan import (
     AlreadyApplied,
+    AwaitingConfirmation,
     Blocked,
     ContactDecision,
     Duplicate,
@@ -11,6 +12,7 @@ from connector.imports.plan import (
     IgnoredConsent,
     ImportFile,
     ImportPlan,
+    NotCovered,
     ObjectionDecision,
     RelationshipDecision,
     SuppressionDecision,
@@ -27,6 +29,8 @@ class PlanParts:
         self.blocked: list[Blocked] = []
         self.ignored: list[IgnoredConsent] = []
         self.duplicates: list[Duplicate] = []
+        self.not_covered: list[NotCovered] = []
+        self.awaiting: list[AwaitingConfirmation] = []
 
     def add_outcome(self, outcome: Outcome) -> None:
         if outcome.contact is not None:
@@ -37,6 +41,8 @@ class PlanParts:
         self.suppressions += outcome.suppressions
         self.blocked += outcome.blocked
         self.ignored += outcome.ignored
+        self.not_covered += outcome.not_covered
+        self.awaiting += outcome.awaiting
 
     def plan(
         self,
@@ -58,4 +64,6 @@ class PlanParts:
             blocked=tuple(self.blocked),
             ignored_consent=tuple(self.ignored),
             duplicates=tuple(self.duplicates),
+            not_covered=tuple(self.not_covered),
+            awaiting_confirmation=tuple(self.awaiting),
         )

@@ -7,7 +7,7 @@ blocked rows and merged duplicates, never in logs.
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from connector.imports.plan import Blocked, Duplicate, IgnoredConsent, ImportPlan
+from connector.imports.plan import Blocked, Duplicate, IgnoredConsent, ImportPlan, NotCovered
 from connector.imports.reader import FileReport
 
 SHOWN = 25
@@ -38,7 +38,41 @@ def render_text(plan: ImportPlan, applied: bool) -> list[str]:
     lines.extend(_listed("Rejected rows", plan.rejected, lambda r: f"{r.where}: {r.reason}"))
     lines.extend(_listed("Blocked", plan.blocked, _blocked_line))
     lines.extend(_listed("Ignored for consent", plan.ignored_consent, _ignored_line))
+    lines.extend(_coverage_lines(plan))
     return lines
+
+
+def _coverage_lines(plan: ImportPlan) -> Iterator[str]:
+    """Which purposes the consent claims covered, and which they could not, and why (grouped)."""
+    granted: dict[str, int] = {}
+    for event in plan.events:
+        if event.action.value == "given":
+            granted[event.purpose] = granted.get(event.purpose, 0) + 1
+    if granted:
+        shown = ", ".join(f"{purpose} {count:,}" for purpose, count in sorted(granted.items()))
+        yield f"Consents by purpose: {shown}"
+    if plan.awaiting_confirmation:
+        count = len(plan.awaiting_confirmation)
+        first = ", ".join(f"{a.where} ({a.why})" for a in plan.awaiting_confirmation[:3])
+        more = ", …" if count > 3 else ""
+        yield (
+            f"Awaiting confirmation ({count:,} claims): recorded unconfirmed, no marketing until confirmed "
+            f"(double opt-in): {first}{more}"
+        )
+    groups = not_covered_groups(plan.not_covered)
+    if not groups:
+        return
+    yield f"Purposes not covered ({len(plan.not_covered):,} claims × purposes):"
+    for (purpose, reason), entries in groups.items():
+        first = ", ".join(str(e.where) for e in entries[:3]) + (", …" if len(entries) > 3 else "")
+        yield f"  {purpose}: {len(entries):,} claims ({first}): {reason}"
+
+
+def not_covered_groups(entries: Sequence[NotCovered]) -> dict[tuple[str, str], list[NotCovered]]:
+    groups: dict[tuple[str, str], list[NotCovered]] = {}
+    for entry in entries:
+        groups.setdefault((entry.purpose, entry.reason), []).append(entry)
+    return groups
 
 
 def _file_lines(path: str, sha256: str, reports: Sequence[FileReport]) -> Iterator[str]:
@@ -71,6 +105,8 @@ _LABELS = {
     "duplicates_merged": "duplicate rows merged",
     "blocked": "rows blocked",
     "ignored_for_consent": "consent claims ignored (not consent)",
+    "purposes_not_covered": "purposes a claim did not cover",
+    "awaiting_confirmation": "grants awaiting double opt-in confirmation",
 }
 
 
@@ -134,6 +170,13 @@ def plan_document(plan: ImportPlan, applied: bool) -> dict[str, Any]:
             for b in plan.blocked
         ],
         "ignored_for_consent": [{"where": str(i.where), "reason": i.reason} for i in plan.ignored_consent],
+        "awaiting_confirmation": [
+            {"where": str(a.where), "purposes": list(a.purposes), "why": a.why}
+            for a in plan.awaiting_confirmation
+        ],
+        "not_covered": [
+            {"where": str(n.where), "purpose": n.purpose, "reason": n.reason} for n in plan.not_covered
+        ],
     }
 
 

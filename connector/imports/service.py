@@ -60,6 +60,12 @@ def import_rules(settings: Settings, request: ImportRequest, ctx: AppContext) ->
         purpose_channels={p.name: p.channels for p in policy.purposes},
         trust_mailchimp_signup_forms=policy.trust_mailchimp_signup_forms,
         unsubscribe_means=policy.mailchimp_unsubscribe_means,
+        policy=policy,
+        interests=audience.interests,
+        signup_purposes=audience.mailchimp_signup_purposes,
+        mailchimp_notice_version=audience.mailchimp_notice_version,
+        source_notice_version=settings.imports.notice_versions.get(request.source or ""),
+        list_id=audience.list_id,
     )
 
 

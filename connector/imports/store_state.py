@@ -277,7 +277,7 @@ def _objections(connection: Connection, members: list[Any]) -> dict[str, list[An
 def _relationships(connection: Connection, members: list[Any]) -> dict[str, list[Any]]:
     columns = (
         "contact_id", "id", "kind", "reference", "started_at", "service_date", "ended_at", "categories",
-        "order_value", "opt_out_offered",
+        "order_value", "opt_out_offered", "item",
     )  # fmt: skip
     return _grouped(_select_in(connection, "relationships", columns, members))
 
@@ -384,6 +384,7 @@ def relationship_values(row: Any) -> tuple[object, ...]:
         tuple(sorted(row.categories)),
         None if amount is None else amount.normalize(),
         bool(row.opt_out_offered),
+        row.item,
     )
 
 

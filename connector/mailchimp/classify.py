@@ -1,7 +1,7 @@
 """Sort Mailchimp answers by how the caller reacts: retry, stop, or record a per-member rejection.
 
 Pure functions of (status, headers, body text) or of a transport exception; no I/O. Match on status and
-``title`` only: Mailchimp's problem ``type`` URL has changed over the years (API-NOTES §8).
+``title`` only: Mailchimp's problem ``type`` URL has changed over the years (mailchimp-behaviour §8).
 """
 
 import json

@@ -98,6 +98,7 @@ def member(data: object) -> MemberRecord:
         tags=tags,
         tags_count=_int(fields, "tags_count") if "tags_count" in fields else len(tags),
         unsubscribe_reason=_opt_str(fields, "unsubscribe_reason"),
+        interests=_interests(fields.get("interests")),
     )
 
 
@@ -249,6 +250,13 @@ def _address(fields: JsonObject) -> str:
 # -- writing ----------------------------------------------------------------------------------------
 
 
+def _interests(value: object) -> dict[str, bool]:
+    """Members' ``interests`` (``{id: true|false}``); anything else reads as none."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, bool)}
+
+
 def member_body(write: MemberWrite, *, for_batch: bool) -> dict[str, object]:
     """A member as JSON: for ``POST /lists/{id}`` (with tags) or for PUT (with ``status_if_new``)."""
     if MemberStatus.ARCHIVED in (write.status, write.status_if_new):
@@ -262,6 +270,8 @@ def member_body(write: MemberWrite, *, for_batch: bool) -> dict[str, object]:
         body["merge_fields"] = dict(write.merge_fields)
     if write.tags and for_batch:
         body["tags"] = list(write.tags)
+    if write.interests:
+        body["interests"] = dict(write.interests)
     optional = {
         "language": write.language,
         "ip_signup": write.ip_signup,

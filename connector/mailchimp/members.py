@@ -43,6 +43,7 @@ MEMBER_FIELDS: tuple[str, ...] = (
     "members.merge_fields",
     "members.tags",
     "members.tags_count",
+    "members.interests",
     "members.unsubscribe_reason",
 )
 """What reconciliation reads of each member by default (``total_items`` is always added)."""

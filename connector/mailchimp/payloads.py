@@ -59,6 +59,7 @@ class MemberWrite:
     status_if_new: MemberStatus | None = None
     merge_fields: Mapping[str, MergeValue] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    interests: Mapping[str, bool] = field(default_factory=dict)
     language: str | None = None
     ip_signup: str | None = None
     timestamp_signup: datetime | None = None
@@ -78,6 +79,7 @@ class MemberRecord:
     tags: frozenset[str] = frozenset()
     tags_count: int = 0
     unsubscribe_reason: str | None = None
+    interests: Mapping[str, bool] = field(default_factory=dict)
 
     def to_remote(self) -> RemoteMember:
         """The mirror's value for this member (merge values as text; address parts joined by two spaces)."""
@@ -89,6 +91,7 @@ class MemberRecord:
             tags=self.tags,
             last_changed=self.last_changed or _EPOCH,
             unsubscribe_reason=self.unsubscribe_reason,
+            interests=tuple(sorted(self.interests.items())),
         )
 
 

@@ -8,7 +8,7 @@ which ``/metrics`` exposes as monotonic counters.
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -34,6 +34,10 @@ class StatsSnapshot:
         return sum(self.throttles.values())
 
 
+Sink = Callable[[str, str], None]
+"""Told ``(counter, endpoint)`` of every count; ``counter`` is calls, retries, throttles or failures."""
+
+
 class GatewayStats:
     """Thread-safe counters; read them with :meth:`snapshot`."""
 
@@ -46,6 +50,11 @@ class GatewayStats:
         self._throttles: Counter[str] = Counter()
         self._failures: Counter[str] = Counter()
         self._peak_in_flight = 0
+        self._sink: Sink | None = None
+
+    def forward_to(self, sink: Sink | None) -> None:
+        """Also tell ``sink`` of every count from now on (``None``: stop)."""
+        self._sink = sink
 
     def called(self, endpoint: str, in_flight: int) -> None:
         with self._lock:
@@ -53,24 +62,32 @@ class GatewayStats:
             self._peak_in_flight = max(self._peak_in_flight, in_flight)
         if self._totals is not None:
             self._totals.called(endpoint, in_flight)
+        if self._sink is not None:
+            self._sink("calls", endpoint)
 
     def retried(self, endpoint: str) -> None:
         with self._lock:
             self._retries[endpoint] += 1
         if self._totals is not None:
             self._totals.retried(endpoint)
+        if self._sink is not None:
+            self._sink("retries", endpoint)
 
     def throttled(self, endpoint: str) -> None:
         with self._lock:
             self._throttles[endpoint] += 1
         if self._totals is not None:
             self._totals.throttled(endpoint)
+        if self._sink is not None:
+            self._sink("throttles", endpoint)
 
     def failed(self, endpoint: str) -> None:
         with self._lock:
             self._failures[endpoint] += 1
         if self._totals is not None:
             self._totals.failed(endpoint)
+        if self._sink is not None:
+            self._sink("failures", endpoint)
 
     def snapshot(self) -> StatsSnapshot:
         with self._lock:

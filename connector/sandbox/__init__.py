@@ -26,8 +26,8 @@ SQLite snapshot), ``runtime`` (committing member changes), ``webhook_events`` an
 (payloads and delivery), ``batches``, ``segments``, ``render``, ``shaping``, ``knobs``, ``faults``,
 ``observations``, ``server``, ``cli``, ``assumptions``.
 
-Assumptions where API-NOTES says UNCONFIRMED (named in :mod:`connector.sandbox.assumptions`, served at
-``GET /_sandbox/assumptions``):
+Assumptions where docs/mailchimp-behaviour.md marks a point UNCONFIRMED (named in
+:mod:`connector.sandbox.assumptions`, served at ``GET /_sandbox/assumptions``):
 
 - ``api_unsubscribe_is_compliance_state``: an API or admin unsubscribe blocks a later ``subscribed``
   (400 Member In Compliance State) just like the person's own; only ``pending`` + confirmation returns.

@@ -1,4 +1,6 @@
-"""Where API-NOTES says UNCONFIRMED, the sandbox picks the documented-looking behaviour; here, by name.
+"""Where docs/mailchimp-behaviour.md says UNCONFIRMED, the sandbox picks the documented-looking behaviour.
+
+Here, by name.
 
 Member-state choices live in :class:`connector.core.transitions.Rules` (so the sync engine's property
 tests model Mailchimp with the same code); :data:`MEMBER_RULES` spells them out. Everything else the
@@ -46,73 +48,73 @@ ASSUMPTIONS: Final = (
         "api_unsubscribe_is_compliance_state",
         "An unsubscribe made by the API or an admin is a compliance state too: a later `subscribed` "
         "answers 400 Member In Compliance State; only `pending` plus the person's confirmation returns.",
-        "API-NOTES 1.5, 15.3 (observed both ways; the strict choice never lets a sync rely on it)",
+        "mailchimp-behaviour §1.5, 15.3 (observed both ways; the strict choice never lets a sync rely on it)",
     ),
     Assumption(
         "pending_after_unsubscribe_shows_pending",
         "PUT/PATCH `status: pending` on an unsubscribed member shows `pending` until the person confirms; "
         "it sends one simulated confirmation. A cleaned address cannot be set pending (compliance state).",
-        "API-NOTES 1.5, 15.2",
+        "mailchimp-behaviour §1.5, 15.2",
     ),
     Assumption(
         "tag_changes_bump_last_changed",
         "Adding or removing a tag moves the member's `last_changed`.",
-        "API-NOTES 1.7, 15.4",
+        "mailchimp-behaviour §1.7, 15.4",
     ),
     Assumption(
         "since_last_changed_is_inclusive",
         "`since_last_changed` keeps members changed at or after the given second.",
-        "API-NOTES 1.7",
+        "mailchimp-behaviour §1.7",
     ),
     Assumption(
         "fake_addresses",
         f"Addresses at {', '.join(sorted(FAKE_DOMAINS))} or ending in {', '.join(FAKE_SUFFIXES)} "
         "answer 400 Invalid Resource ('looks fake or invalid').",
-        "API-NOTES 1.5",
+        "mailchimp-behaviour §1.5",
     ),
     Assumption(
         "too_many_requests_title",
         f"The 429 body is problem+json with title '{TOO_MANY_REQUESTS_TITLE}'.",
-        "API-NOTES 7, 15.1",
+        "mailchimp-behaviour §7, 15.1",
     ),
     Assumption(
         "batch_subscribe_member_tags",
         "Batch subscribe takes per-member `tags` as an array of names; they are added to new and existing "
         "members, and replace an existing member's tags when `sync_tags` is true.",
-        "API-NOTES 2, 15.5",
+        "mailchimp-behaviour §2, 15.5",
     ),
     Assumption(
         "segment_bulk_reports_non_members",
         "Bulk tag edits report addresses not on the audience in `errors[]`; an address that already has "
         "(or already lacks) the tag is reported as added (or removed).",
-        "API-NOTES 3",
+        "mailchimp-behaviour §3",
     ),
     Assumption(
         "segment_members_default_subscribed_only",
         "Segment member lists and `member_count` include only subscribed members unless "
         "`include_unsubscribed` / `include_cleaned` / `include_transactional` are true.",
-        "API-NOTES 4",
+        "mailchimp-behaviour §4",
     ),
     Assumption(
         "webhook_defaults",
         "A webhook created without `events` or `sources` gets all of them enabled.",
-        "API-NOTES 6.1, 15.6",
+        "mailchimp-behaviour §6.1, 15.6",
     ),
     Assumption(
         "webhook_get_check",
         "Creating a list webhook GETs its URL first; a non-2xx or unreachable URL answers 400.",
-        "API-NOTES 6.1, 15.6",
+        "mailchimp-behaviour §6.1, 15.6",
     ),
     Assumption(
         "webhook_retry_schedule",
         f"Failed deliveries are retried after {', '.join(f'{d:g}' for d in WEBHOOK_RETRY_DELAYS_S)} s "
         "(75 minutes in all), scaled by --webhook-time-scale; 410 disables the webhook.",
-        "API-NOTES 6.2",
+        "mailchimp-behaviour §6.2",
     ),
     Assumption(
         "webhook_fired_at_utc",
         "`fired_at` is UTC, formatted 'YYYY-MM-DD HH:MM:SS'.",
-        "API-NOTES 6.3, 15.7",
+        "mailchimp-behaviour §6.3, 15.7",
     ),
     Assumption(
         "webhook_event_mapping",
@@ -120,35 +122,35 @@ ASSUMPTIONS: Final = (
         "`unsubscribe` with reason=abuse; a hard bounce fires `cleaned` with reason=hard and is delivered "
         "whatever the webhook's sources; a confirmed sign-up fires `subscribe`; merge-field and tag edits "
         "fire `profile`; a changed address fires `upemail` then `profile`.",
-        "API-NOTES 6.3",
+        "mailchimp-behaviour §6.3",
     ),
     Assumption(
         "webhook_signing",
         "With --signing-secret every webhook is signed with it; otherwise a webhook created with "
         "`signing_enabled: true` gets a random secret, returned once in the create response.",
-        "API-NOTES 6.4, 15.10",
+        "mailchimp-behaviour §6.4, 15.10",
     ),
     Assumption(
         "archive_twice_not_found",
         "Archiving an archived member answers 404 Resource Not Found.",
-        "API-NOTES 1.6",
+        "mailchimp-behaviour §1.6",
     ),
     Assumption(
         "put_hash_must_match_email",
         "PUT with an `email_address` whose hash differs from the URL's answers 400 Invalid Resource; "
         "PATCH with a new `email_address` changes the address.",
-        "API-NOTES 1.3",
+        "mailchimp-behaviour §1.3",
     ),
     Assumption(
         "member_list_excludes_archived",
         "Listing members without `status` leaves archived members out (ask `status=archived`); "
         "`unsubscribed_since` compares with `last_changed`.",
-        "API-NOTES 1.7",
+        "mailchimp-behaviour §1.7",
     ),
     Assumption(
         "unknown_merge_tags_rejected",
         "Merge tags the audience does not define answer 400 Invalid Resource "
         "('Your merge fields were invalid.'), as do missing required fields without skip_merge_validation.",
-        "API-NOTES 1.5, 9.3",
+        "mailchimp-behaviour §1.5, 9.3",
     ),
 )

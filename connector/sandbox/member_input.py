@@ -98,7 +98,16 @@ def with_details(member: RemoteMember, body: dict[str, Any]) -> RemoteMember:
     for name in ("timestamp_signup", "timestamp_opt"):
         if isinstance(body.get(name), str) and body[name]:
             changes[name] = _moment(body[name], name)
+    if "interests" in body:
+        changes["interests"] = _interests(member, body["interests"])
     return replace(member, **changes) if changes else member
+
+
+def _interests(member: RemoteMember, raw: Any) -> tuple[tuple[str, bool], ...]:
+    """``interests`` merged into the member's: ids sent are set, others kept (as Mailchimp does)."""
+    if not isinstance(raw, dict) or not all(isinstance(v, bool) for v in raw.values()):
+        raise invalid("interests", "interests must be an object of interest ids to true or false")
+    return tuple(sorted({**dict(member.interests), **{str(k): v for k, v in raw.items()}}.items()))
 
 
 def _moment(text: str, name: str) -> datetime:

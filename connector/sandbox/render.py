@@ -32,7 +32,7 @@ def member(audience: Audience, value: RemoteMember, extras: MemberExtras) -> dic
         "status": value.status.value,
         "consents_to_one_to_one_messaging": True,
         "merge_fields": merges,
-        "interests": {},
+        "interests": dict(value.interests),
         "stats": {"avg_open_rate": 0, "avg_click_rate": 0},
         "ip_signup": value.ip_signup,
         "timestamp_signup": timestamp(value.timestamp_signup),

@@ -21,7 +21,7 @@ from connector.store.tables import ConsentEventRow, ContactRow
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """How and when the person acted, as recorded with a consent event (DESIGN §2)."""
+    """How and when the person acted, as recorded with a consent event (docs/policy.md)."""
 
     occurred_at: datetime
     method: ConsentMethod

@@ -98,12 +98,16 @@ def require_contact(session: Session, email: str, where: str = "EMAIL") -> Conta
 def upsert_contact(
     session: Session, ctx: AppContext, data: ContactInput, origin: Origin, now: datetime
 ) -> tuple[ContactRow, bool]:
-    """Create the contact, or fill in the fields given; returns the row and whether it was created."""
+    """Create the contact, or fill in the fields given; returns the row and whether it was created.
+
+    A contact created or changed is marked for the next sync in this unit of work: its merge fields
+    (names) are part of what Mailchimp holds."""
     clean = normalised(data, ctx.settings.contacts.default_region)
     contact = find_contact(session, clean.email)
     if contact is None:
         return _create(session, ctx, clean, origin, now), True
-    _fill_in(session, contact, clean, origin, now)
+    if _fill_in(session, contact, clean, origin, now):
+        mark_changed(session, ctx, contact, now)
     return contact, False
 
 
@@ -128,10 +132,12 @@ def fill_in_change(
 
 def _fill_in(
     session: Session, contact: ContactRow, clean: ContactInput, origin: Origin, now: datetime
-) -> None:
+) -> bool:
+    """Whether anything changed (then its history row is added)."""
     change = fill_in_change(contact, clean, origin, now)
     if change is not None:
         add_change(session, change)
+    return change is not None
 
 
 def ensure_contact(

@@ -8,6 +8,7 @@ from connector.core.policy import decide
 from connector.core.wording import explanation
 from connector.services.contacts import require_contact
 from connector.services.context import AppContext
+from connector.services.notices import explain_route
 from connector.store.engine import unit_of_work
 from connector.store.facts import load_contact_facts
 
@@ -17,6 +18,9 @@ class Explanation:
     contact_id: str
     entitlement: Entitlement
     sentences: tuple[str, ...]
+    notice_route: str | None = None
+    """How a transactional notice reaches the person today, in words (``None`` for a past date or when
+    notices are not allowed)."""
 
 
 def explain_contact(ctx: AppContext, email: str, at: datetime | None = None) -> Explanation:
@@ -25,8 +29,12 @@ def explain_contact(ctx: AppContext, email: str, at: datetime | None = None) -> 
         contact = require_contact(session, email)
         facts = load_contact_facts(session, contact, ctx.suppression_key)
     entitlement = decide(facts, ctx.settings.policy, moment)
-    sentences = tuple(explanation(entitlement, ctx.settings.policy))
-    return Explanation(contact_id=contact.id, entitlement=entitlement, sentences=sentences)
+    sentences = explanation(entitlement, ctx.settings.policy)
+    route = None
+    if at is None and entitlement.transactional.allowed:
+        route = explain_route(ctx, email)
+        sentences.insert(len(entitlement.marketing) + 1, f"Transactional route today: {route}")
+    return Explanation(contact.id, entitlement, tuple(sentences), route)
 
 
 def entitlement_document(result: Explanation) -> dict[str, object]:
@@ -54,6 +62,7 @@ def entitlement_document(result: Explanation) -> dict[str, object]:
             "reason": entitlement.transactional.reason,
             "valid_until": _iso(entitlement.transactional.valid_until),
             "records": [{"kind": r.kind.value, "id": r.id} for r in entitlement.transactional.records],
+            "route": result.notice_route,
         },
         "next_review_at": _iso(entitlement.next_review_at),
         "sentences": list(result.sentences),

@@ -27,6 +27,8 @@ class RelationshipInput:
     ended_at: datetime | None = None
     opt_out_offered: bool = False
     order_value: Decimal | None = None
+    item: str | None = None
+    """What it concerns (a concert, a departure, a product)."""
 
 
 def check_relationship(data: RelationshipInput) -> None:
@@ -36,6 +38,8 @@ def check_relationship(data: RelationshipInput) -> None:
         raise InputError("--ended", "is before the start date")
     if data.order_value is not None and data.order_value < 0:
         raise InputError("--amount", "must not be negative")
+    if data.item is not None and not 0 < len(data.item.strip()) <= 200:
+        raise InputError("--item", "must be 1 to 200 characters")
 
 
 def add_relationship(ctx: AppContext, email: str, data: RelationshipInput, origin: Origin) -> RelationshipRow:
@@ -109,3 +113,4 @@ def _fill(row: RelationshipRow, data: RelationshipInput) -> None:
     row.ended_at = data.ended_at
     row.opt_out_offered = data.opt_out_offered
     row.order_value = data.order_value
+    row.item = data.item.strip() if data.item is not None else None

@@ -10,14 +10,17 @@ from sqlmodel import Session, SQLModel, col
 from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
 from connector.core.remote import subscriber_hash
+from connector.core.specificity import NOTICE_UNKNOWN
 from connector.services.contacts import require_contact
 from connector.services.context import AppContext, Origin
 from connector.services.explain import entitlement_document, explain_contact
 from connector.services.history import record_change
 from connector.services.suppressions import suppress
 from connector.store.engine import unit_of_work
-from connector.store.http_tables import ERASED_BODY, WebhookInboxRow
+from connector.store.http_tables import ERASED_BODY, AdminRunRow, WebhookInboxRow
+from connector.store.notice_tables import NoticeDeliveryRow, NoticeRow
 from connector.store.sync_requests import request_sync
+from connector.store.sync_tables import MirrorMemberRow, PlanOperationRow
 from connector.store.tables import (
     ConsentEventRow,
     ContactRow,
@@ -27,6 +30,8 @@ from connector.store.tables import (
     RelationshipRow,
     SuppressionRow,
 )
+
+NOTICE_NOT_RECORDED = "notice text not recorded"
 
 _PER_CONTACT = (ConsentEventRow, RelationshipRow, ObjectionRow, HistoryRow)
 
@@ -38,7 +43,7 @@ def export_subject(ctx: AppContext, email: str) -> dict[str, Any]:
         document: dict[str, Any] = {
             "exported_at": ctx.now().isoformat(),
             "contact": _plain(contact),
-            "consent_events": _rows(session, ConsentEventRow, contact.id),
+            "consent_events": [_with_notice(e) for e in _rows(session, ConsentEventRow, contact.id)],
             "relationships": _rows(session, RelationshipRow, contact.id),
             "objections": _rows(session, ObjectionRow, contact.id),
             "history": _rows(session, HistoryRow, contact.id),
@@ -72,9 +77,46 @@ def erase_subject(ctx: AppContext, email: str, origin: Origin) -> ErasureRow:
         session.add(tombstone)
         record_change(session, contact_id=contact.id, origin=origin, action="contact.erased", at=now)
         _scrub_received_webhooks(session, address)
+        _scrub_sync_records(session, subscriber_hash(address), address)
+        _scrub_notice_targets(session, address)
+        session.execute(  # a notice's record of the delivery stays (sent at most once), the address goes
+            update(NoticeDeliveryRow)
+            .where(col(NoticeDeliveryRow.contact_id) == contact.id)
+            .values(email="", merge_vars={})
+        )
         for audience in ctx.settings.audiences:
             request_sync(session, audience.name, now)  # Mailchimp's part (P7) follows promptly
     return tombstone
+
+
+def _scrub_sync_records(session: Session, key: str, address: str) -> None:
+    """The mirror and stored operations keep only the subscriber hash the deletion needs (dropped once
+    Mailchimp confirms it: ``purge_confirmed_erasures``); an operation not yet sent is never sent.
+    """
+    session.execute(
+        update(MirrorMemberRow)
+        .where(col(MirrorMemberRow.subscriber_hash) == key)
+        .values(email="", merge_fields={}, tags=[], contact_id=None)
+    )
+    operations = col(PlanOperationRow.subscriber_hash) == key
+    session.execute(
+        update(PlanOperationRow)
+        .where(operations, col(PlanOperationRow.state) == "pending")
+        .values(state="rejected", outcome="not sent: the person was erased")
+    )
+    session.execute(update(PlanOperationRow).where(operations).values(payload={}))
+    session.execute(update(AdminRunRow).where(col(AdminRunRow.contact) == address).values(contact=""))
+
+
+def _scrub_notice_targets(session: Session, address: str) -> None:
+    """A notice aimed at a list of addresses forgets this one (what was sent to whom stays, by contact id)."""
+    for notice in session.execute(select(NoticeRow)).scalars():
+        target = dict(notice.spec.get("target") or {})
+        emails = list(target.get("emails") or [])
+        kept = [e for e in emails if str(e).lower() != address.lower()]
+        if len(kept) != len(emails):
+            notice.spec = {**notice.spec, "target": {**target, "emails": kept}}
+            session.add(notice)
 
 
 def _scrub_received_webhooks(session: Session, address: str) -> None:
@@ -82,6 +124,15 @@ def _scrub_received_webhooks(session: Session, address: str) -> None:
     inbox = col(WebhookInboxRow.body)
     for form in {quote_plus(address), quote(address, safe=""), address}:
         session.execute(update(WebhookInboxRow).where(inbox.contains(form)).values(body=ERASED_BODY))
+
+
+def _with_notice(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with ``notice`` in words: its version, or "notice text not recorded" where unknown."""
+    version = event.get("notice_version")
+    if event.get("action") != "given":
+        return event
+    notice = NOTICE_NOT_RECORDED if version in (None, NOTICE_UNKNOWN) else f"notice {version}"
+    return {**event, "notice": notice}
 
 
 def _rows(session: Session, table: type[SQLModel], contact_id: str) -> list[dict[str, Any]]:

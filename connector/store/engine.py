@@ -12,12 +12,22 @@ from sqlmodel import Session
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, full sync, foreign keys and a busy timeout per connection."""
+    """An engine for ``url``; SQLite gets WAL, full sync, foreign keys and a busy timeout per connection.
+
+    Bound parameters (names, addresses, free text) never reach a log line or an error message.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(
+        url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10
+    )
     event.listen(engine, "connect", _postgresql_settings)
     return engine
 

@@ -122,6 +122,7 @@ def to_relationship(row: RelationshipRow) -> Relationship:
         opt_out_offered=row.opt_out_offered,
         order_value=row.order_value,
         source=row.source,
+        item=row.item,
     )
 
 

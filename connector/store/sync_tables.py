@@ -8,7 +8,7 @@ updates the mirror for it.
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, String
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, text
 from sqlmodel import Field, SQLModel
 
 from connector.store.tables import _at
@@ -31,6 +31,9 @@ class MirrorMemberRow(SQLModel, table=True):
     status: str = Field(max_length=16)
     merge_fields: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    interests: dict[str, bool] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default=text("'{}'"))
+    )
     last_changed: datetime | None = Field(default=None, sa_column=_at(nullable=True))
     managed: bool = False
     forgotten: bool = False

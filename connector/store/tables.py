@@ -78,6 +78,8 @@ class RelationshipRow(SQLModel, table=True):
     contact_id: str = Field(sa_column=_contact_fk())
     kind: str = Field(max_length=16)
     reference: str | None = Field(default=None, max_length=200)
+    item: str | None = Field(default=None, max_length=200, index=True)
+    """What it concerns (a concert, a departure, a product): what a notice targets."""
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     started_at: datetime = Field(sa_column=_at())
     service_date: datetime | None = Field(default=None, sa_column=_at(nullable=True))

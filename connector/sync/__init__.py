@@ -1,1 +1,1 @@
-"""The sync engine: lock → load → decide → plan → guard → persist → apply → record (DESIGN §5)."""
+"""The sync engine: lock → load → decide → plan → guard → persist → apply → record (docs/architecture.md)."""

@@ -1,4 +1,6 @@
-"""Perform a persisted plan in the fewest calls and record what Mailchimp confirmed (DESIGN §4, §5).
+"""Perform a persisted plan in the fewest calls and record what Mailchimp confirmed.
+
+See docs/mailchimp-mapping.md ("Applying it in the fewest calls") and docs/architecture.md.
 
 Upserts go out as batch subscribes of up to ``batch_size`` members, a new member's tags inside its entry
 (Mailchimp confirms them in the member it answers; any it does not confirm go out with the tag calls);
@@ -227,6 +229,7 @@ class _Applier:
             status=MemberStatus(step.payload["send_status"]),
             merge_fields=step.payload["merge_fields"],
             tags=tags_to_send(tags) if tags is not None else (),
+            interests=step.payload.get("interests", {}),
         )
 
     def _record_upserts(self, chunk: Sequence[Step]) -> Callable[[Any], None]:

@@ -1,4 +1,6 @@
-"""Many archives and permanent deletions as one ``/batches`` job instead of one call each (DESIGN §4).
+"""Many archives and permanent deletions as one ``/batches`` job instead of one call each.
+
+See docs/mailchimp-mapping.md.
 
 The job's id is written into every step's payload before waiting for it, so a run killed while Mailchimp
 works on the job polls the same job on resume instead of submitting it again.

@@ -7,15 +7,18 @@ A tombstone (``erasures``) is closed only once every configured audience has rec
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, select
+from sqlalchemy import Column, ForeignKey, String, delete, select
 from sqlmodel import Field, Session, SQLModel, col
 
 from connector.core.plan import Erasure, Plan
 from connector.core.remote import RemoteMember
 from connector.settings import Settings
+from connector.store.sync_tables import MirrorMemberRow, PlanOperationRow
 from connector.store.tables import ErasureRow, _at
 
 STRONGEST_FIRST = ("deleted", "archived", "not found", "already deleted", "already archived", "not a member")
+KEPT_BY_MAILCHIMP = frozenset({"archived", "already archived"})
+"""Outcomes after which Mailchimp still holds the member (archived): its subscriber hash stays ours too."""
 
 
 class ErasureAudienceRow(SQLModel, table=True):
@@ -100,3 +103,28 @@ def _parts(session: Session, contact_id: str) -> dict[str, str]:
 def _strongest(outcomes: Iterable[str]) -> str:
     found = set(outcomes)
     return next((o for o in STRONGEST_FIRST if o in found), "done")
+
+
+def purge_confirmed_erasures(session: Session) -> int:
+    """Drop the Mailchimp subscriber hash of every erasure Mailchimp has confirmed everywhere.
+
+    The hash is the MD5 of the address, reversible by anyone holding candidate addresses: it is kept only
+    while Mailchimp may still hold the member. Once every audience's part is a deletion (or the person
+    was never or no longer there), the mirror rows and the stored operations carrying the hash go, and
+    the tombstone keeps only what it says happened. The number of tombstones purged.
+    """
+    query = select(ErasureRow).where(
+        col(ErasureRow.mailchimp_done_at).is_not(None), col(ErasureRow.mailchimp_subscriber_hash).is_not(None)
+    )
+    purged = 0
+    for tombstone in session.execute(query).scalars():
+        if KEPT_BY_MAILCHIMP & set(_parts(session, tombstone.contact_id).values()):
+            continue
+        key = tombstone.mailchimp_subscriber_hash
+        mirror = col(MirrorMemberRow.subscriber_hash) == key
+        session.execute(delete(MirrorMemberRow).where(mirror, col(MirrorMemberRow.contact_id).is_(None)))
+        session.execute(delete(PlanOperationRow).where(col(PlanOperationRow.subscriber_hash) == key))
+        tombstone.mailchimp_subscriber_hash = None
+        session.add(tombstone)
+        purged += 1
+    return purged

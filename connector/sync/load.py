@@ -60,7 +60,8 @@ def load_inputs(
     A full run reads the whole mirror; an incremental one only the rows of its contacts and erasures,
     so its cost follows the number of changes, not the size of the audience.
     """
-    contacts = load_changed_contacts(session, audience, now, full=full, email=email)
+    overlap = timedelta(seconds=settings.sync.change_overlap_seconds)
+    contacts = load_changed_contacts(session, audience, now, full=full, email=email, overlap=overlap)
     erasures = () if email is not None else pending_erasures(session, audience, settings)
     keys = None if full else [subscriber_hash(c.email or "") for c in contacts]
     list_id = bound_list_id(session, audience)
@@ -126,19 +127,17 @@ def opted_out_in_earlier_lists(
 _OPTED_OUT = (MemberStatus.UNSUBSCRIBED.value, MemberStatus.CLEANED.value)
 
 
-CHANGES_IN_FLIGHT = timedelta(seconds=60)
-"""How far before the watermark an incremental run looks again. A writer stamps ``changed_at`` with its
-own clock reading and commits a moment later (a webhook batch, an import, an API call): a change stamped
-before a run's watermark but committed after the run read the contacts would otherwise never be planned
-(found by the chaos run: an opt-out left ``cs:newsletter`` in place). Planning a contact again that is
-already in line with Mailchimp changes nothing."""
-
-
 def load_changed_contacts(
-    session: Session, audience: str, now: datetime, *, full: bool, email: str | None
+    session: Session,
+    audience: str,
+    now: datetime,
+    *,
+    full: bool,
+    email: str | None,
+    overlap: timedelta = timedelta(0),
 ) -> list[ContactRow]:
-    """One contact by address; all with ``full``; else changed since the watermark (less the changes
-    that may have been in flight then, ``CHANGES_IN_FLIGHT``) or due for review."""
+    """One contact by address; all with ``full``; else marked since the watermark (less ``overlap``, for
+    transactions that committed after the last run read the store) or due for review."""
     query = select(ContactRow).where(col(ContactRow.email).is_not(None))
     if email is not None:
         query = query.where(col(ContactRow.email) == normalise_email(email))
@@ -147,7 +146,7 @@ def load_changed_contacts(
         since = state.last_sync_at if state is not None else None
         if since is not None:
             due = col(ContactRow.next_review_at) <= now
-            query = query.where(or_(col(ContactRow.changed_at) >= since - CHANGES_IN_FLIGHT, due))
+            query = query.where(or_(col(ContactRow.changed_at) >= since - overlap, due))
     found = list(session.execute(query.order_by(col(ContactRow.id))).scalars())
     if email is not None and not found:
         raise NotFoundError("--contact", "no contact with that e-mail address")
@@ -161,6 +160,7 @@ def remote_member(row: MirrorMemberRow) -> RemoteMember:
         status=MemberStatus(row.status),
         merge_fields=merge_fields_of(row.merge_fields),
         tags=frozenset(row.tags),
+        interests=tuple(sorted(row.interests.items())),
         last_changed=row.last_changed or EPOCH,
         forgotten=row.forgotten,
     )

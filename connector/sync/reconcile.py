@@ -85,7 +85,8 @@ def reconcile_audience(
             size = present_members(session, target.list_id)
         settings = ctx.settings.reconcile
         limit = inbound_limit(size, max_fraction=settings.max_inbound_fraction, floor=settings.inbound_floor)
-        work = _Reconcile(ctx, target.list_id, name, audience.purposes, mapping.owns, report)
+        merge_tags = frozenset(tag for tag, _ in mapping.merge_fields)
+        work = _Reconcile(ctx, target.list_id, name, audience.purposes, mapping.owns, merge_tags, report)
         news = _News(limit=None if accept_inbound else limit)
         newest = since
         seen: set[str] = set()
@@ -142,6 +143,8 @@ class _Reconcile:
     audience: str
     purposes: tuple[str, ...]
     owns: Callable[[str], bool]
+    merge_tags: frozenset[str]
+    """The merge fields the audience maps (the plan compares only those)."""
     report: ReconcileReport
 
     def page(self, page: Sequence[RemoteMember], news: _News) -> None:
@@ -176,6 +179,7 @@ class _Reconcile:
             remote,
             self.purposes,
             self.owns,
+            self.merge_tags,
             self.report,
         )
 
@@ -238,21 +242,23 @@ def _reconcile_member(
     remote: RemoteMember,
     purposes: tuple[str, ...],
     owns: Callable[[str], bool],
+    merge_tags: frozenset[str],
     report: ReconcileReport,
 ) -> None:
     now = ctx.now()
     row = known.mirror.get(remote.subscriber_hash)
     contact_id = known.contact_of(remote)
     before = row.status if row is not None else None
-    changed = False
+    changed = True  # a member the mirror did not know: the contact's plan starts from it now
     if row is not None:
         ours = {t for t in row.tags if owns(t)} != {t for t in remote.tags if owns(t)}
+        fields = _ours(dict(row.merge_fields), merge_tags) != _ours(dict(remote.merge_fields), merge_tags)
         if ours or row.status != remote.status.value:
             report.drift.append(
                 f"{remote.subscriber_hash[:8]}: {row.status} → {remote.status.value}"
                 + (" (tags)" if ours else "")
             )
-            changed = True
+        changed = ours or fields or row.status != remote.status.value
     else:
         row = MirrorMemberRow(
             list_id=list_id,
@@ -270,11 +276,16 @@ def _reconcile_member(
         report.cleaned += 1
     row.contact_id = contact_id
     row.email, row.status, row.tags = remote.email, remote.status.value, sorted(remote.tags)
+    row.interests = dict(remote.interests)
     row.merge_fields, row.last_changed, row.confirmed_at = dict(remote.merge_fields), remote.last_changed, now
     session.add(row)
     contact = session.get(ContactRow, contact_id) if changed and contact_id else None
-    if contact is not None:
+    if contact is not None:  # what the next plan compares with changed: it must look at the contact
         mark_changed(session, ctx, contact, now)
+
+
+def _ours(values: dict[str, str], tags: frozenset[str]) -> dict[str, str]:
+    return {tag: value for tag, value in values.items() if tag in tags and value}
 
 
 def _record(

@@ -136,7 +136,7 @@ class Recorder:
         for step in steps:
             key, payload = step.op.subscriber_hash, step.payload
             record = records.get(key)
-            contact, merge, changed, tags = known.get(key, (None, {}, None, []))
+            contact, merge, changed, tags, interests = known.get(key, (None, {}, None, [], {}))
             added = _carried_tags_confirmed(carried.get(key), record)
             values = {
                 "b_list": self.list_id,
@@ -147,6 +147,7 @@ class Recorder:
                 "merge_fields": {**merge, **payload["merge_fields"]},
                 "last_changed": record.last_changed if record is not None else changed,
                 "tags": sorted({*tags, *added}),
+                "interests": {**(interests or {}), **payload.get("interests", {})},
                 "confirmed_at": now,
             }
             if key in known:
@@ -173,6 +174,7 @@ class Recorder:
             col(mirror.merge_fields),
             col(mirror.last_changed),
             col(mirror.tags),
+            col(mirror.interests),
         ).where(col(mirror.list_id) == self.list_id, col(mirror.subscriber_hash).in_(_keys(steps)))
         return {key: tuple(rest) for key, *rest in session.execute(query)}
 
@@ -274,6 +276,7 @@ class Recorder:
             row.status = MemberStatus.ARCHIVED.value
         elif row is not None:
             row.forgotten, row.email, row.tags, row.merge_fields = True, "", [], {}
+            row.interests = {}
             row.contact_id = None
         if row is not None:
             row.confirmed_at = self.ctx.now()
@@ -383,7 +386,9 @@ def _plan_update(*columns: str) -> Update:
     )
 
 
-_MIRROR_COLUMNS = ("email", "status", "contact_id", "merge_fields", "last_changed", "tags", "confirmed_at")
+_MIRROR_COLUMNS = (
+    "email", "status", "contact_id", "merge_fields", "last_changed", "tags", "interests", "confirmed_at",
+)  # fmt: skip
 _MIRROR_INSERT = insert(_table(MirrorMemberRow)).values(
     {
         "list_id": bindparam("b_list"),

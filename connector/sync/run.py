@@ -1,6 +1,9 @@
 """One sync run of one audience: lock → load → decide → build → diff → guard → persist → apply → record.
 
-A run left ``applying`` by a crash is resumed from its persisted operations before anything is planned.
+A run left ``applying`` by a crash, a shutdown or exhausted retries is resumed from its persisted operations
+before anything is planned. A run Mailchimp refuses outright (a fatal answer such as 401 for a wrong key or
+data centre) ends ``failed`` with the reason; the next sync plans afresh against the mirror, which holds only
+what Mailchimp confirmed.
 """
 
 import uuid
@@ -20,7 +23,7 @@ from connector.core.plan import Plan, UpsertMember, diff, estimate_calls
 from connector.core.policy import decide, review_at
 from connector.core.remote import MemberStatus, RemoteMember, normalise_email
 from connector.core.safety import SafetyReport, check, opt_out_plan
-from connector.errors import PlanRefusedError
+from connector.errors import FatalMailchimpError, PlanRefusedError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
 from connector.settings import AudienceSettings, Settings
@@ -30,7 +33,7 @@ from connector.store.tables import ContactRow
 from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
 from connector.sync.binding import kept_out_after_move, require_bound
-from connector.sync.erasures import record_untouched_erasures
+from connector.sync.erasures import purge_confirmed_erasures, record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
 from connector.sync.stored_plan import encode
@@ -98,6 +101,7 @@ def mapping_for(settings: Settings, audience: AudienceSettings) -> AudienceMappi
         tag_prefix=settings.mapping.tag_prefix,
         mode=audience.mode or settings.mapping.mode,
         on_no_entitlement=settings.mapping.on_no_entitlement,
+        interests=tuple((i.interest_id, i.purpose) for i in audience.interests if i.interest_id),
     )
 
 
@@ -282,6 +286,7 @@ def persist_plan(
             planned.inputs.mirror,
             ctx.now(),
         )
+        purge_confirmed_erasures(session)
     operations = planned.plan.operations
     return run.id, [Step(row["seq"], op, row["payload"]) for row, op in zip(rows, operations, strict=True)]
 
@@ -398,22 +403,38 @@ def _apply(
         assert run is not None
         total = run.calls
     advance = progress(total) if progress is not None else None
-    applied = apply_run(
-        ctx,
-        gateway,
-        run_id,
-        target,
-        audience.purposes,
-        options=apply_options(ctx.settings),
-        progress=advance,
-        should_stop=should_stop,
-        steps=steps,
-    )
+    try:
+        applied = apply_run(
+            ctx,
+            gateway,
+            run_id,
+            target,
+            audience.purposes,
+            options=apply_options(ctx.settings),
+            progress=advance,
+            should_stop=should_stop,
+            steps=steps,
+        )
+    except FatalMailchimpError as exc:
+        _fail(ctx, run_id, exc)
+        raise
     timings.include(applied.timings)
     if applied.stopped:
         return SyncReport(run_id, audience.name, resumed, {}, applied, timings)
     with timings.timed("finish"):
         return _finish(ctx, run_id, applied, resumed, timings)
+
+
+def _fail(ctx: AppContext, run_id: str, exc: FatalMailchimpError) -> None:
+    """End a run Mailchimp refused: ``failed``, with the reason; nothing it did not confirm is mirrored."""
+    with unit_of_work(ctx.engine) as session:
+        run = session.get(SyncRunRow, run_id)
+        assert run is not None
+        run.status, run.finished_at = "failed", ctx.now()
+        run.report = {**run.report, "error": str(exc)}
+        session.add(run)
+        audience = run.audience
+    log.warning("sync.run.failed", run_id=run_id, audience=audience, error=str(exc))
 
 
 def _finish(
@@ -429,6 +450,8 @@ def _finish(
             state.last_sync_at = run.watermark
         session.add_all([run, state])
         counts = dict(run.counts)
+        session.flush()
+        purge_confirmed_erasures(session)  # what this run's deletions confirmed
     return SyncReport(run_id, run.audience, resumed, counts, applied, timings)
 
 

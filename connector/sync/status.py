@@ -1,5 +1,6 @@
 """What ``consent-sync status`` shows: last runs per audience and the contacts waiting for a sync."""
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -14,6 +15,7 @@ from connector.sync.binding import data_centre, describe_move
 
 def status_document(ctx: AppContext, runs: int = 5) -> dict[str, Any]:
     now = ctx.now()
+    overlap = timedelta(seconds=ctx.settings.sync.change_overlap_seconds)  # as load_changed_contacts
     audiences = []
     with unit_of_work(ctx.engine) as session:
         for audience in ctx.settings.audiences:
@@ -22,7 +24,7 @@ def status_document(ctx: AppContext, runs: int = 5) -> dict[str, Any]:
             waiting = select(func.count()).select_from(ContactRow)
             if since is not None:
                 waiting = waiting.where(
-                    or_(col(ContactRow.changed_at) >= since, col(ContactRow.next_review_at) <= now)
+                    or_(col(ContactRow.changed_at) >= since - overlap, col(ContactRow.next_review_at) <= now)
                 )
             query = select(SyncRunRow).where(col(SyncRunRow.audience) == audience.name)
             latest = session.execute(query.order_by(col(SyncRunRow.started_at).desc()).limit(runs)).scalars()
@@ -47,6 +49,7 @@ def status_document(ctx: AppContext, runs: int = 5) -> dict[str, Any]:
                             "started_at": r.started_at.isoformat(),
                             "counts": r.counts,
                             "calls": r.calls,
+                            "error": (r.report or {}).get("error"),
                         }
                         for r in latest
                     ],

@@ -26,6 +26,7 @@ def encode(
                 "because": op.because,
                 "contact_id": contact_id,
                 "creates": op.creates,
+                **({"interests": dict(op.interests)} if op.interests else {}),
             }
         case AddTags() | RemoveTags():
             kind = "add_tags" if isinstance(op, AddTags) else "remove_tags"
@@ -83,6 +84,7 @@ def decode(row: StoredOperation) -> Operation:
             merge,
             data["because"],
             creates=bool(data.get("creates", False)),
+            interests=tuple(sorted(data.get("interests", {}).items())),
         )
     if row.kind == "add_tags":
         return AddTags(key, data["email"], frozenset(data["tags"]), data["because"])

@@ -30,6 +30,7 @@ def free_port() -> int:
 class ServeProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -38,6 +39,7 @@ class ServeProcess:
 
     def start(self, timeout_s: float = 20.0) -> None:
         command = [str(CONSENT_SYNC), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--workers", str(self.workers)]
         env = {**os.environ, **self.env}
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -67,8 +69,8 @@ class ServeProcess:
 
 
 @contextmanager
-def serving(env: dict[str, str]) -> Iterator[ServeProcess]:
-    server = ServeProcess(env)
+def serving(env: dict[str, str], workers: int = 1) -> Iterator[ServeProcess]:
+    server = ServeProcess(env, workers=workers)
     server.start()
     try:
         yield server

@@ -157,7 +157,19 @@ def test_older_subscribe_after_newer_unsubscribe_stays_opted_out(api_ctx: AppCon
         assert late.json() == {"status": "applied"}
         assert not _newsletter_allowed(trusting)
         client.post(HOOK, content=subscribe(EMAIL, START - timedelta(minutes=1)), headers=FORM)
-    assert _newsletter_allowed(trusting)  # a newer sign-up through Mailchimp's own form does count
+    # a newer sign-up through Mailchimp's own form counts, once confirmed (a form needs double opt-in)
+    newsletter = next(
+        d for d in explain_contact(trusting, EMAIL).entitlement.marketing if d.purpose == "newsletter"
+    )
+    assert not newsletter.allowed
+    assert "the newer consent of 2026-11-23 is not yet valid" in newsletter.reason
+    no_confirmation = replace(
+        trusting,
+        settings=with_sections(
+            trusting.settings, policy={"trust_mailchimp_signup_forms": True, "require_double_opt_in": False}
+        ),
+    )
+    assert _newsletter_allowed(no_confirmation)
 
 
 def test_subscribe_is_not_consent_unless_trusted(client: TestClient, api_ctx: AppContext) -> None:

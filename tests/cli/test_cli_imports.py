@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("fastapi", "alembic", "pyarrow", "connector.sandbox", "sqlalchemy", "uvicorn", "connector.api")
 
@@ -18,3 +19,46 @@ def test_help_lists_every_command_group() -> None:
     ).stdout
     for name in ("demo", "doctor", "import", "sync", "reconcile", "serve", "daemon", "audience", "subject"):
         assert f"  {name} " in shown
+
+
+def test_one_contact_commands_load_no_web_framework_migrations_arrow_or_sandbox(tmp_path: Path) -> None:
+    env = {"CONSENT_SYNC_DATABASE__URL": f"sqlite:///{tmp_path / 'store.db'}", "PATH": "/usr/bin"}
+    for args in (["db", "upgrade"], ["contact", "add", "kari@example.no"]):
+        subprocess.run(
+            [sys.executable, "-m", "connector.cli", *args], env=env, check=True, capture_output=True
+        )
+    unwanted = (
+        "fastapi",
+        "alembic",
+        "pyarrow",
+        "connector.sandbox",
+        "uvicorn",
+        "connector.api",
+        "connector.sync",
+    )
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['consent-sync', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('connector.cli', run_name='__main__')\n"
+        "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        f"print('LOADED=' + ','.join(m for m in {unwanted!r} if m in sys.modules))\n"
+    )
+    for args in (
+        ["explain", "kari@example.no"],
+        [
+            "consent",
+            "grant",
+            "kari@example.no",
+            "-p",
+            "newsletter",
+            "--notice-version",
+            "v1",
+            "--method",
+            "api",
+        ],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "LOADED=", (args, done.stdout)

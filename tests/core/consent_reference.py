@@ -1,6 +1,6 @@
 """The consent fold written a second time, from its rules rather than from ``connector.core.consent``.
 
-The rules (DESIGN §1, the consent state of a purpose × channel):
+The rules (docs/guarantees.md, the consent state of a purpose × channel):
 
 - Events count in the order they occurred, never the order they arrived. At one instant a grant comes
   first, then a confirmation, then a withdrawal (the cautious reading); the record id settles the rest.

@@ -8,13 +8,14 @@ hide in both.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from connector.core.consent import ConsentKey, ConsentState
 from connector.core.model import (
     Basis,
     Channel,
     ConsentEvent,
+    ConsentMethod,
     ContactFacts,
     Decision,
     Entitlement,
@@ -87,7 +88,7 @@ def decide_marketing(
     if stop is not None:
         return stop
     if consent is not None:
-        return _allowed_by_consent(purpose.name, channel, consent)
+        return _allowed_by_consent(purpose.name, channel, consent, settings)
     window = soft_opt_in(facts, purpose, settings, now)
     if window is not None:
         return _allowed_as_customer(purpose.name, channel, window, settings)
@@ -164,13 +165,22 @@ def _unexpired(
     grant: ConsentEvent, confirmation: ConsentEvent | None, settings: PolicySettings, now: datetime
 ) -> _Consent | None:
     expires_at = consent_expiry(grant, settings)
+    if grant.notice_version == "unknown":
+        if settings.legacy_consents == "refuse":
+            return None
+        if settings.legacy_consents.startswith("accept-until "):
+            until = datetime.fromisoformat(settings.legacy_consents.split()[1]).replace(tzinfo=UTC)
+            expires_at = until if expires_at is None else min(expires_at, until)
     if expires_at is not None and now >= expires_at:
         return None
     return _Consent(grant=grant, confirmation=confirmation, expires_at=expires_at)
 
 
 def needs_confirmation(grant: ConsentEvent, settings: PolicySettings) -> bool:
-    return settings.require_double_opt_in and grant.method in settings.double_opt_in_methods
+    methods = set(settings.double_opt_in_methods)
+    if ConsentMethod.FORM in methods:
+        methods.add(ConsentMethod.MAILCHIMP)  # a Mailchimp sign-up form is a form
+    return settings.require_double_opt_in and grant.method in methods
 
 
 def consent_expiry(grant: ConsentEvent, settings: PolicySettings) -> datetime | None:
@@ -264,10 +274,16 @@ def next_review(
     return min(future, default=None)
 
 
-def _allowed_by_consent(purpose: str, channel: Channel, consent: _Consent) -> Decision:
+def _allowed_by_consent(
+    purpose: str, channel: Channel, consent: _Consent, settings: PolicySettings
+) -> Decision:
     grant = consent.grant
     reason = f"consent given {day(grant.occurred_at)} via {describe_source(grant)}"
-    if grant.notice_version:
+    if grant.notice_version == "unknown":
+        reason += (
+            f" (notice text not recorded; accepted by policy.legacy_consents = {settings.legacy_consents})"
+        )
+    elif grant.notice_version:
         reason += f" (notice {grant.notice_version})"
     if consent.confirmation is not None:
         reason += f", confirmed {day(consent.confirmation.occurred_at)}"
@@ -317,6 +333,14 @@ def _why_no_basis(
     grant = state.grant
     if grant is not None and needs_confirmation(grant, settings) and state.confirmation is None:
         return f"consent given {day(grant.occurred_at)} awaits double opt-in confirmation", (grant.ref,)
+    legacy_day = _legacy_day(settings)
+    legacy_refused = settings.legacy_consents == "refuse" or (legacy_day is not None and now >= legacy_day)
+    if grant is not None and grant.notice_version == "unknown" and legacy_refused:
+        return (
+            f"consent given {day(grant.occurred_at)} via {describe_source(grant)}: "
+            f"notice text not recorded; not accepted by policy.legacy_consents = {settings.legacy_consents}",
+            (grant.ref,),
+        )
     expiry = consent_expiry(grant, settings) if grant is not None else None
     if grant is not None and expiry is not None and now >= expiry:
         return f"consent given {day(grant.occurred_at)} expired {day(expiry)}", (grant.ref,)
@@ -325,10 +349,22 @@ def _why_no_basis(
     return _why_no_customer_basis(facts, purpose, settings, now)
 
 
+def _legacy_day(settings: PolicySettings) -> datetime | None:
+    if not settings.legacy_consents.startswith("accept-until "):
+        return None
+    return datetime.fromisoformat(settings.legacy_consents.split()[1]).replace(tzinfo=UTC)
+
+
 def _why_no_customer_basis(
     facts: ContactFacts, purpose: PurposeSettings, settings: PolicySettings, now: datetime
 ) -> tuple[str, tuple[RecordRef, ...]]:
     if not facts.relationships:
+        if purpose.explicit_only:
+            return (
+                "no consent and no customer relationship; "
+                "only an act naming this purpose grants it (explicit_only)",
+                (),
+            )
         return "no consent and no customer relationship", ()
     if not purpose.similar_products:
         return "no consent; this purpose needs consent even for customers", ()

@@ -29,7 +29,7 @@ def test_no_consent_and_no_relationship_means_no_marketing() -> None:
     for item in result.marketing:
         assert item.rule is Rule.P1_NO_BASIS
         assert item.basis is Basis.NONE
-        assert item.reason == "no consent and no customer relationship"
+        assert item.reason.startswith("no consent and no customer relationship")
 
 
 def test_policy_decides_every_configured_purpose_and_channel() -> None:

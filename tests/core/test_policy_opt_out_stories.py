@@ -1,4 +1,4 @@
-"""Opt-outs over time (DESIGN §1.2): only a strictly newer valid consent brings marketing back."""
+"""Opt-outs over time (docs/guarantees.md §2): only a strictly newer valid consent brings marketing back."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""Properties of the policy over random histories (DESIGN §1 guarantees 1–4, §8).
+"""Properties of the policy over random histories (docs/guarantees.md 1–4).
 
 Histories are drawn over three weeks with coarse times (whole days at midnight or noon; suppressions on
 one of three days) so that records often share an instant, and ``now`` sits in the middle so that some
@@ -55,6 +55,8 @@ SETTINGS = (
         soft_opt_in=SoftOptInSettings(min_order_value=Decimal(100)),
         double_opt_in_methods=(ConsentMethod.FORM, ConsentMethod.IMPORT),
     ),
+    PolicySettings(legacy_consents="refuse"),
+    PolicySettings(legacy_consents=f"accept-until {(START + timedelta(days=8)).date().isoformat()}"),
 )
 
 moments = st.builds(
@@ -76,7 +78,7 @@ def consent_events(draw: st.DrawFn, index: int) -> ConsentEvent:
         occurred_at=draw(moments),
         method=draw(st.sampled_from(tuple(ConsentMethod))),
         source=draw(st.sampled_from(("shop", "consent-form", "mailchimp-webhook", ""))),
-        notice_version=draw(st.sampled_from(("notice-3", "notice-4", None))),
+        notice_version=draw(st.sampled_from(("notice-3", "notice-4", "unknown", None))),
         active_act=draw(st.booleans()),
     )
 

@@ -206,8 +206,11 @@ def test_mailchimp_opt_ins_are_consent_only_with_source_or_trust(ctx: AppContext
 
     assert untrusted.counts()["consents"] == 0
     assert len(untrusted.ignored_consent) == 1
-    assert trusted.counts()["consents"] == 3
-    assert trusted.counts()["confirmations"] == 3
+    assert [e.purpose for e in trusted.events if e.action.value == "given"] == ["newsletter"]
+    assert trusted.counts()["confirmations"] == 1
+    not_covered = {n.purpose: n.reason for n in trusted.not_covered}
+    assert "explicit_only" in not_covered["partner_offers"]
+    assert "mailchimp_signup_purposes (newsletter)" in not_covered["offers"]
 
 
 def test_mailchimp_unsubscribed_and_cleaned_rows_become_opt_outs(ctx: AppContext, tmp_path: Path) -> None:

@@ -2,10 +2,10 @@
 
 Each row is a small story told in requests — what happened to the address before (``given``), one
 request (``then``), and what Mailchimp answers and shows afterwards — with the sources that say so. The
-facts were collected, with these sources, in the project's Mailchimp API notes (§1.2, §1.4–1.6; source
-tags as used there: ``DOCS`` = Mailchimp's developer documentation repository, ``SPEC`` = Mailchimp's
-Marketing API spec, ``HELP`` = Mailchimp's help centre, ``ISSUE`` = a public issue thread showing the
-request and Mailchimp's answer).
+facts, with these sources, are in ``docs/mailchimp-behaviour.md`` (§1.2, §1.4–1.6; source tags as used
+there, where each has its public address: ``DOCS`` = Mailchimp's developer documentation repository,
+``SPEC`` = Mailchimp's Marketing API spec, ``HELP`` = Mailchimp's help centre, ``ISSUE`` = a public
+issue thread showing the request and Mailchimp's answer).
 
 The table is written from those sources, never from our code: ``test_documented_behaviour`` plays each
 row against the running sandbox over HTTP, so the sandbox (and through it ``connector.core.transitions``,

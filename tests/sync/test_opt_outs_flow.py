@@ -22,6 +22,7 @@ from connector.services.context import AppContext
 from connector.services.relationships import end_relationship
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import SyncRunRow
+from connector.sync.reconcile import reconcile_audience
 from connector.sync.run import plan_audience, sync_audience
 from tests.api.conftest import event_body
 from tests.conftest import FakeClock
@@ -178,6 +179,7 @@ def test_resubscription_through_mailchimp_reaches_the_next_incremental_sync(
     assert "cs:newsletter" not in remote_tags(sandbox, audience, email)
     clock.advance(days=3)
     gateway.patch_member(audience, key, status=MemberStatus.PENDING)  # Mailchimp's hosted form
+    reconcile_audience(ctx, gateway, "main")  # the mirror learns the member is pending
     _person(sandbox, audience, email, "confirm")  # the person clicks Mailchimp's confirmation link
     _deliver(ctx, _hook("subscribe", clock, audience, email, ip_opt="192.0.2.7"))
     clock.advance(minutes=1)

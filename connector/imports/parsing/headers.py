@@ -43,6 +43,8 @@ class FieldName(StrEnum):
     CATEGORIES = "categories"
     AMOUNT = "amount"
     OPT_OUT_OFFERED = "opt_out_offered"
+    ITEM = "item"
+    """What the relationship concerns (a concert, a departure, a product): what notices target."""
     STATUS = "status"
     OPTIN_TIME = "optin_time"
     OPTIN_IP = "optin_ip"
@@ -117,6 +119,10 @@ _SYNONYMS: Final[Mapping[FieldName, tuple[str, ...]]] = {
     FieldName.AMOUNT: ("amount", "total", "ordervalue", "totalamount", "beløp", "belop", "sum", "ordreverdi"),
     FieldName.OPT_OUT_OFFERED: (
         "optoutoffered", "unsubscribeoffered", "reservasjontilbudt", "reservasjonsmulighet", "reservasjon",
+    ),
+    FieldName.ITEM: (
+        "item", "itemid", "event", "eventid", "product", "productid", "sku", "departure", "departureid",
+        "arrangement", "produkt", "produktid", "avgang", "forestilling",
     ),
     FieldName.STATUS: ("status", "memberstatus", "mailchimpstatus"),
     FieldName.OPTIN_TIME: ("optintime",),
@@ -195,7 +201,9 @@ class MailchimpStatus(StrEnum):
 
 
 _IDENTIFIERS: Final = frozenset({FieldName.EMAIL, FieldName.PHONE, FieldName.EXTERNAL_ID})
-_EVIDENCE: Final = (FieldName.GIVEN_AT, FieldName.NOTICE_VERSION)
+_EVIDENCE: Final = (FieldName.GIVEN_AT,)
+"""What a consent claim needs besides how it was given; the notice version may be unknown (a legacy list:
+recorded as ``unknown``, or ``imports.notice_versions`` for the ``--source``)."""
 _EVIDENCE_HOW: Final = frozenset({FieldName.METHOD, FieldName.SOURCE_REF})
 _CONSENT_FIELDS: Final = frozenset(
     {
@@ -340,8 +348,15 @@ def _identifier_problems(headers: Sequence[str], mapped: frozenset[FieldName]) -
 
 
 def _evidence_notes(kind: RowKind, mapped: frozenset[FieldName]) -> tuple[str, ...]:
-    if kind is RowKind.MAILCHIMP_EXPORT or not mapped & _CONSENT_FIELDS or _has_evidence(mapped):
+    if kind is RowKind.MAILCHIMP_EXPORT or not mapped & _CONSENT_FIELDS:
         return ()
+    if _has_evidence(mapped):
+        if FieldName.NOTICE_VERSION in mapped:
+            return ()
+        return (
+            "no notice version column: consents are recorded with the notice unknown "
+            "(or imports.notice_versions for --source), as policy.legacy_consents decides",
+        )
     missing = [f.value for f in _EVIDENCE if f not in mapped]
     if not mapped & _EVIDENCE_HOW:
         missing.append("method or source")

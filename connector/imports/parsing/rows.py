@@ -4,11 +4,12 @@ reason. Nothing here opens files or reads the clock.
 
 Cell parsers live in ``parsing.values``, header mapping in ``parsing.headers``; both re-exported here.
 
-P6 (DESIGN §3): a row carries a :class:`ConsentClaim` only when it has the evidence columns (given-at,
-method or source, notice version); the claim records whether the import's ``--source`` must attest it.
+P6 (docs/policy.md): a row carries a :class:`ConsentClaim` only when it has the evidence columns (given-at and
+method or source; a missing notice version is recorded as unknown); the claim records whether the
+import's ``--source`` must attest it.
 Mailchimp exports carry Mailchimp's own opt-in evidence (``OPTIN_TIME``/``CONFIRM_TIME``), withdrawals
 (``UNSUB_TIME``) and bounces (``CLEAN_TIME``). Naive timestamps are read as UTC (Mailchimp's export zone
-is unconfirmed, API-NOTES §9.1).
+is unconfirmed, mailchimp-behaviour §9.1).
 
 Cells that an export neutralised against formula injection (``'=…``, ``'+47…``) are restored first
 (``parsing.cells.restore_formula``), so an export re-imports to the same values.
@@ -19,7 +20,7 @@ relationship or Mailchimp columns build one.
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from sys import intern
@@ -135,6 +136,12 @@ class ConsentClaim:
     source_required: bool
     confirm_ip: str | None = None
     source_ref: str | None = None
+    groups: tuple[tuple[str, str], ...] | None = None
+    """A Mailchimp export row's group columns as (column header, ticked interests ``"A, B"``): every
+    column that is no field and no Mailchimp system column (matched to ``audiences.*.interests`` by
+    category later); ``None`` for other sources."""
+    recorded_as: str | None = None
+    """Where the claim came from beyond file and line (an export's ``LAST_CHANGED``)."""
 
     @property
     def attested(self) -> bool:
@@ -175,6 +182,7 @@ class RelationshipClaim:
     categories: frozenset[str]
     amount: Decimal | None
     opt_out_offered: bool
+    item: str | None = None
 
 
 class ParsedRow(NamedTuple):
@@ -300,6 +308,10 @@ def compile_row_reader(
     )  # fmt: skip
     fields = header_map.fields
     mailchimp = kind is RowKind.MAILCHIMP_EXPORT
+    group_columns = _group_columns(header_map) if mailchimp else ()
+    last_changed = next(
+        (i for i, h in enumerate(header_map.headers) if normalise_header(h) == "lastchanged"), width
+    )
     claims = header_map.has_claims
     fast_phone = fast_national_phone(region)
 
@@ -312,7 +324,14 @@ def compile_row_reader(
         try:
             if mailchimp:
                 values = dict(zip(fields, cells, strict=False))
-                return _mailchimp_row(values, file, line, region, source, mailchimp_status)
+                groups = tuple((header, cells[index].strip()) for index, header in group_columns)
+                parsed = _mailchimp_row(values, file, line, region, source, mailchimp_status)
+                if isinstance(parsed, ParsedRow) and parsed.consent is not None:
+                    consent = replace(
+                        parsed.consent, groups=groups, recorded_as=_last_changed(cells[last_changed])
+                    )
+                    return parsed._replace(consent=consent)
+                return parsed
             stripped = cells[email].strip()
             lowered = stripped.lower()
             address = (
@@ -347,6 +366,29 @@ def compile_row_reader(
             return RowError(file, line, header_map.column_of(bad.field), bad.reason)
 
     return read
+
+
+_NOT_GROUP_HEADERS: Final = frozenset(
+    {
+        "memberrating", "optintime", "optinip", "confirmtime", "confirmip", "latitude", "longitude",
+        "gmtoff", "dstoff", "timezone", "cc", "region", "lastchanged", "leid", "euid", "notes", "tags",
+        "unsubtime", "unsubcampaigntitle", "unsubcampaignid", "unsubreason", "unsubreasonother", "cleantime",
+        "cleancampaigntitle", "cleancampaignid", "emailtype", "emailformat",
+    }
+)  # fmt: skip
+"""Columns of a Mailchimp export that are never a group column (system columns, location, notes)."""
+
+
+def _group_columns(header_map: HeaderMap) -> tuple[tuple[int, str], ...]:
+    return tuple(
+        (index, header)
+        for index, (header, field) in enumerate(header_map.columns)
+        if field is None and normalise_header(header) not in _NOT_GROUP_HEADERS
+    )
+
+
+def _last_changed(cell: str) -> str | None:
+    return f"export row LAST_CHANGED {cell.strip()}" if cell.strip() else None
 
 
 def interpret(
@@ -400,10 +442,10 @@ def _consent_part(values: _Values, source: str | None, *, evidenced: bool) -> _C
     notice_version = _text(values, FieldName.NOTICE_VERSION)
     method = _parsed(values, FieldName.METHOD, parse_method)
     source_ref = _text(values, FieldName.SOURCE_REF)
-    if given_at is None or notice_version is None or (method is None and source_ref is None):
+    if given_at is None or (method is None and source_ref is None):
         if agreed is None and given_at is None and notice_version is None:
             return None, None, ()
-        return None, None, ("consent not recorded: this row lacks given-at, method/source or notice version",)
+        return None, None, ("consent not recorded: this row lacks given-at or method/source",)
     claim = ConsentClaim(
         purposes=_parsed(values, FieldName.PURPOSE, parse_purposes) or (),
         channel=_parsed(values, FieldName.CHANNEL, parse_channel) or Channel.EMAIL,
@@ -460,7 +502,15 @@ def _relationship(values: _Values, implied: RelationshipKind | None) -> Relation
         categories=_parsed(values, FieldName.CATEGORIES, parse_categories) or frozenset(),
         amount=_parsed(values, FieldName.AMOUNT, parse_amount),
         opt_out_offered=bool(_parsed(values, FieldName.OPT_OUT_OFFERED, parse_bool)),
+        item=_item(values),
     )
+
+
+def _item(values: _Values) -> str | None:
+    item = _text(values, FieldName.ITEM)
+    if item is not None and len(item) > 200:
+        raise _BadCellError(FieldName.ITEM, "an item is at most 200 characters")
+    return item
 
 
 def _kind_from_ids(values: _Values, implied: RelationshipKind | None) -> RelationshipKind:

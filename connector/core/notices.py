@@ -1,0 +1,381 @@
+"""Planning a transactional notice (DESIGN P4): who receives it, by which route, and who is left out, why.
+
+``plan_notice(spec, candidates, routes, settings, now)`` is pure. A contact receives the notice only if
+the policy allows transactional notices **for the relationships the notice targets** (an order for the
+item, a reference named), read at ``now`` with ``transactional_days_after_service``. Withdrawals of
+consent, objections and unsubscribes from marketing never stop a notice; erasure, a hard bounce or a
+complaint, and a relationship that is over do. The route is the audience's configured one; a route that
+cannot reach the person (a journey for a non-subscribed member, no route at all) leaves them out, saying
+what is missing.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from connector.core.model import ContactFacts, Relationship, SuppressionReason
+from connector.core.notice_spec import NoticeSpec, NoticeTarget
+from connector.core.policy import decide_transactional, transactional_end
+from connector.core.policy_settings import PolicySettings
+from connector.core.remote import MemberStatus, normalise_email
+from connector.core.wording import day, describe_relationship
+
+
+class Route(StrEnum):
+    TRANSACTIONAL = "transactional"
+    """Mailchimp Transactional (``messages/send``): audience status is not consulted."""
+    JOURNEY = "journey"
+    """A Customer Journey of the audience whose e-mail is transactional, triggered per contact."""
+    CAMPAIGN = "campaign"
+    """A campaign to the "Transactional notices" segment: subscribed members only (segments mode)."""
+    NONE = "none"
+
+
+TRANSACTIONAL_MAX_RECIPIENTS_PER_CALL = 1000
+"""Recipients per ``messages/send`` call unless the sender says (``max_recipients_per_call``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSettings:
+    """The route configured for the notice's audience, and what is ready to use."""
+
+    audience: str
+    route: Route = Route.TRANSACTIONAL
+    transactional_ready: bool = False
+    """A Transactional API key is configured."""
+    journey_ready: bool = False
+    """The audience names its journey and step."""
+    segments_mode: bool = True
+    segment_name: str = "Transactional notices"
+    journey_reaches: frozenset[MemberStatus] = frozenset({MemberStatus.SUBSCRIBED})
+    """Member statuses the journey trigger reaches (what Mailchimp documents for the API trigger)."""
+    max_recipients_per_call: int = TRANSACTIONAL_MAX_RECIPIENTS_PER_CALL
+
+
+@dataclass(frozen=True, slots=True)
+class MemberState:
+    """The person's member in the audience's Mailchimp list, as Mailchimp last confirmed it."""
+
+    status: MemberStatus
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeCandidate:
+    facts: ContactFacts
+    email: str | None
+    first_name: str | None = None
+    last_name: str | None = None
+    member: MemberState | None = None
+    reject_reason: str | None = None
+    """Why the address is on Transactional's reject list (``hard-bounce``, ``spam``, ``unsub``…), if it is."""
+
+
+class LeftOutReason(StrEnum):
+    ERASED = "erased"
+    NO_RELATIONSHIP = "no_relationship"
+    RELATIONSHIP_OVER = "relationship_over"
+    NO_ADDRESS = "no_address"
+    UNDELIVERABLE = "undeliverable"
+    COMPLAINED = "complained"
+    REJECT_LIST = "reject_list"
+    NO_ROUTE = "no_route"
+    NEEDS_TRANSACTIONAL = "needs_transactional"
+    UNKNOWN = "unknown"
+    """A reference or address of the target that no contact holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    contact_id: str
+    email: str
+    name: str | None
+    route: Route
+    why: str
+    merge_vars: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LeftOut:
+    contact_id: str | None
+    reason: LeftOutReason
+    why: str
+    email: str | None = None
+    """The contact's address, for the operator's view of the plan (never stored with it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChoice:
+    """How a notice reaches the person today, or why it cannot (``route`` ``None``)."""
+
+    route: Route | None
+    why: str
+    reason: LeftOutReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoticePlan:
+    notice_id: str
+    kind: str
+    planned_at: datetime
+    recipients: tuple[Recipient, ...]
+    left_out: tuple[LeftOut, ...]
+    calls: Mapping[str, int]
+    """API calls per route the send costs."""
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {"recipients": len(self.recipients), "left_out": len(self.left_out)}
+        for recipient in self.recipients:
+            found[f"route:{recipient.route.value}"] = found.get(f"route:{recipient.route.value}", 0) + 1
+        for left in self.left_out:
+            found[f"left_out:{left.reason.value}"] = found.get(f"left_out:{left.reason.value}", 0) + 1
+        return found
+
+
+def plan_notice(
+    spec: NoticeSpec,
+    candidates: Iterable[NoticeCandidate],
+    routes: RouteSettings,
+    settings: PolicySettings,
+    now: datetime,
+    *,
+    erased_emails: frozenset[str] = frozenset(),
+) -> NoticePlan:
+    """Every recipient with its route and why, every contact left out with why, and the calls it costs.
+
+    ``erased_emails``: addresses of the target that belonged to a person since erased (no contact holds
+    them any more); other addresses and references of the target no candidate holds are reported unknown.
+    """
+    recipients: list[Recipient] = []
+    left_out: list[LeftOut] = []
+    seen_references: set[str] = set()
+    seen_emails: set[str] = set()
+    targeted_emails = frozenset(normalise_email(e) for e in spec.target.emails)
+    for candidate in candidates:
+        email = normalise_email(candidate.email) if candidate.email else None
+        if email is not None:
+            seen_emails.add(email)
+        seen_references.update(r.reference for r in candidate.facts.relationships if r.reference)
+        outcome = _plan_one(spec, candidate, email, targeted_emails, routes, settings, now)
+        if isinstance(outcome, Recipient):
+            recipients.append(outcome)
+        else:
+            left_out.append(replace(outcome, email=email))
+    left_out.extend(_unknown(spec.target, seen_references, seen_emails, erased_emails))
+    recipients.sort(key=lambda r: r.contact_id)
+    return NoticePlan(
+        spec.id, spec.kind.value, now, tuple(recipients), tuple(left_out), _calls(recipients, routes)
+    )
+
+
+def targeted_relationships(
+    target: NoticeTarget, facts: ContactFacts, email_targeted: bool
+) -> tuple[Relationship, ...]:
+    """The contact's relationships the notice concerns (all of them for an address named outright)."""
+    if email_targeted:
+        return facts.relationships
+    references = frozenset(target.references)
+    return tuple(
+        r
+        for r in facts.relationships
+        if (target.item is not None and r.item == target.item) or (r.reference in references)
+    )
+
+
+def _plan_one(
+    spec: NoticeSpec,
+    candidate: NoticeCandidate,
+    email: str | None,
+    targeted_emails: frozenset[str],
+    routes: RouteSettings,
+    settings: PolicySettings,
+    now: datetime,
+) -> Recipient | LeftOut:
+    facts = candidate.facts
+    contact_id = facts.contact_id
+    if facts.erased:
+        return LeftOut(contact_id, LeftOutReason.ERASED, "the person's data was erased")
+    relevant = targeted_relationships(spec.target, facts, email in targeted_emails)
+    if not relevant:
+        return LeftOut(contact_id, LeftOutReason.NO_RELATIONSHIP, _no_relationship_words(spec.target))
+    decision = decide_transactional(replace(facts, relationships=relevant), settings, now)
+    if not decision.allowed:
+        return LeftOut(contact_id, *_not_open(relevant, settings, now))
+    if email is None:
+        return LeftOut(contact_id, LeftOutReason.NO_ADDRESS, "no e-mail address on record")
+    choice = choose_route(candidate, routes)
+    if choice.route is None:
+        return LeftOut(contact_id, choice.reason or LeftOutReason.NO_ROUTE, choice.why)
+    relationship = _best(relevant, settings, now)
+    return Recipient(
+        contact_id,
+        email,
+        _name(candidate),
+        choice.route,
+        f"{decision.reason}; {choice.why}",
+        _merge_vars(candidate, relationship),
+    )
+
+
+def choose_route(candidate: NoticeCandidate, routes: RouteSettings) -> RouteChoice:
+    """The route a notice takes to this person today, in words, or why none can reach them."""
+    blocked = address_block(candidate, routes)
+    if blocked is not None:
+        return blocked
+    member = candidate.member
+    standing = _standing(member, routes.audience)
+    if routes.route is Route.TRANSACTIONAL and routes.transactional_ready:
+        if candidate.reject_reason is not None:
+            why = f"on Mailchimp Transactional's reject list ({candidate.reject_reason})"
+            return RouteChoice(None, why, LeftOutReason.REJECT_LIST)
+        return RouteChoice(Route.TRANSACTIONAL, f"via Mailchimp Transactional; {standing}")
+    if routes.route is Route.JOURNEY and routes.journey_ready:
+        if member is not None and member.status in routes.journey_reaches:
+            return RouteChoice(
+                Route.JOURNEY, f"via the customer journey of audience '{routes.audience}' ({standing})"
+            )
+        why = f"the journey trigger cannot reach this person ({standing}): needs Mailchimp Transactional"
+        return RouteChoice(None, why, LeftOutReason.NEEDS_TRANSACTIONAL)
+    if routes.segments_mode and member is not None and member.status is MemberStatus.SUBSCRIBED:
+        return RouteChoice(Route.CAMPAIGN, f"via campaign to segment '{routes.segment_name}' (subscribed)")
+    return RouteChoice(None, f"no route: {standing}; {_missing_route(routes)}", LeftOutReason.NO_ROUTE)
+
+
+def address_block(candidate: NoticeCandidate, routes: RouteSettings) -> RouteChoice | None:
+    """The address cannot receive mail on any route: none, bounced, complained, erased."""
+    if candidate.email is None:
+        return RouteChoice(None, "no route: no e-mail address on record", LeftOutReason.NO_ADDRESS)
+    stops = [s for s in candidate.facts.suppressions if s.reason is not SuppressionReason.UNSUBSCRIBED]
+    if stops:
+        latest = max(stops, key=lambda s: (s.created_at, s.reason.value))
+        words, reason = {
+            SuppressionReason.CLEANED: ("address undeliverable (hard bounce)", LeftOutReason.UNDELIVERABLE),
+            SuppressionReason.COMPLAINED: ("marked our e-mail as spam", LeftOutReason.COMPLAINED),
+            SuppressionReason.ERASED: ("the person asked to be erased", LeftOutReason.ERASED),
+        }[latest.reason]
+        return RouteChoice(None, f"no route: {words} on {day(latest.created_at)}", reason)
+    member = candidate.member
+    if member is not None and member.status is MemberStatus.CLEANED:
+        when = f" on {day(member.changed_at)}" if member.changed_at else ""
+        why = f"no route: address cleaned in audience '{routes.audience}'{when}"
+        return RouteChoice(None, why, LeftOutReason.UNDELIVERABLE)
+    return None
+
+
+def _standing(member: MemberState | None, audience: str) -> str:
+    if member is None:
+        return f"not a member of audience '{audience}'"
+    when = f" on {day(member.changed_at)}" if member.changed_at else ""
+    match member.status:
+        case MemberStatus.SUBSCRIBED:
+            return f"subscribed in audience '{audience}'"
+        case MemberStatus.UNSUBSCRIBED:
+            return f"unsubscribed from marketing in audience '{audience}'{when}"
+        case MemberStatus.TRANSACTIONAL:
+            return f"non-subscribed (transactional) member of audience '{audience}'"
+        case MemberStatus.PENDING:
+            return f"awaiting double opt-in in audience '{audience}'"
+        case MemberStatus.ARCHIVED:
+            return f"archived in audience '{audience}'{when}"
+        case MemberStatus.CLEANED:
+            return f"address cleaned in audience '{audience}'{when}"
+    raise AssertionError(f"unhandled member status {member.status!r}")
+
+
+def _missing_route(routes: RouteSettings) -> str:
+    if routes.route is Route.TRANSACTIONAL:
+        return "Mailchimp Transactional is not configured (transactional.api_key)"
+    if routes.route is Route.JOURNEY:
+        return f"audience '{routes.audience}' names no journey (journey_id, journey_step_id)"
+    if routes.route is Route.CAMPAIGN:
+        return "a campaign reaches only subscribed members in segments mode"
+    return f"audience '{routes.audience}' has notice_route 'none'"
+
+
+def _no_relationship_words(target: NoticeTarget) -> str:
+    if target.item is not None and target.references:
+        return f"no relationship for item {target.item!r} or the references named"
+    if target.item is not None:
+        return f"no relationship for item {target.item!r}"
+    if target.references:
+        return "no relationship with the references named"
+    return "no order, subscription or account"
+
+
+def _not_open(
+    relevant: Iterable[Relationship], settings: PolicySettings, now: datetime
+) -> tuple[LeftOutReason, str]:
+    started = [r for r in relevant if r.started_at <= now]
+    if not started:
+        return LeftOutReason.NO_RELATIONSHIP, "the relationship starts later"
+    grace = settings.transactional_days_after_service
+    latest = max(started, key=lambda r: (transactional_end(r, grace) or now, r.id))
+    ended = transactional_end(latest, grace)
+    when = f" on {day(ended)}" if ended is not None else ""
+    return (
+        LeftOutReason.RELATIONSHIP_OVER,
+        f"relationship over{when} ({describe_relationship(latest)}, {grace} days after service)",
+    )
+
+
+def _best(relevant: Iterable[Relationship], settings: PolicySettings, now: datetime) -> Relationship:
+    grace = settings.transactional_days_after_service
+    open_ones = [r for r in relevant if r.started_at <= now]
+    return max(
+        open_ones,
+        key=lambda r: (transactional_end(r, grace) is None, transactional_end(r, grace) or now, r.id),
+    )
+
+
+def _name(candidate: NoticeCandidate) -> str | None:
+    name = " ".join(part for part in (candidate.first_name, candidate.last_name) if part)
+    return name or None
+
+
+def _merge_vars(candidate: NoticeCandidate, relationship: Relationship) -> dict[str, str]:
+    found = {
+        "FNAME": candidate.first_name or "",
+        "LNAME": candidate.last_name or "",
+        "ITEM": relationship.item or "",
+        "REFERENCE": relationship.reference or "",
+    }
+    if relationship.service_date is not None:
+        found["SERVICE_DATE"] = day(relationship.service_date)
+    return found
+
+
+def _unknown(
+    target: NoticeTarget, references: set[str], emails: set[str], erased: frozenset[str]
+) -> list[LeftOut]:
+    found = [
+        LeftOut(None, LeftOutReason.UNKNOWN, f"no contact holds reference {reference!r}")
+        for reference in sorted(set(target.references) - references)
+    ]
+    for email in sorted({normalise_email(e) for e in target.emails} - emails):
+        if email in erased:
+            found.append(
+                LeftOut(None, LeftOutReason.ERASED, "an address of the file: the person's data was erased")
+            )
+        else:
+            found.append(LeftOut(None, LeftOutReason.UNKNOWN, "an address of the file: no contact has it"))
+    return found
+
+
+def _calls(recipients: Iterable[Recipient], routes: RouteSettings) -> dict[str, int]:
+    per_route: dict[Route, int] = {}
+    for recipient in recipients:
+        per_route[recipient.route] = per_route.get(recipient.route, 0) + 1
+    calls: dict[str, int] = {}
+    for route, count in per_route.items():
+        if route is Route.TRANSACTIONAL:
+            calls[route.value] = -(-count // max(1, routes.max_recipients_per_call))
+        elif route is Route.JOURNEY:
+            calls[route.value] = count
+        elif route is Route.CAMPAIGN:
+            calls[route.value] = 1
+    return calls

@@ -1,0 +1,365 @@
+"""Sending a recorded notice exactly once per recipient, resumably.
+
+1. Plan again at send time (the policy decides at send time: a person erased or bounced since the plan
+   is skipped, a ticket bought since is added) and write one ``notice_deliveries`` row per recipient not
+   yet recorded (``pending``); pending rows the plan now leaves out become ``skipped`` with the reason.
+2. Claim a batch (``pending`` → ``claimed`` with a batch id, committed) → send it in one call →
+   record every per-recipient answer and mark the rows ``done`` in one transaction.
+3. On restart, rows still ``claimed`` are the only ones that may go out again (their call may or may
+   not have reached Transactional; the message's ``metadata`` carries the notice id, so a repeat is
+   visible there). ``done`` rows are never sent again, whatever their answer: a rejection (``unsub``,
+   ``hard-bounce``…) is reported, never retried.
+"""
+
+import importlib
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session, col
+
+from connector.core.notice_spec import NoticeSpec
+from connector.core.notices import NoticePlan, Route
+from connector.errors import ConsentSyncError
+from connector.mailchimp.transactional_payloads import DeliveryOutcome, NoticeMessage, NoticeRecipient
+from connector.services.context import AppContext
+from connector.services.notice_lock import notice_send_lock
+from connector.services.notices import plan_notice_now, plan_summary, stored_spec
+from connector.settings import Settings
+from connector.store.engine import unit_of_work
+from connector.store.notice_tables import NoticeDeliveryRow, NoticeRow
+
+
+class NoticeSender(Protocol):
+    """What sends a notice through Mailchimp Transactional (``TransactionalGateway`` is one)."""
+
+    @property
+    def max_recipients_per_call(self) -> int: ...
+
+    def send(self, message: NoticeMessage) -> list[DeliveryOutcome]: ...
+
+
+class JourneyTrigger(Protocol):
+    """What triggers an audience's Customer Journey for one contact (``MailchimpGateway`` is one)."""
+
+    def trigger_journey(self, journey_id: int, step_id: int, email: str) -> None: ...
+
+
+Progress = Callable[[int, int], None]
+"""Called after each recorded call with (recipients done, recipients to send)."""
+Confirm = Callable[[NoticeSpec, int], bool]
+"""Asked (the notice, recipients to send) whether to go ahead above the threshold."""
+
+
+@dataclass(slots=True)
+class SendReport:
+    notice_id: str
+    kind: str
+    status: str
+    calls: int = 0
+    sent_now: int = 0
+    repeated: int = 0
+    """Recipients of calls claimed by an interrupted send, sent again (at most the calls in flight)."""
+    totals: dict[str, int] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)
+    waiting: dict[str, int] = field(default_factory=dict)
+    """Recipients no call of consent-sync reaches (campaign route), or with no sender configured."""
+
+
+class NoticeSendError(ConsentSyncError):
+    """A send stopped; what was recorded stays recorded and a rerun sends the rest."""
+
+
+_GATEWAY_MODULE = "connector.mailchimp.transactional"
+
+
+@contextmanager
+def open_notice_sender(settings: Settings) -> Iterator[tuple[NoticeSender | None, JourneyTrigger | None]]:
+    """The Transactional sender (when ``transactional.api_key`` is set) and the journey trigger (when an
+    audience routes notices by journey), closed at the end."""
+    with ExitStack() as stack:
+        sender: NoticeSender | None = None
+        transactional = settings.transactional
+        if transactional.api_key is not None:
+            try:
+                module: Any = importlib.import_module(_GATEWAY_MODULE)
+            except ImportError:  # the gateway lives on the ``transactional`` branch until merged
+                raise NoticeSendError("the Mailchimp Transactional gateway is not installed") from None
+            gateway = module.TransactionalGateway(
+                transactional.api_key.get_secret_value(),
+                transactional.base_url,
+                timeout_seconds=settings.mailchimp.timeout_seconds,
+                max_attempts=settings.mailchimp.max_attempts,
+                backoff_initial_seconds=settings.mailchimp.backoff_initial_seconds,
+                backoff_max_seconds=settings.mailchimp.backoff_max_seconds,
+            )
+            stack.callback(gateway.close)
+            sender = cast(NoticeSender, gateway)
+        journey: JourneyTrigger | None = None
+        if any(a.notice_route == "journey" for a in settings.audiences) and settings.mailchimp.api_key:
+            from connector.mailchimp.gateway import MailchimpGateway
+
+            marketing = stack.enter_context(MailchimpGateway(settings.mailchimp))
+            if hasattr(marketing, "trigger_journey"):  # added on the ``transactional`` branch
+                journey = cast(JourneyTrigger, marketing)
+        yield sender, journey
+
+
+def prepare_send(
+    ctx: AppContext, notice_id: str, max_recipients_per_call: int | None = None
+) -> tuple[NoticeSpec, NoticePlan, int]:
+    """Plan at send time and write the delivery rows; the number of recipients still to send."""
+    spec, _status = stored_spec(ctx, notice_id)
+    now = ctx.now()
+    plan = plan_notice_now(ctx, spec, now, max_recipients_per_call)
+    with unit_of_work(ctx.engine) as session:
+        notice = session.get(NoticeRow, notice_id)
+        assert notice is not None
+        _write_deliveries(session, notice_id, plan)
+        notice.status = "sending" if notice.status != "sent" else notice.status
+        notice.send_started_at = notice.send_started_at or now
+        notice.report = {**notice.report, "send_plan": plan_summary(plan)}
+        remaining = _count(session, notice_id, ("pending", "claimed"))
+    return spec, plan, remaining
+
+
+def send_notice(
+    ctx: AppContext,
+    notice_id: str,
+    sender: NoticeSender | None,
+    journey: JourneyTrigger | None = None,
+    progress: Progress | None = None,
+    confirm: Confirm | None = None,
+) -> SendReport:
+    """Send what is left of the notice, holding its send lock (``NoticeBusyError`` if another process
+    sends it). ``confirm`` is asked with the number still to send when it exceeds
+    ``transactional.confirm_above``; a no sends nothing (the report's status is ``not confirmed``)."""
+    with notice_send_lock(ctx, notice_id):
+        per_call = sender.max_recipients_per_call if sender is not None else None
+        spec, plan, remaining = prepare_send(ctx, notice_id, per_call)
+        above = remaining > ctx.settings.transactional.confirm_above
+        if confirm is not None and above and not confirm(spec, remaining):
+            return SendReport(spec.id, spec.kind.value, "not confirmed")
+        return _send(ctx, spec, plan, remaining, sender, journey, progress)
+
+
+def _send(
+    ctx: AppContext,
+    spec: NoticeSpec,
+    plan: NoticePlan,
+    remaining: int,
+    sender: NoticeSender | None,
+    journey: JourneyTrigger | None,
+    progress: Progress | None,
+) -> SendReport:
+    per_call = sender.max_recipients_per_call if sender is not None else None
+    report = SendReport(spec.id, spec.kind.value, "sending")
+    report.left_out = {
+        k.removeprefix("left_out:"): v for k, v in plan.counts().items() if k.startswith("left_out:")
+    }
+    batch_size = min(ctx.settings.transactional.batch_size, per_call or ctx.settings.transactional.batch_size)
+    done = 0
+    if sender is not None:
+        while batch := _claim(ctx, spec.id, Route.TRANSACTIONAL, batch_size, report):
+            outcomes = sender.send(_message(spec, batch))
+            _record(ctx, spec.id, batch, outcomes)
+            report.calls += 1
+            report.sent_now += len(batch)
+            done += len(batch)
+            if progress is not None:
+                progress(done, remaining)
+    configured = ctx.settings.audience(spec.audience)
+    if journey is not None and configured.journey_id is not None and configured.journey_step_id is not None:
+        while batch := _claim(ctx, spec.id, Route.JOURNEY, 1, report):
+            journey.trigger_journey(configured.journey_id, configured.journey_step_id, batch[0].email)
+            _record(
+                ctx, spec.id, batch, [DeliveryOutcome(batch[0].email, "sent", None, None)], status="triggered"
+            )
+            report.calls += 1
+            report.sent_now += 1
+            done += 1
+            if progress is not None:
+                progress(done, remaining)
+    return _finish(ctx, spec.id, report)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    contact_id: str
+    email: str
+    merge_vars: dict[str, str]
+    again: bool
+
+
+def _write_deliveries(session: Session, notice_id: str, plan: NoticePlan) -> None:
+    rows = {
+        d.contact_id: d
+        for d in session.execute(
+            select(NoticeDeliveryRow).where(col(NoticeDeliveryRow.notice_id) == notice_id)
+        ).scalars()
+    }
+    seq = max((d.seq for d in rows.values()), default=0)
+    planned = {r.contact_id for r in plan.recipients}
+    for recipient in plan.recipients:
+        if recipient.contact_id in rows:
+            continue
+        seq += 1
+        session.add(
+            NoticeDeliveryRow(
+                notice_id=notice_id,
+                contact_id=recipient.contact_id,
+                seq=seq,
+                route=recipient.route.value,
+                why=recipient.why[:500],
+                email=recipient.email,
+                merge_vars=dict(recipient.merge_vars),
+                state="pending",
+            )
+        )
+    why_left = {left.contact_id: left.why for left in plan.left_out if left.contact_id}
+    for contact_id, row in rows.items():
+        if row.state == "pending" and contact_id not in planned:
+            row.state = "skipped"
+            row.why = f"left out at send time: {why_left.get(contact_id, 'no longer targeted')}"[:500]
+            row.done_at = plan.planned_at
+
+
+def _claim(ctx: AppContext, notice_id: str, route: Route, size: int, report: SendReport) -> list[_Claimed]:
+    """The next batch, claimed and committed before it is sent: rows an interrupted send claimed first."""
+    with unit_of_work(ctx.engine) as session:
+        base = select(NoticeDeliveryRow).where(
+            col(NoticeDeliveryRow.notice_id) == notice_id, col(NoticeDeliveryRow.route) == route.value
+        )
+        rows = list(
+            session.execute(
+                base.where(col(NoticeDeliveryRow.state) == "claimed")
+                .order_by(col(NoticeDeliveryRow.seq))
+                .limit(size)
+            ).scalars()
+        )
+        if not rows:
+            rows = list(
+                session.execute(
+                    base.where(col(NoticeDeliveryRow.state) == "pending")
+                    .order_by(col(NoticeDeliveryRow.seq))
+                    .limit(size)
+                ).scalars()
+            )
+        batch_id = str(uuid.uuid4())
+        claimed = []
+        for row in rows:
+            again = row.state == "claimed"
+            report.repeated += again
+            row.state = "claimed"
+            row.batch_id = batch_id
+            row.claimed_at = ctx.now()
+            row.attempts += 1
+            claimed.append(_Claimed(row.contact_id, row.email, dict(row.merge_vars), again))
+    return claimed
+
+
+def _message(spec: NoticeSpec, batch: Sequence[_Claimed]) -> NoticeMessage:
+    template = spec.template
+    return NoticeMessage(
+        subject=template.subject,
+        from_email=spec.from_email,
+        from_name=spec.from_name,
+        text=template.text,
+        html=template.html,
+        template_name=template.template_name,
+        global_merge_vars=dict(spec.merge_vars),
+        metadata={"notice_id": spec.id, "kind": spec.kind.value},
+        tags=(f"notice:{spec.kind.value}",),
+        recipients=tuple(
+            NoticeRecipient(c.email, None, c.merge_vars, {"contact_id": c.contact_id, "notice_id": spec.id})
+            for c in batch
+        ),
+    )
+
+
+def _record(
+    ctx: AppContext,
+    notice_id: str,
+    batch: Sequence[_Claimed],
+    outcomes: Sequence[DeliveryOutcome],
+    status: str | None = None,
+) -> None:
+    """Every answer of one call, and its rows marked done, in one transaction."""
+    by_email = {o.email.strip().lower(): o for o in outcomes}
+    now = ctx.now()
+    with unit_of_work(ctx.engine) as session:
+        for claimed in batch:
+            outcome = by_email.get(claimed.email.strip().lower())
+            session.execute(
+                update(NoticeDeliveryRow)
+                .where(
+                    col(NoticeDeliveryRow.notice_id) == notice_id,
+                    col(NoticeDeliveryRow.contact_id) == claimed.contact_id,
+                )
+                .values(
+                    state="done",
+                    done_at=now,
+                    status=(status or outcome.status) if outcome is not None else "unanswered",
+                    reject_reason=outcome.reject_reason if outcome is not None else None,
+                    message_id=outcome.message_id if outcome is not None else None,
+                )
+            )
+
+
+def _finish(ctx: AppContext, notice_id: str, report: SendReport) -> SendReport:
+    with unit_of_work(ctx.engine) as session:
+        notice = session.get(NoticeRow, notice_id)
+        assert notice is not None
+        totals: dict[str | None, int] = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(col(NoticeDeliveryRow.status), func.count())
+                .where(col(NoticeDeliveryRow.notice_id) == notice_id, col(NoticeDeliveryRow.state) == "done")
+                .group_by(col(NoticeDeliveryRow.status))
+            ).all()
+        )
+        waiting: dict[str, int] = dict(
+            session.execute(  # type: ignore[arg-type]
+                select(col(NoticeDeliveryRow.route), func.count())
+                .where(
+                    col(NoticeDeliveryRow.notice_id) == notice_id,
+                    col(NoticeDeliveryRow.state).in_(("pending", "claimed")),
+                )
+                .group_by(col(NoticeDeliveryRow.route))
+            ).all()
+        )
+        report.totals = {str(k): int(v) for k, v in totals.items()}
+        report.waiting = {str(k): int(v) for k, v in waiting.items()}
+        sendable = {Route.TRANSACTIONAL.value, Route.JOURNEY.value}
+        if not sendable & set(report.waiting):
+            notice.status = "sent"
+            notice.sent_at = notice.sent_at or ctx.now()
+        report.status = notice.status
+        notice.report = {**notice.report, "send": _report_document(report)}
+    return report
+
+
+def _count(session: Session, notice_id: str, states: Sequence[str]) -> int:
+    query = select(func.count()).where(
+        col(NoticeDeliveryRow.notice_id) == notice_id, col(NoticeDeliveryRow.state).in_(list(states))
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def _report_document(report: SendReport) -> dict[str, object]:
+    return {
+        "status": report.status,
+        "kind": report.kind,
+        "calls": report.calls,
+        "sent_now": report.sent_now,
+        "repeated": report.repeated,
+        "totals": report.totals,
+        "left_out": report.left_out,
+        "waiting": report.waiting,
+    }
+
+
+def report_document(report: SendReport) -> dict[str, object]:
+    return {"notice_id": report.notice_id, **_report_document(report)}

@@ -1,0 +1,284 @@
+"""Transactional notices in the store: gather the targeted contacts, plan (pure, ``core.notices``), record
+the notice once (its id is the idempotency key), and read a notice's per-recipient status.
+
+Sending is :mod:`connector.services.notice_sending`.
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from connector.core.identity import address_hash
+from connector.core.notice_spec import NoticeSpec, check_spec, spec_from_document
+from connector.core.notices import (
+    MemberState,
+    NoticeCandidate,
+    NoticePlan,
+    Route,
+    RouteSettings,
+    choose_route,
+)
+from connector.core.remote import MemberStatus, normalise_email
+from connector.errors import InputError, NotFoundError
+from connector.services.context import AppContext, Origin
+from connector.settings import Settings
+from connector.store.engine import unit_of_work
+from connector.store.facts import load_facts
+from connector.store.notice_tables import NoticeDeliveryRow, NoticeRow
+from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
+from connector.store.tables import ContactRow, RelationshipRow, SuppressionRow
+
+REJECT_LISTED = frozenset({"hard-bounce", "spam", "unsub", "custom"})
+"""Reject reasons Transactional keeps an address on its reject list for: sending again is refused."""
+
+
+def route_settings(
+    settings: Settings, audience: str, max_recipients_per_call: int | None = None
+) -> RouteSettings:
+    """The route the audience's configuration gives notices, and what of it is ready."""
+    configured = settings.audience(audience)
+    mode = configured.mode or settings.mapping.mode
+    per_call = max_recipients_per_call or settings.transactional.batch_size
+    return RouteSettings(
+        audience=audience,
+        route=Route(configured.notice_route),
+        transactional_ready=settings.transactional.api_key is not None,
+        journey_ready=configured.journey_id is not None and configured.journey_step_id is not None,
+        segments_mode=mode == "segments",
+        max_recipients_per_call=min(per_call, settings.transactional.batch_size),
+    )
+
+
+def plan_notice_now(
+    ctx: AppContext, spec: NoticeSpec, now: datetime, max_recipients_per_call: int | None = None
+) -> NoticePlan:
+    """The plan of ``spec`` at ``now``, from the store as it is (nothing is written)."""
+    from connector.core.notices import plan_notice
+
+    check_spec(spec)
+    routes = route_settings(ctx.settings, spec.audience, max_recipients_per_call)
+    with unit_of_work(ctx.engine) as session:
+        candidates, erased = load_candidates(session, ctx, spec)
+    return plan_notice(spec, candidates, routes, ctx.settings.policy, now, erased_emails=erased)
+
+
+def record_notice(ctx: AppContext, spec: NoticeSpec, plan: NoticePlan, origin: Origin) -> NoticeRow:
+    """The notice, recorded once: the same id with another spec is refused; the plan's summary kept."""
+    document = spec.document()
+    with unit_of_work(ctx.engine) as session:
+        row = session.get(NoticeRow, spec.id)
+        if row is not None and row.spec != document:
+            raise InputError("id", f"notice {spec.id!r} was planned with another content; use a new id")
+        if row is None:
+            row = NoticeRow(
+                id=spec.id,
+                kind=spec.kind.value,
+                audience=spec.audience,
+                spec=document,
+                status="planned",
+                created_at=plan.planned_at,
+                actor=origin.actor,
+                report={},
+            )
+            session.add(row)
+        row.report = {**row.report, "plan": plan_summary(plan)}
+    return row
+
+
+def stored_spec(ctx: AppContext, notice_id: str) -> tuple[NoticeSpec, str]:
+    """The spec of a recorded notice and its status."""
+    with unit_of_work(ctx.engine) as session:
+        row = session.get(NoticeRow, notice_id)
+        if row is None:
+            raise NotFoundError("ID", f"no notice {notice_id!r}; plan it first (consent-sync notice plan)")
+        return spec_from_document(row.spec), row.status
+
+
+def load_candidates(
+    session: Session, ctx: AppContext, spec: NoticeSpec
+) -> tuple[list[NoticeCandidate], frozenset[str]]:
+    """The contacts the target names, with their facts, their member in the audience's list and whether
+    Transactional rejected their address before; and the target's addresses of erased persons."""
+    target = spec.target
+    ids: set[str] = set()
+    relationships = col(RelationshipRow.contact_id)
+    if target.item is not None:
+        query = select(relationships).where(col(RelationshipRow.item) == target.item)
+        ids.update(session.execute(query).scalars())
+    for start in range(0, len(target.references), 500):
+        chunk = list(target.references[start : start + 500])
+        query = select(relationships).where(col(RelationshipRow.reference).in_(chunk))
+        ids.update(session.execute(query).scalars())
+    emails = sorted({normalise_email(e) for e in target.emails})
+    for start in range(0, len(emails), 500):
+        query = select(col(ContactRow.id)).where(col(ContactRow.email).in_(emails[start : start + 500]))
+        ids.update(session.execute(query).scalars())
+    contacts = _contacts(session, sorted(ids))
+    facts = load_facts(session, contacts, ctx.suppression_key)
+    members = _members(session, spec.audience, [c.id for c in contacts])
+    rejected = _rejected(session, [c.id for c in contacts])
+    candidates = [
+        NoticeCandidate(
+            facts=facts[c.id],
+            email=c.email,
+            first_name=c.first_name,
+            last_name=c.last_name,
+            member=members.get(c.id),
+            reject_reason=rejected.get(c.id),
+        )
+        for c in contacts
+    ]
+    known = {normalise_email(c.email) for c in contacts if c.email}
+    erased = _erased(session, ctx, [e for e in emails if e not in known])
+    return candidates, erased
+
+
+def _contacts(session: Session, ids: Sequence[str]) -> list[ContactRow]:
+    found: list[ContactRow] = []
+    for start in range(0, len(ids), 500):
+        query = select(ContactRow).where(col(ContactRow.id).in_(ids[start : start + 500]))
+        found.extend(session.execute(query).scalars())
+    return sorted(found, key=lambda c: c.id)
+
+
+def _members(session: Session, audience: str, ids: Sequence[str]) -> dict[str, MemberState]:
+    """The members of the list the audience is bound to (or the audience's rows if it is unbound)."""
+    state = session.get(AudienceStateRow, audience)
+    found: dict[str, MemberState] = {}
+    for start in range(0, len(ids), 500):
+        query = select(MirrorMemberRow).where(col(MirrorMemberRow.contact_id).in_(ids[start : start + 500]))
+        if state is not None and state.list_id is not None:
+            query = query.where(col(MirrorMemberRow.list_id) == state.list_id)
+        else:
+            query = query.where(col(MirrorMemberRow.audience) == audience)
+        for row in session.execute(query).scalars():
+            if row.contact_id is not None and not row.forgotten:
+                found[row.contact_id] = MemberState(MemberStatus(row.status), row.last_changed)
+    return found
+
+
+def _rejected(session: Session, ids: Sequence[str]) -> dict[str, str]:
+    """Contacts whose address Transactional rejected for a reason it keeps on its reject list."""
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        query = select(col(NoticeDeliveryRow.contact_id), col(NoticeDeliveryRow.reject_reason)).where(
+            col(NoticeDeliveryRow.contact_id).in_(ids[start : start + 500]),
+            col(NoticeDeliveryRow.reject_reason).in_(sorted(REJECT_LISTED)),
+        )
+        for contact_id, reason in session.execute(query):
+            found[contact_id] = reason
+    return found
+
+
+def _erased(session: Session, ctx: AppContext, emails: Sequence[str]) -> frozenset[str]:
+    if not emails:
+        return frozenset()
+    hashes = {address_hash(e, ctx.suppression_key): e for e in emails}
+    query = select(col(SuppressionRow.address_hash)).where(
+        col(SuppressionRow.address_hash).in_(list(hashes)), col(SuppressionRow.reason) == "erased"
+    )
+    return frozenset(hashes[h] for h in session.execute(query).scalars())
+
+
+def plan_summary(plan: NoticePlan) -> dict[str, Any]:
+    """The plan as the JSON the store keeps and ``--json`` prints: no addresses, contact ids only."""
+    return {
+        "notice_id": plan.notice_id,
+        "kind": plan.kind,
+        "planned_at": plan.planned_at.isoformat(),
+        "counts": plan.counts(),
+        "calls": dict(plan.calls),
+        "total_calls": plan.total_calls,
+        "left_out": [
+            {"contact_id": left.contact_id, "reason": left.reason.value, "why": left.why}
+            for left in plan.left_out
+        ],
+    }
+
+
+def plan_document(plan: NoticePlan) -> dict[str, Any]:
+    """The whole plan for an operator (CLI ``--json``, admin API): recipients with address and route."""
+    summary = plan_summary(plan)
+    summary["left_out"] = [
+        {**entry, "email": left.email} for entry, left in zip(summary["left_out"], plan.left_out, strict=True)
+    ]
+    return {
+        **summary,
+        "recipients": [
+            {"contact_id": r.contact_id, "email": r.email, "route": r.route.value, "why": r.why}
+            for r in plan.recipients
+        ],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeStatus:
+    notice_id: str
+    kind: str
+    status: str
+    totals: dict[str, int]
+    recipients: list[dict[str, Any]]
+    report: dict[str, Any]
+
+
+def notice_status(ctx: AppContext, notice_id: str) -> NoticeStatus:
+    """Per recipient: delivered (sent), queued, rejected (with the reason), bounced…; and totals."""
+    with unit_of_work(ctx.engine) as session:
+        row = session.get(NoticeRow, notice_id)
+        if row is None:
+            raise NotFoundError("ID", f"no notice {notice_id!r}")
+        query = (
+            select(NoticeDeliveryRow)
+            .where(col(NoticeDeliveryRow.notice_id) == notice_id)
+            .order_by(col(NoticeDeliveryRow.seq))
+        )
+        deliveries = list(session.execute(query).scalars())
+        recipients = [
+            {
+                "contact_id": d.contact_id,
+                "email": d.email,
+                "route": d.route,
+                "state": d.state,
+                "status": delivery_label(d),
+                "reject_reason": d.reject_reason,
+                "message_id": d.message_id,
+                "done_at": d.done_at.isoformat() if d.done_at else None,
+            }
+            for d in deliveries
+        ]
+        totals = Counter(r["status"] for r in recipients)
+        return NoticeStatus(
+            row.id, row.kind, row.status, dict(sorted(totals.items())), recipients, row.report
+        )
+
+
+def delivery_label(delivery: NoticeDeliveryRow) -> str:
+    """One word per recipient: delivered, queued, scheduled, rejected, invalid, bounced, complained,
+    triggered (journey), pending, in flight (claimed, no answer recorded) or skipped."""
+    if delivery.state == "done":
+        return "delivered" if delivery.status == "sent" else delivery.status or "unknown"
+    if delivery.state == "claimed":
+        return "in flight"
+    return delivery.state
+
+
+def explain_route(ctx: AppContext, email: str) -> str:
+    """How a transactional notice reaches the person today (first audience), in words (for explain)."""
+    from connector.services.contacts import require_contact
+
+    audience = ctx.settings.audiences[0].name
+    routes = route_settings(ctx.settings, audience)
+    with unit_of_work(ctx.engine) as session:
+        contact = require_contact(session, email)
+        facts = load_facts(session, [contact], ctx.suppression_key)[contact.id]
+        member = _members(session, audience, [contact.id]).get(contact.id)
+        rejected = _rejected(session, [contact.id]).get(contact.id)
+        candidate = NoticeCandidate(
+            facts, contact.email, contact.first_name, contact.last_name, member, rejected
+        )
+    return choose_route(candidate, routes).why
