@@ -49,11 +49,18 @@ class Managed:
     unexpected_exits: list[int] = field(default_factory=list)
 
     def start(self, timeout: float = 40) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to answer (``wait_ready`` does)."""
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
                 self.command, env=self.environment, stdout=sink, stderr=subprocess.STDOUT
             )
         self.starts += 1
+
+    def wait_ready(self, timeout: float = 40) -> None:
         if not wait_until(lambda: answers(self.ready_url) or not self.running(), timeout):
             raise SystemExit(
                 f"{self.name} did not answer {self.ready_url} within {timeout} s; see {self.log}"
@@ -106,9 +113,9 @@ def base_environment(config: Path, url: str, sandbox_url: str, secret: str) -> d
 def sandbox_process(directory: Path, port: int, seed: int, faults: bool) -> Managed:
     command = [str(CONSENT_SYNC), "sandbox", "--port", str(port), "--state", str(directory / "sandbox.db")]
     command += ["--seed", str(seed), "--webhook-time-scale", "0.002", "--webhook-timeout-s", "2"]
-    if faults:  # 20 % 429, 5 % 500, 2 % timeouts (slower than the client's 1 s timeout)
+    if faults:  # 20 % 429, 5 % 500, 2 % timeouts (slower than the client's 2 s timeout)
         command += ["--fault-rate-429", "0.2", "--fault-rate-5xx", "0.05"]
-        command += ["--fault-rate-slow", "0.02", "--slow-ms", "1500"]
+        command += ["--fault-rate-slow", "0.02", "--slow-ms", "3000"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENT_SYNC_")}
     url = f"http://127.0.0.1:{port}/_sandbox/stats"
     return Managed("sandbox", command, env, directory / "sandbox.log", url)

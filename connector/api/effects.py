@@ -212,7 +212,14 @@ saying ``unsubscribed`` would keep them out of every marketing tag ("nothing to 
 def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> bool:
     """Mailchimp reported the member's new status: the mirror takes it, so reconcile does not re-record it
     and the next plan starts from what Mailchimp holds (whether or not the event was consent, P6).
-    Whether the event reported a status."""
+    Whether the event reported a status.
+
+    The mirror takes it only when the event is news: one fired before the mirror row was last confirmed
+    (a delivery retried or reordered, such as a sign-up arriving after the member was archived) says
+    nothing about the member now, and taking it would make a complete read that no longer shows the
+    archived member look like a deletion in Mailchimp. ``fired_at`` has whole seconds, so an event of
+    the same second counts as news.
+    """
     status = _STATUS_REPORTED.get(event.type)
     if status is None or not event.email or not list_id:
         return False
@@ -221,6 +228,7 @@ def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> bool:
         "hash": subscriber_hash(event.email),
         "new_status": status.value,
         "at": batch.now,
+        "news_before": (event.fired_at or batch.now) + SECOND,
     }
     batch.mirror_statuses.append(values)  # one UPDATE per batch, no load
     return True
@@ -230,7 +238,7 @@ _MIRROR = MirrorMemberRow.__table__  # type: ignore[attr-defined]
 _MIRROR_TAKES_STATUS = (
     update(_MIRROR)
     .where(_MIRROR.c.list_id == bindparam("in_list"), _MIRROR.c.subscriber_hash == bindparam("hash"))
-    .where(_MIRROR.c.status != bindparam("new_status"))
+    .where(_MIRROR.c.status != bindparam("new_status"), _MIRROR.c.confirmed_at < bindparam("news_before"))
     .values(status=bindparam("new_status"), confirmed_at=bindparam("at"))
 )
 

@@ -295,6 +295,40 @@ def test_the_mirror_takes_the_status_mailchimp_reported(api_ctx: AppContext) -> 
         assert [row.status if row else None for row in statuses] == ["unsubscribed", "subscribed"]
 
 
+def test_a_status_fired_before_the_mirror_was_confirmed_changes_nothing(api_ctx: AppContext) -> None:
+    """Found by the chaos run: a sign-up's webhook, reordered to arrive after the sync archived the member,
+    made the mirror say ``subscribed`` again; the next complete read (archived members are not in it)
+    then recorded the member as permanently deleted in Mailchimp: a second withdrawal, a suppression and
+    a forgotten mirror row."""
+    archived, unsubscribed = PEOPLE[0], PEOPLE[1]
+    confirmed = START - timedelta(minutes=20)  # the sync's archive (START is the service's now)
+    with unit_of_work(api_ctx.engine) as session:
+        for email, status in ((archived, "archived"), (unsubscribed, "unsubscribed")):
+            session.add(
+                MirrorMemberRow(
+                    list_id=LIST_ID,
+                    audience="main",
+                    subscriber_hash=subscriber_hash(email),
+                    email=email,
+                    status=status,
+                    confirmed_at=confirmed,
+                )
+            )
+    signed_up = confirmed - timedelta(minutes=20)
+    late = [event_body("subscribe", signed_up, list_id=LIST_ID, email=e) for e in (archived, unsubscribed)]
+    accept_batch(api_ctx, [_delivery(body) for body in late])
+    assert _mirror_statuses(api_ctx, [archived, unsubscribed]) == ["archived", "unsubscribed"]
+    news = event_body("subscribe", confirmed, list_id=LIST_ID, email=unsubscribed)  # the same second
+    accept_batch(api_ctx, [_delivery(news)])
+    assert _mirror_statuses(api_ctx, [archived, unsubscribed]) == ["archived", "subscribed"]
+
+
+def _mirror_statuses(ctx: AppContext, emails: list[str]) -> list[str | None]:
+    with unit_of_work(ctx.engine) as session:
+        rows = [session.get(MirrorMemberRow, (LIST_ID, subscriber_hash(e))) for e in emails]
+        return [row.status if row else None for row in rows]
+
+
 def test_events_for_one_person_in_one_batch_see_each_other(api_ctx: AppContext) -> None:
     old, new = PEOPLE[0], "moved@firma.no"
     _consented(api_ctx, old)

@@ -197,3 +197,25 @@ def _person(sandbox: SandboxHandle, audience: str, email: str, act: str) -> None
 def _hook(kind: str, clock: FakeClock, audience: str, email: str, **data: str) -> bytes:
     fired = clock.now - timedelta(seconds=5)
     return event_body(kind, fired, list_id=audience, email=email, merges__EMAIL=email, **data)
+
+
+def test_an_opt_out_stamped_before_a_sync_read_the_contacts_but_committed_after_reaches_the_next_sync(
+    synced: tuple[AppContext, MailchimpGateway], sandbox: SandboxHandle, clock: FakeClock
+) -> None:
+    """Found by the chaos run: a webhook batch stamps ``changed_at`` when it starts and commits a moment
+    later; a sync that read the contacts in between saved a watermark after the stamp, so no incremental
+    sync ever planned the opt-out and the member kept ``cs:newsletter``."""
+    ctx, gateway = synced
+    email = "ola@example.no"
+    subscribe(ctx, email)
+    sync_audience(ctx, gateway, "main")
+    audience = list_id(ctx)
+    stamped = clock.now + timedelta(minutes=5)
+    clock.now = stamped + timedelta(milliseconds=40)
+    sync_audience(ctx, gateway, "main")  # reads the contacts before the opt-out below commits
+    clock.now = stamped  # the batch's own clock reading, older than that sync's watermark
+    _deliver(ctx, _hook("unsubscribe", clock, audience, email, action="unsub", reason="manual"))
+    clock.now = stamped + timedelta(seconds=30)
+    sync_audience(ctx, gateway, "main")
+    assert "cs:newsletter" not in remote_tags(sandbox, audience, email)
+    assert len(plan_audience(ctx, "main", full=True).plan) == 0
