@@ -228,7 +228,7 @@ def info(runtime: SandboxRuntime, body: dict[str, Any]) -> object:
         entry = state.data.messages.get(message_id or "")
         if entry is None:
             raise TransactionalError("Unknown_Message", f'No message exists with the id "{message_id}"')
-        return {
+        document: dict[str, object] = {
             "ts": int(entry.at.timestamp()),
             "_id": entry.id,
             "sender": entry.from_email,
@@ -242,6 +242,7 @@ def info(runtime: SandboxRuntime, body: dict[str, Any]) -> object:
             "metadata": entry.metadata,
             "smtp_events": [],
         }
+        return {k: v for k, v in document.items() if v is not None}
 
 
 # --- templates ------------------------------------------------------------------------------------
