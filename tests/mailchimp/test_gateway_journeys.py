@@ -19,7 +19,9 @@ def test_an_accepted_trigger_returns_nothing(rsps: responses.RequestsMock, gatew
     assert json.loads(rsps.calls[0].request.body or b"") == {"email_address": "kari@example.no"}
 
 
-def test_a_refused_member_is_returned_as_data(rsps: responses.RequestsMock, gateway: MailchimpGateway) -> None:
+def test_a_refused_member_is_returned_as_data(
+    rsps: responses.RequestsMock, gateway: MailchimpGateway
+) -> None:
     problem = {"title": "Bad Request", "status": 400, "detail": "kari@example.no is cleaned"}
     rsps.post(URL, status=400, json=problem, content_type="application/problem+json")
     refusal = gateway.trigger_journey(7, 8, "kari@example.no")
