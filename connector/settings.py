@@ -134,6 +134,8 @@ class TransactionalSettings(_Section):
     """``notice send`` asks for confirmation above this many recipients (``--yes`` skips it)."""
     batch_size: int = Field(default=500, ge=1, le=1000)
     """Recipients per ``messages/send`` call (at most the gateway's ``max_recipients_per_call``)."""
+    max_connections: int = Field(default=4, ge=1, le=10)
+    """Transactional calls in flight at once (the gateway's connection cap)."""
 
 
 class MappingSettings(_Section):

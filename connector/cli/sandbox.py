@@ -66,6 +66,11 @@ def sandbox(
     api_keys: list[str] = typer.Option(
         [], "--api-keys", help="Accept only this key (repeatable); default: any key ending in -<dc>."
     ),
+    transactional_keys: list[str] = typer.Option(
+        [],
+        "--transactional-keys",
+        help="Accept only this Transactional key at /api/1.0 (repeatable); default: any non-empty key.",
+    ),
     log_bodies: bool = typer.Option(
         False, "--log-bodies", help="Keep request and response bodies in GET /_sandbox/requests."
     ),
@@ -98,6 +103,7 @@ def sandbox(
         state_file=state,
         dc=dc,
         api_keys=tuple(api_keys),
+        transactional_keys=tuple(transactional_keys),
         log_bodies=log_bodies,
     )
     serve(knobs, host, port, announce=typer.echo)

@@ -5,7 +5,7 @@ the policy allows transactional notices **for the relationships the notice targe
 item, a reference named), read at ``now`` with ``transactional_days_after_service``. Withdrawals of
 consent, objections and unsubscribes from marketing never stop a notice; erasure, a hard bounce or a
 complaint, and a relationship that is over do. The route is the audience's configured one; a route that
-cannot reach the person (a journey for a non-subscribed member, no route at all) leaves them out, saying
+cannot reach the person (a journey for a member it cannot reach, no route at all) leaves them out, saying
 what is missing.
 """
 
@@ -32,6 +32,18 @@ class Route(StrEnum):
     NONE = "none"
 
 
+JOURNEY_REACHES = frozenset({MemberStatus.SUBSCRIBED, MemberStatus.UNSUBSCRIBED, MemberStatus.TRANSACTIONAL})
+"""Whom a Customer Journey's transactional e-mail, started by the API trigger, reaches.
+
+Mailchimp's API reference documents the trigger for "the posted contact" of the journey's audience with
+no status condition; its help ("About Your Contacts", "About Non-Subscribed Contacts", "About
+Transactional Email") says unsubscribed and non-subscribed contacts can receive transactional e-mails
+(automation-based ones included) and cleaned contacts nothing; archived and pending contacts are not in
+the audience's sendable contacts. A third-party MCP server's tool text says the trigger needs a subscribed
+member; Mailchimp's own pages do not say so (docs/mailchimp-behaviour.md "Customer Journey trigger").
+A refusal at send time is recorded per member, so a wrong assumption shows in the report, not as a loss.
+"""
+
 TRANSACTIONAL_MAX_RECIPIENTS_PER_CALL = 1000
 """Recipients per ``messages/send`` call unless the sender says (``max_recipients_per_call``)."""
 
@@ -48,7 +60,7 @@ class RouteSettings:
     """The audience names its journey and step."""
     segments_mode: bool = True
     segment_name: str = "Transactional notices"
-    journey_reaches: frozenset[MemberStatus] = frozenset({MemberStatus.SUBSCRIBED})
+    journey_reaches: frozenset[MemberStatus] = JOURNEY_REACHES
     """Member statuses the journey trigger reaches (what Mailchimp documents for the API trigger)."""
     max_recipients_per_call: int = TRANSACTIONAL_MAX_RECIPIENTS_PER_CALL
 

@@ -1,21 +1,17 @@
 """The Mailchimp Transactional checks of ``doctor``: the key answers ``users/ping``, a sender is set,
 and the sending domain is verified for signing (SPF/DKIM), without which Transactional rejects every
 message as ``unsigned``.
-
-The gateway (``connector.mailchimp.transactional``) is imported when a key is configured; a build
-without it says so instead of failing.
 """
 
-import importlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from connector.doctor.report import Check, fail, ok, skip
 from connector.errors import FatalMailchimpError, MailchimpError
+from connector.mailchimp.transactional import TransactionalGateway
 from connector.settings import Settings
 
 SUBJECT = "transactional"
-_GATEWAY_MODULE = "connector.mailchimp.transactional"
 
 
 def check_transactional(settings: Settings, max_attempts: int) -> Iterator[Check]:
@@ -27,21 +23,19 @@ def check_transactional(settings: Settings, max_attempts: int) -> Iterator[Check
         return
     if not transactional.from_email:
         yield fail("transactional.from_email", "not set: notices need a sender address")
-    try:
-        module: Any = importlib.import_module(_GATEWAY_MODULE)
-    except ImportError:
-        yield skip(SUBJECT, "the Transactional gateway is not installed in this build")
-        return
-    gateway = module.TransactionalGateway(
-        transactional.api_key.get_secret_value(), transactional.base_url, max_attempts=max_attempts
-    )
-    try:
+    with TransactionalGateway(
+        transactional.api_key.get_secret_value(),
+        transactional.base_url,
+        timeout_seconds=settings.mailchimp.timeout_seconds,
+        max_attempts=max_attempts,
+        backoff_initial_seconds=settings.mailchimp.backoff_initial_seconds,
+        backoff_max_seconds=settings.mailchimp.backoff_max_seconds,
+        max_connections=transactional.max_connections,
+    ) as gateway:
         yield from _online(gateway, settings)
-    finally:
-        gateway.close()
 
 
-def _online(gateway: Any, settings: Settings) -> Iterator[Check]:
+def _online(gateway: TransactionalGateway, settings: Settings) -> Iterator[Check]:
     try:
         gateway.ping()
     except FatalMailchimpError as exc:
@@ -62,7 +56,7 @@ def _online(gateway: Any, settings: Settings) -> Iterator[Check]:
     yield _domain_check(domain, domains)
 
 
-def _domain_check(domain: str, domains: list[dict[str, Any]]) -> Check:
+def _domain_check(domain: str, domains: list[dict[str, object]]) -> Check:
     subject = "transactional.sending_domain"
     found = next((d for d in domains if str(d.get("domain", "")).lower() == domain.lower()), None)
     if found is None:
@@ -70,7 +64,7 @@ def _domain_check(domain: str, domains: list[dict[str, Any]]) -> Check:
             subject, f"{domain} is not a sending domain of this Transactional account; add and verify it"
         )
     if not found.get("valid_signing"):
-        missing = [name.upper() for name in ("spf", "dkim") if not (found.get(name) or {}).get("valid")]
+        missing = [name.upper() for name in ("spf", "dkim") if not _valid(found.get(name))]
         what = " and ".join(missing) or "signing"
         return fail(subject, f"{domain}: {what} not valid, Transactional rejects mail from it (unsigned)")
     return ok(subject, f"{domain} is verified for signing (SPF and DKIM)")
@@ -78,3 +72,7 @@ def _domain_check(domain: str, domains: list[dict[str, Any]]) -> Check:
 
 def _domain_of(address: str | None) -> str | None:
     return address.rpartition("@")[2] or None if address and "@" in address else None
+
+
+def _valid(check: object) -> bool:
+    return isinstance(check, dict) and bool(cast(dict[str, Any], check).get("valid"))

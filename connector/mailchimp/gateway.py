@@ -14,6 +14,7 @@ from connector.mailchimp.account import AccountCalls
 from connector.mailchimp.audiences import AudienceCalls
 from connector.mailchimp.batches import BatchCalls
 from connector.mailchimp.connections import ConnectionCap, shared_cap
+from connector.mailchimp.journeys import JourneyCalls
 from connector.mailchimp.members import MemberCalls
 from connector.mailchimp.stats import GatewayStats, process_totals
 from connector.mailchimp.transport import RetryPolicy, Transport
@@ -22,7 +23,7 @@ from connector.settings import MailchimpSettings
 _DATA_CENTRE = re.compile(r"^[a-z]{2,}[0-9]+$")
 
 
-class MailchimpGateway(AccountCalls, AudienceCalls, MemberCalls, BatchCalls):
+class MailchimpGateway(AccountCalls, AudienceCalls, MemberCalls, BatchCalls, JourneyCalls):
     """Typed Mailchimp Marketing API calls with pooling, a connection cap, retries and counters."""
 
     def __init__(

@@ -9,7 +9,7 @@ status, never an id or address.
 """
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
@@ -39,6 +39,8 @@ CONNECT_TIMEOUT_CEILING = 10.0
 USER_AGENT = "consent-sync/0.1 (+python-requests)"
 
 QueryValue = str | int | bool | datetime | Collection[str] | None
+Classifier = Callable[[int, Mapping[str, str], str], Classification]
+"""Sorts an answer (status, headers, body text) into OK, retryable or fatal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +107,17 @@ class Transport:
         cap: ConnectionCap,
         stats: GatewayStats,
         session: requests.Session | None = None,
+        classify: Classifier = classify_response,
+        basic_auth: bool = True,
     ) -> None:
+        """``classify`` and ``basic_auth=False`` serve Mailchimp Transactional, whose key travels in the
+        JSON body and whose errors are HTTP 500 documents with a ``name``."""
         self.base_url = base_url.rstrip("/")
         self.cap = cap
         self.stats = stats
         self.session = session if session is not None else build_session(cap.limit)
-        self._auth = HTTPBasicAuth("consent-sync", api_key)  # its repr does not show the key
+        self._auth = HTTPBasicAuth("consent-sync", api_key) if basic_auth else None  # repr hides the key
+        self._classify = classify
         self._timeout = (min(timeout_seconds, CONNECT_TIMEOUT_CEILING), timeout_seconds)
         self._retry = retry
         self._jitter = _wait_random_exponential(multiplier=retry.initial_seconds, max=retry.max_seconds)
@@ -176,7 +183,7 @@ class Transport:
     def _judge(self, request: "_Request", response: requests.Response) -> Reply:
         label = str(request.endpoint)
         text = response.text if response.status_code >= 400 else ""
-        verdict = classify_response(response.status_code, response.headers, text)
+        verdict = self._classify(response.status_code, response.headers, text)
         if verdict.verdict is Verdict.OK:
             return Reply(response.status_code, _decode(label, response, request.authenticated))
         if response.status_code in request.accept:

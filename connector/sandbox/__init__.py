@@ -10,6 +10,14 @@ webhooks with a GET check, form-encoded delivery, retries and optional signing. 
 simulates people (unsubscribe, spam complaint, hard bounce, e-mail change, confirmation, admin tag edits)
 and exposes stats, the request log and a reset.
 
+It also speaks Mailchimp Transactional 1.x under ``/api/1.0`` (and ``/api/1.3``, the official
+``mailchimp-transactional`` client's default): ``users/ping``, ``messages/send|send-template|info``,
+``templates/add|list|info``, ``rejects/add|list|delete``, ``webhooks/add|list``, ``senders/domains``,
+with a reject list, merge tags and ``mc:edit`` regions, signed ``X-Mandrill-Signature`` webhooks, the same
+faults and latency; ``/sandbox/transactional/outbox|bounce|domains`` inspect and simulate. The Marketing
+side has the Customer Journey trigger (journeys made at ``POST /sandbox/journeys``, sends at
+``GET /sandbox/journeys/outbox``). Modules ``transactional_*`` and ``api_journeys``.
+
 Use it in-process::
 
     from connector.sandbox.knobs import SandboxKnobs
@@ -56,6 +64,10 @@ Assumptions where docs/mailchimp-behaviour.md marks a point UNCONFIRMED (named i
 - ``webhook_signing``: ``--signing-secret`` signs every webhook; otherwise ``signing_enabled: true`` on
   create gets a random secret returned once.
 - ``archive_twice_not_found``: archiving an archived member answers 404.
+- ``journey_trigger_refusals``: the journey trigger starts subscribed, unsubscribed and
+  non-subscribed members and refuses cleaned, archived, pending and unknown ones with 400.
+- ``transactional_sandbox``: Transactional's error documents, keys, sending domains, reject expiry,
+  HEAD check of webhook URLs.
 - ``put_hash_must_match_email``: PUT with an address whose hash differs from the URL answers 400;
   PATCH with a new ``email_address`` changes the address.
 - ``unknown_merge_tags_rejected``: unknown merge tags and missing required fields (without

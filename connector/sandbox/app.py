@@ -1,4 +1,5 @@
-"""``create_app(state, knobs)``: the sandbox's FastAPI app, Mailchimp Marketing API v3 under ``/3.0``."""
+"""``create_app(state, knobs)``: the sandbox's FastAPI app, Mailchimp Marketing API v3 under ``/3.0`` and
+Mailchimp Transactional 1.x under ``/api/1.0`` (:mod:`connector.sandbox.transactional_api`)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,12 +12,15 @@ from starlette.responses import JSONResponse, Response
 
 from connector.sandbox import (
     api_batches,
+    api_journeys,
     api_lists,
     api_members,
     api_sandbox,
     api_segments,
     api_tags,
     api_webhooks,
+    transactional_api,
+    transactional_sandbox,
 )
 from connector.sandbox.account import account_document
 from connector.sandbox.batches import BatchRunner
@@ -58,6 +62,8 @@ def create_app(state: SandboxState, knobs: SandboxKnobs, *, seed: int | None = N
     app.add_api_route("/3.0/", api_root, methods=["GET"])
     for module in (api_lists, api_members, api_tags, api_segments, api_webhooks, api_batches, api_sandbox):
         app.include_router(module.router)
+    for extra in (api_journeys, transactional_api, transactional_sandbox):
+        app.include_router(extra.router)
     app.add_middleware(ApiGuard, runtime=runtime)
     return app
 

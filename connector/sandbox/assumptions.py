@@ -153,4 +153,20 @@ ASSUMPTIONS: Final = (
         "('Your merge fields were invalid.'), as do missing required fields without skip_merge_validation.",
         "mailchimp-behaviour §1.5, 9.3",
     ),
+    Assumption(
+        "journey_trigger_refusals",
+        "The Customer Journey trigger starts subscribed, unsubscribed and non-subscribed (`transactional`) "
+        "members (204) and refuses cleaned, archived and pending members and addresses not in the "
+        "journey's audience with 400 Bad Request; an unknown journey or step answers 404.",
+        "mailchimp-behaviour §10.1 (the reference names no status condition; help pages say who can "
+        "receive transactional e-mail; the exact refusal is undocumented)",
+    ),
+    Assumption(
+        "transactional_sandbox",
+        "Transactional errors are HTTP 500 `{status: error, code, name, message}`; any non-empty key is "
+        "valid unless `transactional_keys` lists keys; every sending domain is verified unless set "
+        "otherwise at /sandbox/transactional/domains; rejects expire as API-NOTES §10 says (soft 24 h, "
+        "hard 7 d, spam/unsub 1 y, custom never); a new webhook URL must answer HEAD with 200.",
+        "mailchimp-behaviour §10; Mandrill's client libraries (error names)",
+    ),
 )

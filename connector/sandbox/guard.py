@@ -28,9 +28,19 @@ CONNECTION: ContextVar[asyncio.Transport | None] = ContextVar("sandbox_connectio
 INTERNAL = "sandbox.internal"
 """Scope key marking a call ``/batches`` makes to the app itself: no auth, limit, faults or log."""
 API_PREFIX = "/3.0"
+TRANSACTIONAL_PREFIXES = ("/api/1.0/", "/api/1.3/")
+"""Transactional calls: limit, faults and latency as ``/3.0``; the key is in the body, checked there."""
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CLIENT_GONE = 499
 """Recorded status of a call whose client hung up before it was answered (nginx's convention)."""
+
+
+_TRANSACTIONAL_GENERAL_ERROR = {
+    "status": "error",
+    "code": -1,
+    "name": "GeneralError",
+    "message": "An unexpected error occurred processing the request.",
+}
 
 
 class ConnectionDroppedError(Exception):
@@ -56,7 +66,9 @@ class ApiGuard:
         if scope["type"] != "http" or scope.get(INTERNAL):
             await self.app(scope, receive, send)
             return
-        api = str(scope["path"]).startswith(API_PREFIX)
+        path = str(scope["path"])
+        transactional = path.startswith(TRANSACTIONAL_PREFIXES)
+        api = path.startswith(API_PREFIX) or transactional
         started = time.perf_counter()
         exchange = _Exchange()
         observations = self.runtime.observations
@@ -64,7 +76,7 @@ class ApiGuard:
             in_flight = observations.enter()
         try:
             if api:
-                await self._api_call(scope, receive, send, exchange, in_flight)
+                await self._api_call(scope, receive, send, exchange, in_flight, transactional)
             else:
                 await self._pass(scope, receive, send, exchange)
         finally:
@@ -73,14 +85,20 @@ class ApiGuard:
             self._record(scope, exchange, started)
 
     async def _api_call(
-        self, scope: Scope, receive: Receive, send: Send, exchange: _Exchange, in_flight: int
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        exchange: _Exchange,
+        in_flight: int,
+        transactional: bool = False,
     ) -> None:
         knobs = self.runtime.knobs
         if in_flight > knobs.max_connections:
             exchange.fault = "over_limit"
             await _problem(send, exchange, 429, TOO_MANY_REQUESTS_TITLE, TOO_MANY_REQUESTS_DETAIL)
             return
-        denial = _auth_problem(scope, knobs.dc, knobs.api_keys)
+        denial = None if transactional else _auth_problem(scope, knobs.dc, knobs.api_keys)
         if denial is not None:
             await _problem(send, exchange, 401, *denial)
             return
@@ -93,7 +111,7 @@ class ApiGuard:
                 await asyncio.sleep(knobs.slow_ms / 1000)
             await self._pass(scope, receive, send, exchange)
         else:
-            await _inject(fault, send, exchange)
+            await _inject(fault, send, exchange, transactional)
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send, exchange: _Exchange) -> None:
         keep_bodies = self.runtime.knobs.log_bodies
@@ -177,8 +195,11 @@ async def _respond(send: Send, exchange: _Exchange, status: int, body: bytes, me
     await send({"type": "http.response.body", "body": body})
 
 
-async def _inject(fault: Fault, send: Send, exchange: _Exchange) -> None:
-    if fault is Fault.TOO_MANY_REQUESTS:
+async def _inject(fault: Fault, send: Send, exchange: _Exchange, transactional: bool = False) -> None:
+    if transactional and fault in (Fault.FORBIDDEN, Fault.SERVER_ERROR):
+        body = json.dumps(_TRANSACTIONAL_GENERAL_ERROR).encode()
+        await _respond(send, exchange, 500, body, "application/json")
+    elif fault is Fault.TOO_MANY_REQUESTS:
         await _problem(send, exchange, 429, TOO_MANY_REQUESTS_TITLE, TOO_MANY_REQUESTS_DETAIL)
     elif fault is Fault.FORBIDDEN:
         await _respond(send, exchange, 403, b"", None)

@@ -42,6 +42,9 @@ class SandboxKnobs:
     """Data centre: API keys must end in ``-<dc>``."""
     api_keys: tuple[str, ...] = ()
     """When not empty, the only keys accepted; any other gets 401 API Key Invalid, like a revoked key."""
+    transactional_keys: tuple[str, ...] = ()
+    """When not empty, the only Transactional (``/api/1.0``) keys accepted; others answer Invalid_Key.
+    Empty: any non-empty key."""
     log_bodies: bool = False
     """Keep request and response bodies in the request log (contract tests read them)."""
     request_log_size: int = 10_000

@@ -22,6 +22,7 @@ from connector.sandbox.state import (
     SegmentRecord,
     short_id,
 )
+from connector.sandbox.transactional_state import TransactionalState
 from connector.sandbox.webhook_events import EventContext, WebhookEvent, encode, events_for
 from connector.sandbox.webhooks import Delivery, WebhookDispatcher
 
@@ -39,6 +40,8 @@ class SandboxRuntime:
         self.observations = Observations(knobs.request_log_size)
         self.webhooks = WebhookDispatcher(knobs, self.disable_webhook)
         self.store = SnapshotStore(knobs.state_file) if knobs.state_file else None
+        self.transactional = TransactionalState()
+        """Transactional's templates, rejects, webhooks and outbox, and the journeys (in memory only)."""
         self.app: Any = None
         """The ASGI app, which ``/batches`` calls to run its operations."""
 
@@ -58,6 +61,7 @@ class SandboxRuntime:
 
     def reset(self) -> None:
         self.state.reset()
+        self.transactional.reset()
         self.observations.reset()
         self.webhooks.clear()
         self.faults.reseed()

@@ -65,6 +65,17 @@ class SandboxHandle:
         return f"{self.root_url}/3.0"
 
     @property
+    def transactional_base_url(self) -> str:
+        """Mailchimp Transactional 1.x: ``TransactionalGateway(key, base_url=...)``."""
+        return f"{self.root_url}/api/1.0"
+
+    @property
+    def transactional_key(self) -> str:
+        """A Transactional key the sandbox accepts: the first of ``transactional_keys``, or any."""
+        keys = self.runtime.knobs.transactional_keys
+        return keys[0] if keys else "sandbox-transactional-key"
+
+    @property
     def runtime(self) -> SandboxRuntime:
         return cast(SandboxRuntime, self.app.state.runtime)
 
@@ -136,5 +147,6 @@ def serve(knobs: SandboxKnobs, host: str, port: int, announce: Callable[[str], N
     app = create_app(load_state(knobs), knobs)
     runtime = cast(SandboxRuntime, app.state.runtime)
     announce(f"Mailchimp sandbox: http://{host}:{port}/3.0  (API key: anything-{knobs.dc})")
+    announce(f"Mailchimp Transactional sandbox: http://{host}:{port}/api/1.0")
     announce(f"fault seed: {runtime.faults.seed}  (replay with --seed {runtime.faults.seed})")
     uvicorn.Server(_config(app, host, port)).run()

@@ -37,6 +37,8 @@ class Delivery:
     event_type: str
     body: bytes
     attempt: int = 1
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers (Transactional's ``X-Mandrill-Signature`` and user agent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,7 @@ class WebhookDispatcher:
         headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": USER_AGENT}
         if delivery.secret:
             headers["X-Mailchimp-Signature"] = signature(delivery.secret, int(time.time()), delivery.body)
+        headers.update(dict(delivery.headers))
         try:
             response = self._session.post(
                 delivery.url,

@@ -11,12 +11,11 @@
    ``hard-bounce``…) is reported, never retried.
 """
 
-import importlib
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
@@ -24,6 +23,10 @@ from sqlmodel import Session, col
 from connector.core.notice_spec import NoticeSpec
 from connector.core.notices import NoticePlan, Route
 from connector.errors import ConsentSyncError
+from connector.mailchimp.gateway import MailchimpGateway
+from connector.mailchimp.gateway_settings import gateway_settings
+from connector.mailchimp.payloads import MemberOutcome
+from connector.mailchimp.transactional import TransactionalGateway
 from connector.mailchimp.transactional_payloads import DeliveryOutcome, NoticeMessage, NoticeRecipient
 from connector.services.context import AppContext
 from connector.services.notice_lock import notice_send_lock
@@ -43,9 +46,10 @@ class NoticeSender(Protocol):
 
 
 class JourneyTrigger(Protocol):
-    """What triggers an audience's Customer Journey for one contact (``MailchimpGateway`` is one)."""
+    """What triggers an audience's Customer Journey for one contact (``MailchimpGateway`` is one):
+    ``None`` when Mailchimp accepted, else its refusal of that member (recorded, never raised)."""
 
-    def trigger_journey(self, journey_id: int, step_id: int, email: str) -> None: ...
+    def trigger_journey(self, journey_id: int, step_id: int, email: str) -> MemberOutcome | None: ...
 
 
 Progress = Callable[[int, int], None]
@@ -73,38 +77,29 @@ class NoticeSendError(ConsentSyncError):
     """A send stopped; what was recorded stays recorded and a rerun sends the rest."""
 
 
-_GATEWAY_MODULE = "connector.mailchimp.transactional"
-
-
 @contextmanager
 def open_notice_sender(settings: Settings) -> Iterator[tuple[NoticeSender | None, JourneyTrigger | None]]:
     """The Transactional sender (when ``transactional.api_key`` is set) and the journey trigger (when an
-    audience routes notices by journey), closed at the end."""
+    audience routes notices by journey), closed at the end. The Marketing gateway is built like a sync
+    run's (``gateway_settings``), so a local sandbox needs no key."""
     with ExitStack() as stack:
         sender: NoticeSender | None = None
         transactional = settings.transactional
         if transactional.api_key is not None:
-            try:
-                module: Any = importlib.import_module(_GATEWAY_MODULE)
-            except ImportError:  # the gateway lives on the ``transactional`` branch until merged
-                raise NoticeSendError("the Mailchimp Transactional gateway is not installed") from None
-            gateway = module.TransactionalGateway(
-                transactional.api_key.get_secret_value(),
-                transactional.base_url,
-                timeout_seconds=settings.mailchimp.timeout_seconds,
-                max_attempts=settings.mailchimp.max_attempts,
-                backoff_initial_seconds=settings.mailchimp.backoff_initial_seconds,
-                backoff_max_seconds=settings.mailchimp.backoff_max_seconds,
+            sender = stack.enter_context(
+                TransactionalGateway(
+                    transactional.api_key.get_secret_value(),
+                    transactional.base_url,
+                    timeout_seconds=settings.mailchimp.timeout_seconds,
+                    max_attempts=settings.mailchimp.max_attempts,
+                    backoff_initial_seconds=settings.mailchimp.backoff_initial_seconds,
+                    backoff_max_seconds=settings.mailchimp.backoff_max_seconds,
+                    max_connections=transactional.max_connections,
+                )
             )
-            stack.callback(gateway.close)
-            sender = cast(NoticeSender, gateway)
         journey: JourneyTrigger | None = None
-        if any(a.notice_route == "journey" for a in settings.audiences) and settings.mailchimp.api_key:
-            from connector.mailchimp.gateway import MailchimpGateway
-
-            marketing = stack.enter_context(MailchimpGateway(settings.mailchimp))
-            if hasattr(marketing, "trigger_journey"):  # added on the ``transactional`` branch
-                journey = cast(JourneyTrigger, marketing)
+        if any(a.notice_route == "journey" for a in settings.audiences):
+            journey = stack.enter_context(MailchimpGateway(gateway_settings(settings.mailchimp)))
         yield sender, journey
 
 
@@ -174,10 +169,15 @@ def _send(
     configured = ctx.settings.audience(spec.audience)
     if journey is not None and configured.journey_id is not None and configured.journey_step_id is not None:
         while batch := _claim(ctx, spec.id, Route.JOURNEY, 1, report):
-            journey.trigger_journey(configured.journey_id, configured.journey_step_id, batch[0].email)
-            _record(
-                ctx, spec.id, batch, [DeliveryOutcome(batch[0].email, "sent", None, None)], status="triggered"
+            refusal = journey.trigger_journey(
+                configured.journey_id, configured.journey_step_id, batch[0].email
             )
+            if refusal is None:
+                outcome = DeliveryOutcome(batch[0].email, "sent", None, None)
+                _record(ctx, spec.id, batch, [outcome], status="triggered")
+            else:
+                reason = f"journey-refused:{refusal.kind.value}"
+                _record(ctx, spec.id, batch, [DeliveryOutcome(batch[0].email, "rejected", reason, None)])
             report.calls += 1
             report.sent_now += 1
             done += 1

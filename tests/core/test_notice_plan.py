@@ -132,17 +132,32 @@ def test_reject_list_leaves_the_address_out_and_says_why() -> None:
     assert "reject list (unsub)" in result.left_out[0].why
 
 
-def test_journey_reaches_subscribed_members_only_the_rest_need_transactional() -> None:
+def test_journey_reaches_whom_mailchimp_documents_the_rest_need_transactional() -> None:
+    """Subscribed, unsubscribed and non-subscribed members receive a journey's transactional e-mail;
+    archived and pending ones cannot be triggered (docs/mailchimp-behaviour.md "Customer Journey
+    trigger"; cleaned ones are left out earlier as undeliverable)."""
     routes = RouteSettings(audience="main", route=Route.JOURNEY, journey_ready=True)
     subscribed = holder("sub", ticket(), member=MemberState(MemberStatus.SUBSCRIBED))
     unsubscribed = holder("unsub", ticket(), member=MemberState(MemberStatus.UNSUBSCRIBED, day(-1)))
+    non_subscribed = holder("nonsub", ticket(), member=MemberState(MemberStatus.TRANSACTIONAL))
+    archived = holder("arch", ticket(), member=MemberState(MemberStatus.ARCHIVED, day(-2)))
+    pending = holder("pend", ticket(), member=MemberState(MemberStatus.PENDING))
+    absent = holder("absent", ticket())
 
-    result = plan(subscribed, unsubscribed, routes=routes)
+    result = plan(subscribed, unsubscribed, non_subscribed, archived, pending, absent, routes=routes)
 
-    assert [(r.contact_id, r.route) for r in result.recipients] == [("sub", Route.JOURNEY)]
-    assert left(result) == {"unsub": LeftOutReason.NEEDS_TRANSACTIONAL}
-    assert "needs Mailchimp Transactional" in result.left_out[0].why
-    assert result.calls == {"journey": 1}
+    assert sorted((r.contact_id, r.route) for r in result.recipients) == [
+        ("nonsub", Route.JOURNEY),
+        ("sub", Route.JOURNEY),
+        ("unsub", Route.JOURNEY),
+    ]
+    assert left(result) == {
+        "arch": LeftOutReason.NEEDS_TRANSACTIONAL,
+        "pend": LeftOutReason.NEEDS_TRANSACTIONAL,
+        "absent": LeftOutReason.NEEDS_TRANSACTIONAL,
+    }
+    assert all("needs Mailchimp Transactional" in x.why for x in result.left_out)
+    assert result.calls == {"journey": 3}
 
 
 def test_without_a_route_subscribed_members_go_by_campaign_and_others_are_unreachable() -> None:

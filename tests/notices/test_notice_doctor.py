@@ -1,54 +1,53 @@
-"""``doctor``'s Transactional checks, against a stand-in gateway module (the real gateway and the
-sandbox's Transactional API come with the ``transactional`` branch)."""
+"""``doctor``'s Transactional checks, against the sandbox's Transactional API over HTTP."""
 
-import sys
-import types
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import requests
 from pydantic import SecretStr
 
 from connector.doctor.report import Verdict
 from connector.doctor.transactional import check_transactional
-from connector.errors import FatalMailchimpError
+from connector.sandbox.knobs import SandboxKnobs
+from connector.sandbox.server import SandboxHandle, running_sandbox
 from connector.settings import Settings, load_settings
 
-
-class _Gateway:
-    domains: ClassVar[list[dict[str, Any]]] = []
-    key_ok: ClassVar[bool] = True
-
-    def __init__(self, api_key: str, base_url: str, **_options: Any) -> None:
-        self.api_key = api_key
-
-    def ping(self) -> str:
-        if not self.key_ok:
-            raise FatalMailchimpError("Invalid_Key", status=500)
-        return "PONG!"
-
-    def sending_domains(self) -> list[dict[str, Any]]:
-        return self.domains
-
-    def close(self) -> None:
-        return None
+KEY = "transactional-key-1"
 
 
-@pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch) -> type[_Gateway]:
-    module = types.ModuleType("connector.mailchimp.transactional")
-    module.TransactionalGateway = _Gateway  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "connector.mailchimp.transactional", module)
-    _Gateway.domains, _Gateway.key_ok = [], True
-    return _Gateway
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxHandle]:
+    with running_sandbox(SandboxKnobs(transactional_keys=(KEY,))) as handle:
+        yield handle
 
 
-def _settings(**transactional: Any) -> Settings:
-    values = {"api_key": SecretStr("k"), "from_email": "service@example.no", **transactional}
+@pytest.fixture(autouse=True)
+def _fresh(sandbox: SandboxHandle) -> None:
+    sandbox.runtime.reset()
+
+
+def _settings(sandbox: SandboxHandle, key: str = KEY, **transactional: Any) -> Settings:
+    values = {
+        "api_key": SecretStr(key),
+        "base_url": sandbox.transactional_base_url,
+        "from_email": "service@example.no",
+        **transactional,
+    }
     return load_settings(None, transactional=values)
 
 
 def _verdicts(settings: Settings) -> list[tuple[str, Verdict, str]]:
     return [(c.subject, c.verdict, c.message) for c in check_transactional(settings, 1)]
+
+
+def _domain(sandbox: SandboxHandle, domain: str, valid: bool) -> None:
+    answer = requests.post(
+        f"{sandbox.root_url}/sandbox/transactional/domains",
+        json={"domain": domain, "valid_signing": valid},
+        timeout=5,
+    )
+    assert answer.status_code == 204
 
 
 def test_not_configured_is_skipped() -> None:
@@ -57,20 +56,30 @@ def test_not_configured_is_skipped() -> None:
     assert message.startswith("not configured")
 
 
-def test_a_verified_domain_and_an_accepted_key_are_ok(gateway: type[_Gateway]) -> None:
-    gateway.domains = [
-        {"domain": "example.no", "spf": {"valid": True}, "dkim": {"valid": True}, "valid_signing": True}
-    ]
-    assert [v for _, v, _ in _verdicts(_settings())] == [Verdict.OK, Verdict.OK]
+def test_a_verified_domain_and_an_accepted_key_are_ok(sandbox: SandboxHandle) -> None:
+    _domain(sandbox, "example.no", True)
+    assert [v for _, v, _ in _verdicts(_settings(sandbox))] == [Verdict.OK, Verdict.OK]
 
 
-def test_an_unsigned_domain_fails_naming_what_is_missing(gateway: type[_Gateway]) -> None:
-    gateway.domains = [{"domain": "example.no", "spf": {"valid": True}, "dkim": {"valid": False}}]
-    found = _verdicts(_settings())
+def test_an_unsigned_domain_fails_naming_what_is_missing(sandbox: SandboxHandle) -> None:
+    _domain(sandbox, "example.no", False)
+    found = _verdicts(_settings(sandbox))
     assert found[-1][:2] == ("transactional.sending_domain", Verdict.FAIL)
-    assert "DKIM not valid" in found[-1][2]
+    assert "SPF and DKIM not valid" in found[-1][2]
 
 
-def test_a_refused_key_fails(gateway: type[_Gateway]) -> None:
-    gateway.key_ok = False
-    assert _verdicts(_settings())[0][:2] == ("transactional.api_key", Verdict.FAIL)
+def test_an_unknown_domain_fails(sandbox: SandboxHandle) -> None:
+    found = _verdicts(_settings(sandbox))
+    assert found[-1][:2] == ("transactional.sending_domain", Verdict.FAIL)
+    assert "is not a sending domain" in found[-1][2]
+
+
+def test_a_refused_key_fails(sandbox: SandboxHandle) -> None:
+    found = _verdicts(_settings(sandbox, key="revoked"))
+    assert found[0][:2] == ("transactional.api_key", Verdict.FAIL)
+    assert "Invalid_Key" in found[0][2]
+
+
+def test_a_missing_sender_fails(sandbox: SandboxHandle) -> None:
+    found = _verdicts(_settings(sandbox, from_email=None))
+    assert ("transactional.from_email", Verdict.FAIL) in [(s, v) for s, v, _ in found]

@@ -84,6 +84,9 @@ def _handler(receiver_ref: list[Receiver]) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._answer(receiver_ref[0].get_status)
 
+        def do_HEAD(self) -> None:  # Transactional checks a new webhook URL with HEAD
+            self._answer(receiver_ref[0].get_status)
+
         def do_POST(self) -> None:
             receiver = receiver_ref[0]
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
