@@ -16,6 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
@@ -346,7 +347,18 @@ def masked(settings: Settings) -> dict[str, Any]:
     for section, key in SECRET_KEYS:
         if data.get(section, {}).get(key) is not None:
             data[section][key] = "********"
+    data["database"]["url"] = _password_masked(settings.database.url)
     return data
+
+
+def _password_masked(url: str) -> str:
+    """``url`` with the password of its user part, if any, shown as ``********``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))
 
 
 def _config_path(config_file: Path | None) -> Path | None:

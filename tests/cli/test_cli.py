@@ -110,6 +110,17 @@ def test_check_config_masks_secrets(env: dict[str, str]) -> None:
     assert "abc123" not in out
 
 
+def test_check_config_masks_the_database_password(env: dict[str, str]) -> None:
+    url = "postgresql+psycopg://consent:s3cr3t-pw@db.internal:5432/consents"
+    code, out, _ = run(env | {"CONSENT_SYNC_DATABASE__URL": url}, "check-config")
+    assert code == 0
+    assert (
+        json.loads(out)["database"]["url"]
+        == "postgresql+psycopg://consent:********@db.internal:5432/consents"
+    )
+    assert "s3cr3t" not in out
+
+
 def test_secret_in_config_file_is_refused(env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[mailchimp]\napi_key = "abc-us6"\n', encoding="utf-8")
