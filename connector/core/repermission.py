@@ -264,9 +264,9 @@ def expiry(member: AskedMember, facts: ContactFacts, now: datetime) -> Expiry:
 
 def lapse_reference(campaign_id: str) -> str:
     """The ``source_ref`` of a lapse: the reason and the campaign."""
-    return f"{NOT_RECONFIRMED} (re-permission campaign {campaign_id})"
+    return f"{NOT_RECONFIRMED}, campaign {campaign_id}"
 
 
 def confirmation_reference(campaign_id: str) -> str:
     """The ``source_ref`` of a re-permission confirmation: the campaign that asked."""
-    return f"re-permission campaign {campaign_id}, Mailchimp double opt-in"
+    return f"campaign {campaign_id}, Mailchimp double opt-in"
