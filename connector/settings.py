@@ -166,6 +166,15 @@ class ReconcileSettings(_Section):
     """Members a reconcile may always record opt-outs, bounces or deletions for, whatever the fraction."""
 
 
+class RepermissionSettings(_Section):
+    """Re-permission campaigns (README "Re-permission")."""
+
+    expires_days: int = Field(default=30, ge=1, le=365)
+    """Days a person asked again has to confirm before the stale consent ends ("not re-confirmed")."""
+    confirm_above: int = Field(default=100, ge=0)
+    """``repermission send`` asks for confirmation above this many people to ask (``--yes`` skips it)."""
+
+
 class ScheduleSettings(_Section):
     sync_interval_seconds: int = Field(default=300, ge=5)
     reconcile_interval_seconds: int = Field(default=3600, ge=60)
@@ -263,6 +272,7 @@ class Settings(BaseSettings):
     imports: ImportSettings = Field(default_factory=ImportSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    repermission: RepermissionSettings = Field(default_factory=RepermissionSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)

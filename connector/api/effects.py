@@ -49,6 +49,7 @@ from connector.services.suppressions import suppress
 from connector.store.facts import to_consent_event
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow, SuppressionRow
+from connector.sync.repermission_answers import confirm_member
 
 log = structlog.get_logger("connector.api.effects")
 WEBHOOK = Origin(actor="mailchimp", source="mailchimp-webhook")
@@ -415,6 +416,8 @@ def _filled_in(change: dict[str, object]) -> list[str]:
 def _confirm(target: _Target, effect: Confirm, list_id: str) -> bool:
     """A subscribe confirms our own sign-ups awaiting double opt-in; a trusted one (P6) is also a grant
     of the purposes it covers, confirmed only if Mailchimp had the member ``pending`` (its double opt-in)."""
+    if _repermission_confirmed(target, effect, list_id):
+        return True
     pending = effect.trusted and _pending_in_mailchimp(target, list_id)
     contact = (
         target.ensure(signed_up_again=True) if effect.trusted and effect.coverage.granted else target.contact
@@ -438,6 +441,16 @@ def _confirm(target: _Target, effect: Confirm, list_id: str) -> bool:
     if effect.coverage.not_covered:
         log.info("webhook.subscribe.not_covered", purposes=[p for p, _ in effect.coverage.not_covered])
     return bool(waiting or granted)
+
+
+def _repermission_confirmed(target: _Target, effect: Confirm, list_id: str) -> bool:
+    """The subscribe answers a re-permission campaign that asked this person: a fresh, confirmed consent
+    with the campaign's notice version, and nothing else (not a new Mailchimp sign-up)."""
+    contact = target.contact
+    if contact is None or not list_id:
+        return False
+    target.batch.write()  # the batch's earlier events first
+    return confirm_member(target.session, contact.id, list_id, effect.at, effect.ip, target.now)
 
 
 def _pending_in_mailchimp(target: _Target, list_id: str) -> bool:

@@ -17,6 +17,7 @@ from connector.cli import (
     imports,
     notices,
     relationships,
+    repermission,
     sandbox,
     service,
     shell,
@@ -75,3 +76,4 @@ app.command("daemon")(daemon_commands.daemon)
 app.command("run")(daemon_commands.run)
 app.command("sandbox")(sandbox.sandbox)
 app.add_typer(notices.notice_app, name="notice")
+app.add_typer(repermission.repermission_app, name="repermission")

@@ -97,15 +97,20 @@ def diff(
     mapping: AudienceMapping,
     managed: frozenset[str] = frozenset(),
     erasures: Iterable[Erasure] = (),
+    held: frozenset[str] = frozenset(),
 ) -> Plan:
     """Operations turning ``mirror`` into ``desired``; both keyed by subscriber hash.
 
     ``managed`` are the members consent-sync created: only those are archived when they lose every
-    entitlement; others only lose our tags.
+    entitlement; others only lose our tags. ``held`` are members a re-permission campaign asked: while
+    Mailchimp has them ``pending`` they are left exactly as they are (see :func:`is_held`).
     """
     operations: list[Operation] = []
     for key in sorted(desired):
-        operations += member_operations(desired[key], mirror.get(key), mapping, key in managed)
+        have = mirror.get(key)
+        if held and key in held and is_held(desired[key], have):
+            continue
+        operations += member_operations(desired[key], have, mapping, key in managed)
     for erasure in sorted(erasures, key=lambda e: e.subscriber_hash):
         again = desired.get(erasure.subscriber_hash)
         if again is not None and again.present:
@@ -124,6 +129,13 @@ def member_operations(
     if have is None or have.is_archived:
         return _join(want, have, mapping)
     return _update(want, have, mapping)
+
+
+def is_held(want: DesiredMember, have: RemoteMember | None) -> bool:
+    """A member asked again for consent stays ``pending`` (no status, tags, interests or archive) until
+    the person confirms or the campaign's deadline ends the stale consent; campaigns reach nobody
+    ``pending`` meanwhile. An opt-out recorded meanwhile (a withdrawal, an objection) is not held back."""
+    return have is not None and have.status is MemberStatus.PENDING and not want.opted_out
 
 
 def erasure_operations(erasure: Erasure, have: RemoteMember | None) -> list[Operation]:

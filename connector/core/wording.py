@@ -20,6 +20,7 @@ _SOURCE_LABELS = {
     "admin-api": "staff (admin API)",
     "form": "sign-up form",
     "consent-form": "sign-up form",
+    "repermission": "re-permission campaign",
 }
 
 _METHOD_LABELS = {

@@ -18,6 +18,7 @@ from connector.errors import ListMovedError, PlanRefusedError, SyncBusyError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
 from connector.sync.reconcile import reconcile_audience
+from connector.sync.repermission_answers import expire_due
 from connector.sync.run import SyncReport, sync_audience
 
 log = structlog.get_logger(__name__)
@@ -86,10 +87,13 @@ class Worker:
     def keep_house(self) -> None:
         try:
             removed = keep_house(self.ctx.engine, self.ctx.settings.schedule, self.ctx.now())
+            expired = expire_due(self.ctx, self.ctx.now())  # re-permission deadlines
         except Exception as exc:
             self._failed("housekeeping", "", exc)
             return
-        log.info("daemon.housekeeping.done", removed=removed)
+        log.info("daemon.housekeeping.done", removed=removed, repermission_ended=expired.ended)
+        if expired.ended:
+            self.request_all()  # the ended consents reach Mailchimp promptly
 
     def _finished(self, report: SyncReport, seconds: float) -> None:
         applied = report.applied

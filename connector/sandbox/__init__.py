@@ -8,7 +8,8 @@ computed by :mod:`connector.core.transitions`; tags per member and as static seg
 most 500); saved segments over tag conditions; batch subscribe; ``/batches`` with gzipped tar results;
 webhooks with a GET check, form-encoded delivery, retries and optional signing. ``/_sandbox/...``
 simulates people (unsubscribe, spam complaint, hard bounce, e-mail change, confirmation, admin tag edits)
-and exposes stats, the request log and a reset.
+and exposes stats, the request log, the outbox of double opt-in e-mails (``GET /_sandbox/outbox``, each
+with the ``confirm_url`` the person clicks) and a reset.
 
 It also speaks Mailchimp Transactional 1.x under ``/api/1.0`` (and ``/api/1.3``, the official
 ``mailchimp-transactional`` client's default): ``users/ping``, ``messages/send|send-template|info``,

@@ -65,6 +65,33 @@ async def confirmations(request: Request) -> Response:
     return JSONResponse({"confirmations": sent, "total_items": len(sent)})
 
 
+CONFIRMATION_SUBJECT = "Please confirm your subscription"
+
+
+@router.get("/outbox")
+async def outbox(request: Request) -> Response:
+    """Every double opt-in confirmation e-mail Mailchimp would have sent (``?email=`` filters), with the
+    link the person clicks: ``POST`` its ``confirm_url`` to confirm (the member becomes ``subscribed``
+    and a ``subscribe`` webhook fires, as Mailchimp does)."""
+    runtime = runtime_of(request)
+    wanted = (request.query_params.get("email") or "").strip().lower()
+    with runtime.state.lock:
+        sent = [
+            {
+                "kind": "opt-in confirmation",
+                "list_id": c.list_id,
+                "subscriber_hash": c.subscriber_hash,
+                "to": getattr(c, "email", ""),
+                "subject": CONFIRMATION_SUBJECT,
+                "sent_at": c.sent_at.isoformat(),
+                "confirm_url": f"/_sandbox/lists/{c.list_id}/members/{c.subscriber_hash}/confirm",
+            }
+            for c in runtime.state.data.confirmations
+            if not wanted or getattr(c, "email", "").strip().lower() == wanted
+        ]
+    return JSONResponse({"messages": sent, "total_items": len(sent)})
+
+
 @router.get("/webhook-deliveries")
 async def webhook_deliveries(request: Request) -> Response:
     records = runtime_of(request).webhooks.records()

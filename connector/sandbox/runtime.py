@@ -102,7 +102,9 @@ class SandboxRuntime:
         with self.state.lock:
             self._store(audience, before, after)
             if sends_confirmation(before, after):
-                confirmation = Confirmation(audience.id, after.subscriber_hash, after.last_changed)
+                confirmation = Confirmation(
+                    audience.id, after.subscriber_hash, after.last_changed, after.email
+                )
                 self.state.data.confirmations.append(confirmation)
                 log.info("sandbox.confirmation.sent", list_id=audience.id, member=after.subscriber_hash)
         self._fire(audience, before, after, source, campaign_id)

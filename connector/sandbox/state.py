@@ -111,6 +111,8 @@ class Confirmation:
     list_id: str
     subscriber_hash: str
     sent_at: datetime
+    email: str = ""
+    """The address it went to (the member's at the time)."""
 
 
 @dataclass

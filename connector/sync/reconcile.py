@@ -27,6 +27,7 @@ from connector.sync.deletions import missing_members, record_deletions
 from connector.sync.inbound import record_opt_out, record_undeliverable
 from connector.sync.load import present_members
 from connector.sync.lock import audience_lock
+from connector.sync.repermission_answers import confirm_member
 from connector.sync.run import mapping_for
 
 PAGE = 1000
@@ -271,6 +272,9 @@ def _reconcile_member(
         session, ctx, contact_id, purposes, now, "unsubscribed in mailchimp"
     ):
         report.opted_out += 1
+    if before == MemberStatus.PENDING.value and remote.status is MemberStatus.SUBSCRIBED and contact_id:
+        at = remote.timestamp_opt or remote.last_changed
+        confirm_member(session, contact_id, list_id, at, remote.ip_opt or None, now)  # re-permission
     if _first_seen_cleaned(before, remote):
         record_undeliverable(session, ctx, remote.email, contact_id, SuppressionReason.CLEANED, now)
         report.cleaned += 1

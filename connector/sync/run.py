@@ -36,6 +36,7 @@ from connector.sync.binding import kept_out_after_move, require_bound
 from connector.sync.erasures import purge_confirmed_erasures, record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
+from connector.sync.repermission_answers import held_members
 from connector.sync.stored_plan import encode
 from connector.sync.timings import RunTimings
 
@@ -127,6 +128,7 @@ def plan_audience(
             inputs = load_inputs(
                 session, ctx.settings, name, ctx.suppression_key, now, full=full, email=contact
             )
+            held = held_members(session, name)
         with timings.timed("decide"):
             entitlements = {cid: decide(f, ctx.settings.policy, now) for cid, f in inputs.facts.items()}
         with timings.timed("desire"):
@@ -137,7 +139,7 @@ def plan_audience(
                     member, inputs.opted_out_before, inputs.mirror
                 )
         with timings.timed("diff"):
-            plan = diff(desired, inputs.mirror, mapping, inputs.managed, inputs.erasures)
+            plan = diff(desired, inputs.mirror, mapping, inputs.managed, inputs.erasures, held)
         with timings.timed("guard"):
             safety = check(
                 plan,

@@ -8,6 +8,7 @@ import connector.store.capture_tables  # public capture's rate limits (registere
 import connector.store.http_tables  # HTTP service tables (registered on the metadata by import)
 import connector.store.import_tables  # applied imports (registered on the metadata by import)
 import connector.store.notice_tables  # transactional notices (registered on the metadata by import)
+import connector.store.repermission_tables  # re-permission campaigns (registered on the metadata by import)
 import connector.sync.erasures  # noqa: F401  (erasure_audiences)
 from connector.store import sync_tables, tables  # noqa: F401  (registers every table on the metadata)
 
