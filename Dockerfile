@@ -11,9 +11,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/consent-sync
+# The runtime dependencies at their locked versions (requirements.lock, made by scripts/lock), then the
+# package alone: the image holds what runtime code imports, nothing of the dev or parquet extras.
+COPY requirements.lock ./
+RUN /opt/consent-sync/bin/pip install --no-cache-dir -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY connector ./connector
-RUN /opt/consent-sync/bin/pip install --no-cache-dir .
+RUN /opt/consent-sync/bin/pip install --no-cache-dir --no-deps . \
+    && /opt/consent-sync/bin/pip check
 
 FROM python:3.11-slim
 ENV PATH="/opt/consent-sync/bin:${PATH}" \

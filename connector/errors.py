@@ -69,3 +69,11 @@ class ListMovedError(ConsentSyncError):
 
 class InboundHeldError(ConsentSyncError):
     """A reconcile held back what Mailchimp reported (the inbound guard); ``--accept-inbound`` applies it."""
+
+
+class MissingExtraError(ConsentSyncError):
+    """A feature needs an optional dependency that is not installed; the message names the extra."""
+
+    def __init__(self, feature: str, module: str, extra: str) -> None:
+        super().__init__(f"{feature} needs {module}: pip install 'consent-sync[{extra}]'")
+        self.extra = extra

@@ -20,14 +20,17 @@ cleanup() {
 trap cleanup EXIT
 say() { printf 'container-smoke: %s\n' "$*"; }
 
-# --- the image's build stage: COPY pyproject.toml README.md connector/ (per .dockerignore), venv, pip ---
+# --- the image's build stage: COPY requirements.lock pyproject.toml README.md connector/ (per
+# .dockerignore), venv, pip: the locked runtime dependencies, then the package without dependencies ---
 mkdir -p "$WORK/src"
-cp pyproject.toml README.md "$WORK/src/"
+cp requirements.lock pyproject.toml README.md "$WORK/src/"
 tar --exclude='__pycache__' --exclude='*.pyc' -cf - connector | tar -xf - -C "$WORK/src"
-say "installing into a fresh virtual environment"
+say "installing into a fresh virtual environment (requirements.lock)"
 python3 -m venv "$WORK/venv"
-(cd "$WORK/src" && PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
-    "$WORK/venv/bin/pip" install -q --no-cache-dir .)
+(cd "$WORK/src" && export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
+    && "$WORK/venv/bin/pip" install -q --no-cache-dir -r requirements.lock \
+    && "$WORK/venv/bin/pip" install -q --no-cache-dir --no-deps . \
+    && "$WORK/venv/bin/pip" check >/dev/null)
 BIN="$WORK/venv/bin"
 PY="$BIN/python"
 

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from connector.api import admin, admin_notices, consents, health, transactional_webhooks, webhooks
 from connector.api.admin_runs import RunWorker
@@ -18,6 +19,9 @@ from connector.doctor import diagnose_mailchimp
 from connector.doctor.cache import DoctorCache
 from connector.errors import ConfigError, ConsentSyncError, InputError, NotFoundError
 from connector.services.context import AppContext
+
+DOCS_ASSETS = "/docs-assets"
+"""Where the app serves Swagger UI's and ReDoc's files (bundled with ``fastapi-offline``)."""
 
 
 def create_app(ctx: AppContext, doctor: DoctorCache | None = None) -> FastAPI:
@@ -36,7 +40,8 @@ def create_app(ctx: AppContext, doctor: DoctorCache | None = None) -> FastAPI:
         worker.shutdown()
         inbox_writer.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their scripts and styles served by the app, not a CDN
+        static_url=DOCS_ASSETS,
         title="consent-sync",
         summary="Mailchimp webhooks, the admin API and consent capture of the consent store.",
         lifespan=lifespan,

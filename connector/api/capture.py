@@ -14,9 +14,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from connector.api.link_tokens import read_token, sign_token
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
 from connector.core.remote import MemberStatus, subscriber_hash
-from connector.core.signatures import read_token, sign_token
 from connector.errors import ConfigError
 from connector.mailchimp.payloads import MemberOutcome, MemberWrite
 from connector.services.consents import Evidence, add_consent_event, record_consent

@@ -1,4 +1,4 @@
-"""``consent-sync export``: contacts with their current entitlements, as formula-safe CSV or JSON."""
+"""``consent-sync export``: contacts with their current entitlements, as formula-safe CSV, JSON or Parquet."""
 
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,7 +12,8 @@ def export_command(
     audience: Annotated[str, typer.Option("--audience", help="The audience whose purposes are exported.")],
     purpose: Annotated[str | None, typer.Option("--purpose", help="Only this purpose.")] = None,
     output_format: Annotated[
-        Literal["csv", "json"], typer.Option("--format", help="csv (formula-safe) or json.")
+        Literal["csv", "json", "parquet"],
+        typer.Option("--format", help="csv (formula-safe), json, or parquet (needs consent-sync[parquet])."),
     ] = "csv",
     bom: Annotated[
         bool, typer.Option("--bom", help="Start the CSV with a UTF-8 byte order mark (Excel).")

@@ -1,9 +1,7 @@
 """Secrets, signatures and tokens, computed and compared in constant time. Pure: time is an argument."""
 
-import base64
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,28 +75,3 @@ def match_admin_token(presented: str, tokens: tuple[AdminToken, ...]) -> AdminTo
         if hmac.compare_digest(digest, token.digest):
             found = token
     return found
-
-
-def sign_token(key: bytes, payload: dict[str, object]) -> str:
-    """A URL-safe ``<payload>.<mac>`` token."""
-    data = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    return f"{data}.{_b64(hmac.new(key, data.encode(), hashlib.sha256).digest())}"
-
-
-def read_token(key: bytes, token: str, now: int) -> dict[str, object] | None:
-    """The payload of a token signed with ``key`` whose ``exp`` is not past; ``None`` otherwise."""
-    data, _, mac = token.partition(".")
-    expected = _b64(hmac.new(key, data.encode(), hashlib.sha256).digest())
-    if not mac or not hmac.compare_digest(mac, expected):
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
-    except ValueError:
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int) or payload["exp"] < now:
-        return None
-    return payload
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -9,13 +9,15 @@ process by definition, so that process leads.
 
 import hashlib
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 import structlog
+from filelock import BaseFileLock
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector.sync.lock import sidecar_path, try_flock
+from connector.store.file_locks import try_file_lock
+from connector.sync.lock import sidecar_path
 
 log = structlog.get_logger(__name__)
 
@@ -100,19 +102,19 @@ class FileLeadership:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._handle: IO[bytes] | None = None
+        self._lock: BaseFileLock | None = None
 
     def try_acquire(self) -> bool:
-        self._handle = try_flock(self._path)
-        return self._handle is not None
+        self._lock = try_file_lock(self._path)
+        return self._lock is not None
 
     def holds(self) -> bool:
-        return self._handle is not None
+        return self._lock is not None
 
     def release(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            handle.close()
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
 
 class SoleLeadership:

@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 from connector.core.model import Entitlement
 from connector.core.policy import decide
 from connector.errors import InputError
+from connector.exports.parquet import require_parquet, write_parquet
 from connector.exports.table import ExportedContact, Scope, document, export_scope, header, row
 from connector.exports.writer import write_csv, write_json
 from connector.services.context import AppContext
@@ -71,11 +72,19 @@ def export(
     output: Path | None,
     advance: Callable[[int], None] | None = None,
 ) -> int:
-    """Write the export to ``output`` (stdout when ``None``); the number of contacts written.
+    """Write the export to ``output`` (stdout when ``None``; a file for ``parquet``); the number of
+    contacts written.
 
     ``advance(1)`` is called per contact written, for a progress display.
     """
     scope = scope_of(ctx, request)
+    if output_format == "parquet":
+        if output is None:
+            raise InputError("--output", "a Parquet export is written to a file: give --output FILE")
+        require_parquet()
+        with Session(ctx.engine) as session:
+            contacts = _counted(entitled_contacts(ctx, session), advance)
+            return write_parquet(output, header(scope), (row(c, e, scope) for c, e in contacts))
     with Session(ctx.engine) as session, _opened(output) as out:
         contacts = _counted(entitled_contacts(ctx, session), advance)
         if output_format == "json":

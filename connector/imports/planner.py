@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from connector.collector import collector_paused
-from connector.imports.contact_plan import ContactPlanBuilder
+from connector.imports.arrow import arrow_available
 from connector.imports.decisions import Rules, contact_decision, decide_draft
 from connector.imports.merge import Draft, contact_key, is_email_key
 from connector.imports.parsing.rows import ParsedRow, RowError, RowKind
@@ -30,6 +31,9 @@ from connector.imports.plan_parts import PlanParts
 from connector.imports.reader import CsvFile
 from connector.imports.store_state import ChunkKeys, StoreExtent, StoreState, load_state, store_extent
 from connector.store.import_tables import ImportRecordRow
+
+if TYPE_CHECKING:
+    from connector.imports.contact_plan import ContactPlanBuilder
 
 CHUNK = 2_000
 
@@ -67,18 +71,21 @@ def build_plan(
 ) -> ImportPlan:
     """Every decision of the import, from the files and the store; writes nothing.
 
-    An import whose files only carry contact data is planned set-based (``contact_plan``) unless
-    ``set_based`` is false; every other one, by the reference planner (a draft per person). Both give
-    the same plan (property-tested: ``tests/imports/test_contact_plan.py``)."""
+    An import whose files only carry contact data is planned set-based (``contact_plan``, with Arrow)
+    unless ``set_based`` is false or ``pyarrow`` is not installed; every other one, by the reference
+    planner (a draft per person). Both give the same plan (property-tested:
+    ``tests/imports/test_contact_plan.py``)."""
     applied = _already_applied(session, request.sources)
     extent = store_extent(session)
     hasher = KeyedHasher(request.suppression_key)
     read = [f for source in request.sources if source.sha256 not in applied for f in source.files]
-    builder: _Builder | ContactPlanBuilder = (
-        ContactPlanBuilder(session, request.rules, hasher, extent, request.kind)
-        if set_based and all(f.contact_data_only for f in read)
-        else _Builder(session, request, hasher, extent)
-    )
+    builder: _Builder | ContactPlanBuilder
+    if set_based and arrow_available() and all(f.contact_data_only for f in read):
+        from connector.imports import contact_plan  # needs pyarrow
+
+        builder = contact_plan.ContactPlanBuilder(session, request.rules, hasher, extent, request.kind)
+    else:
+        builder = _Builder(session, request, hasher, extent)
     files: list[ImportFile] = []
     with collector_paused(freeze_survivors=True):
         for source in request.sources:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from charset_normalizer import from_bytes
 
@@ -33,8 +33,10 @@ from connector.imports.parsing.rows import (
     mailchimp_file_status,
     map_headers,
 )
-from connector.imports.plain_csv import NotPlainError, PlainBatch, read_plain_batches
 from connector.imports.workbooks import refuse_workbook
+
+if TYPE_CHECKING:
+    from connector.imports.plain_csv import PlainBatch
 
 SAMPLE_BYTES = 128 * 1024
 DELIMITERS = ",;\t|"
@@ -315,10 +317,12 @@ class CsvFile:
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise InputError(self.name, f"cannot read the file: {error}") from None
 
-    def plain_batches(self) -> Iterator[PlainBatch]:
+    def plain_batches(self) -> Iterator["PlainBatch"]:
         """The data rows as Arrow batches (``plain_csv``), for a plain file; raises ``NotPlainError`` as
         soon as the file turns out not to be plain (or cannot be read), and the caller then reads it with
-        :meth:`chunks`, which reports any error. Rows counted with :meth:`count_rows`."""
+        :meth:`chunks`, which reports any error. Rows counted with :meth:`count_rows`. Needs ``pyarrow``."""
+        from connector.imports.plain_csv import NotPlainError, read_plain_batches
+
         try:
             with self._opener() as raw:
                 yield from read_plain_batches(

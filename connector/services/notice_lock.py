@@ -1,9 +1,8 @@
-"""One send of a notice at a time: a PostgreSQL advisory lock, or a ``flock`` on a file next to the
+"""One send of a notice at a time: a PostgreSQL advisory lock, or a file lock next to the
 SQLite database. Both die with the process holding them, so a send killed with ``kill -9`` never blocks
 its resumption. (The same mechanism as the sync's audience lock in ``connector.sync.lock``, which this
 layer cannot import.)"""
 
-import fcntl
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from sqlalchemy import text
 
 from connector.errors import ConsentSyncError
 from connector.services.context import AppContext
+from connector.store.file_locks import try_file_lock
 
 
 class NoticeBusyError(ConsentSyncError):
@@ -40,9 +40,10 @@ def notice_send_lock(ctx: AppContext, notice_id: str) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with Path(f"{database}.notice-{digest[:8].hex()}.lock").open("ab") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise busy from None
+    lock = try_file_lock(Path(f"{database}.notice-{digest[:8].hex()}.lock"))
+    if lock is None:
+        raise busy
+    try:
         yield
+    finally:
+        lock.release()

@@ -1,18 +1,16 @@
 """One run per audience at a time: a PostgreSQL advisory lock, or a file lock plus a lock row on SQLite.
 
 Both die with the process that holds them (the session's connection closes; the kernel drops the
-``flock``), so a run killed with ``kill -9`` never blocks the next one. An in-memory SQLite database has
+file lock), so a run killed with ``kill -9`` never blocks the next one. An in-memory SQLite database has
 no file to lock and keeps only the row.
 """
 
-import fcntl
 import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
 
 from sqlalchemy import Engine, or_, text, true, update
 from sqlmodel import col
@@ -20,6 +18,7 @@ from sqlmodel import col
 from connector.errors import SyncBusyError
 from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
+from connector.store.file_locks import try_file_lock
 from connector.store.sync_tables import AudienceStateRow
 
 STALE_AFTER = timedelta(hours=1)
@@ -46,28 +45,19 @@ def sidecar_path(engine: Engine, name: str) -> Path | None:
     return Path(f"{database}.{name}.lock")
 
 
-def try_flock(path: Path) -> IO[bytes] | None:
-    """The open lock file if this process now holds its exclusive ``flock``, else ``None``."""
-    handle = path.open("ab")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
-
-
 @contextmanager
 def _file_lock(path: Path | None, audience: str) -> Iterator[bool]:
     """Hold the audience's file lock; yields whether there was a file to lock."""
     if path is None:
         yield False
         return
-    handle = try_flock(path)
-    if handle is None:
+    lock = try_file_lock(path)
+    if lock is None:
         raise SyncBusyError(f"audience {audience!r}: another run holds its lock; try again later")
-    with handle:
+    try:
         yield True
+    finally:
+        lock.release()
 
 
 def lock_key(audience: str) -> int:

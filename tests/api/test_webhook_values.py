@@ -8,13 +8,12 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connector.api.link_tokens import read_token, sign_token
 from connector.core.model import SuppressionReason
 from connector.core.signatures import (
     TokenConfigError,
     match_admin_token,
     parse_admin_tokens,
-    read_token,
-    sign_token,
     signature_is_valid,
     token_digest,
     webhook_signature,
@@ -150,6 +149,25 @@ def test_signed_tokens_expire_and_resist_tampering() -> None:
     assert read_token(b"k", token, now=101) is None
     assert read_token(b"other", token, now=50) is None
     assert read_token(b"k", "A" + token, now=50) is None
+
+
+def test_links_signed_before_itsdangerous_still_read() -> None:
+    """The hand-rolled format the links had: ``b64url(JSON sorted, compact).b64url(HMAC-SHA256)``."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    data = b64(
+        json.dumps({"c": "x", "exp": 100, "g": ["e1"]}, separators=(",", ":"), sort_keys=True).encode()
+    )
+    old = f"{data}.{b64(hmac.new(b'k', data.encode(), hashlib.sha256).digest())}"
+    assert read_token(b"k", old, now=50) == {"c": "x", "exp": 100, "g": ["e1"]}
+    assert read_token(b"k", old, now=101) is None
+    assert read_token(b"other", old, now=50) is None
 
 
 def test_a_fired_at_far_in_the_future_takes_effect_at_receive_time(

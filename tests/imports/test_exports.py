@@ -92,3 +92,22 @@ def test_export_shows_current_entitlements(ctx: AppContext, tmp_path: Path) -> N
     assert documents["hacker@firma.no"]["newsletter_email"] == "deny"
     assert documents["hacker@firma.no"]["first_name"] == PEOPLE[1].first_name  # JSON: no neutralising
     assert "offers_email" not in documents["ase@example.no"]
+
+
+@pytest.mark.usefixtures("people")
+def test_a_parquet_export_holds_what_the_json_export_holds(ctx: AppContext, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    as_json, as_parquet = tmp_path / "export.json", tmp_path / "export.parquet"
+    assert export(ctx, ExportRequest(audience="main"), "json", False, as_json) == len(PEOPLE)
+    assert export(ctx, ExportRequest(audience="main"), "parquet", False, as_parquet) == len(PEOPLE)
+    table = pq.read_table(as_parquet)
+    assert table.column_names == list(json.loads(as_json.read_text())[0])
+    assert table.to_pylist() == json.loads(as_json.read_text())
+
+
+def test_a_parquet_export_needs_a_file(ctx: AppContext) -> None:
+    from connector.errors import InputError
+
+    with pytest.raises(InputError, match="--output"):
+        export(ctx, ExportRequest(audience="main"), "parquet", False, None)
