@@ -16,6 +16,7 @@ from connector.cli import (
     exports,
     imports,
     notices,
+    preferences,
     relationships,
     sandbox,
     service,
@@ -75,3 +76,4 @@ app.command("daemon")(daemon_commands.daemon)
 app.command("run")(daemon_commands.run)
 app.command("sandbox")(sandbox.sandbox)
 app.add_typer(notices.notice_app, name="notice")
+app.add_typer(preferences.preferences_app, name="preferences")

@@ -26,6 +26,8 @@ from connector.core.safety import SafetyReport, check, opt_out_plan
 from connector.errors import FatalMailchimpError, PlanRefusedError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
+from connector.services.preference_links import PREFS_FIELD, LinkMaker, link_maker, synced_merge_fields
+from connector.services.preference_links import enabled as links_enabled
 from connector.settings import AudienceSettings, Settings
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
@@ -97,7 +99,7 @@ def mapping_for(settings: Settings, audience: AudienceSettings) -> AudienceMappi
     return AudienceMapping(
         name=audience.name,
         purposes=audience.purposes,
-        merge_fields=tuple(sorted(audience.merge_fields.items())),
+        merge_fields=tuple(sorted(synced_merge_fields(settings, audience).items())),
         tag_prefix=settings.mapping.tag_prefix,
         mode=audience.mode or settings.mapping.mode,
         on_no_entitlement=settings.mapping.on_no_entitlement,
@@ -131,8 +133,9 @@ def plan_audience(
             entitlements = {cid: decide(f, ctx.settings.policy, now) for cid, f in inputs.facts.items()}
         with timings.timed("desire"):
             desired: dict[str, DesiredMember] = {}
+            links = link_maker(ctx.settings, now) if links_enabled(ctx.settings) else None
             for row in inputs.contacts:
-                member = build(_profile(row, audience), entitlements[row.id], mapping)
+                member = build(_profile(row, audience, links), entitlements[row.id], mapping)
                 desired[member.subscriber_hash] = kept_out_after_move(
                     member, inputs.opted_out_before, inputs.mirror
                 )
@@ -152,8 +155,10 @@ def plan_audience(
     return PlannedSync(plan, safety, desired, inputs, entitlements, timings)
 
 
-def _profile(row: ContactRow, audience: AudienceSettings) -> ContactProfile:
+def _profile(row: ContactRow, audience: AudienceSettings, links: LinkMaker | None) -> ContactProfile:
     fields = {name: getattr(row, name, None) for name in audience.merge_fields.values()}
+    if links is not None:
+        fields[PREFS_FIELD] = links(row.id)
     return ContactProfile(row.id, normalise_email(row.email or ""), fields)
 
 
