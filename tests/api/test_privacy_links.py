@@ -15,9 +15,11 @@ from connector.services.preference_links import issue_token, link_url, read_toke
 from connector.store.engine import unit_of_work
 from connector.sync.run import plan_audience, sync_audience
 from tests.api.conftest import with_sections
+from tests.api.privacy_support import OLD_KEY, sandbox, synced, with_privacy
 from tests.conftest import START
-from tests.privacy.support import OLD_KEY, with_privacy
 from tests.sync.support import list_id, subscribe
+
+__all__ = ["sandbox", "synced"]  # the module's fixtures
 
 
 def test_a_token_names_its_contact_until_it_expires(ctx: AppContext) -> None:
@@ -80,3 +82,10 @@ def test_sync_carries_the_link_in_a_merge_field_and_the_next_sync_changes_nothin
     with unit_of_work(ctx.engine) as session:
         contact = require_contact(session, "kari.link@example.no")
     assert url == link_url(ctx.settings, contact.id, ctx.now())
+
+
+def test_a_link_never_reaches_a_log(ctx: AppContext) -> None:
+    from connector.logs import redact_text
+
+    url = link_url(with_privacy(ctx).settings, "c-1", START)
+    assert redact_text(f"GET {url} 200") == "GET https://privacy.example.no/me/<token> 200"
