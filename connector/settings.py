@@ -203,7 +203,9 @@ class SecuritySettings(_Section):
     suppression_key_file: Path = Path("consent-sync.key")
     confirmation_key: SecretStr | None = None
     preferences_key: SecretStr | None = None
-    """Signs the personal privacy-page links (``/me/<token>``); unset, there are no such links."""
+    """Signs the personal privacy-page links (``/me/<token>``); unset (and no key file), there are none."""
+    preferences_key_file: Path | None = None
+    """Or a file holding that key (as ``suppression_key_file``); the environment's key wins."""
     preferences_previous_keys: SecretStr | None = None
     """Earlier ``preferences_key`` values, comma-separated: links they signed are still accepted (never
     issued) until they expire, so a key can be rotated without breaking links already mailed."""

@@ -30,7 +30,7 @@ from connector.errors import InputError
 from connector.services import preferences as service
 from connector.services.contacts import checked_email, find_contact
 from connector.services.context import AppContext
-from connector.services.preference_links import LinkReading, read_token
+from connector.services.preference_links import LinkReading, current_key, read_token
 from connector.store.engine import unit_of_work
 
 router = APIRouter(tags=["privacy page"], include_in_schema=False)
@@ -278,8 +278,7 @@ def _lang(form: Mapping[str, list[str]]) -> str:
 
 
 def _csrf_key(ctx: AppContext) -> bytes:
-    key = ctx.settings.security.preferences_key
-    return b"privacy-csrf:" + (key.get_secret_value().encode() if key else b"")
+    return b"privacy-csrf:" + current_key(ctx.settings)
 
 
 def _csrf(ctx: AppContext, token: str) -> str:

@@ -41,20 +41,31 @@ INVALID = LinkReading(None)
 
 def enabled(settings: Settings) -> bool:
     """Whether personal links exist (a key is configured)."""
-    return settings.security.preferences_key is not None
+    security = settings.security
+    return security.preferences_key is not None or security.preferences_key_file is not None
 
 
 def _keys(settings: Settings) -> list[bytes]:
     """Verification keys, oldest first: itsdangerous signs with the last one and accepts all."""
-    current = settings.security.preferences_key
-    if current is None:
-        raise ConfigError(
-            "security.preferences_key: needed for the privacy page links; "
-            "set CONSENT_SYNC_SECURITY__PREFERENCES_KEY"
-        )
     previous = settings.security.preferences_previous_keys
     older = [k.strip() for k in previous.get_secret_value().split(",")] if previous else []
-    return [k.encode() for k in older if k] + [current.get_secret_value().encode()]
+    return [k.encode() for k in older if k] + [current_key(settings)]
+
+
+def current_key(settings: Settings) -> bytes:
+    """The key new links are signed with: ``security.preferences_key``, else its key file."""
+    security = settings.security
+    if security.preferences_key is not None:
+        return security.preferences_key.get_secret_value().encode()
+    path = security.preferences_key_file
+    if path is not None and path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            return key.encode()
+    raise ConfigError(
+        "security.preferences_key: needed for the privacy page links; "
+        "set CONSENT_SYNC_SECURITY__PREFERENCES_KEY (or security.preferences_key_file)"
+    )
 
 
 def _serializer(settings: Settings) -> URLSafeSerializer:
