@@ -89,3 +89,15 @@ def test_a_link_never_reaches_a_log(ctx: AppContext) -> None:
 
     url = link_url(with_privacy(ctx).settings, "c-1", START)
     assert redact_text(f"GET {url} 200") == "GET https://privacy.example.no/me/<token> 200"
+
+
+@given(st.uuids(), st.integers(min_value=0, max_value=3650))
+def test_the_sync_s_fast_links_are_exactly_itsdangerous_tokens(contact: object, days: int) -> None:
+    from connector.services.preference_links import link_maker
+    from connector.settings import load_settings
+
+    settings = with_sections(
+        load_settings(None), security={"preferences_key": SecretStr("k" * 32)}, preferences={}
+    )
+    moment = START + timedelta(days=days)
+    assert link_maker(settings, moment)(str(contact)) == link_url(settings, str(contact), moment)

@@ -27,7 +27,9 @@ from connector.sandbox.server import SandboxHandle, running_sandbox
 from connector.services.context import AppContext, system_clock
 from connector.services.explain import explain_contact
 from connector.services.preference_links import issue_token
-from connector.store.engine import unit_of_work
+from connector.settings import load_settings
+from connector.store.engine import make_engine, unit_of_work
+from connector.store.migrate import upgrade
 from connector.store.tables import ContactRow
 from connector.sync.connect import open_gateway
 from connector.sync.run import sync_audience
@@ -72,15 +74,26 @@ def sandbox() -> Iterator[SandboxHandle]:
 
 
 @pytest.fixture
-def world(ctx: AppContext, sandbox: SandboxHandle) -> Iterator[World]:
-    if not ctx.settings.database.url.startswith("sqlite"):
-        pytest.skip("page tests run on SQLite only (the store is the same code on both)")
+def store(tmp_path: Path) -> Iterator[AppContext]:
+    """A migrated SQLite store: the page tests run on SQLite only (the store code is the same on both)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    settings = load_settings(
+        None, database={"url": url}, security={"suppression_key_file": str(tmp_path / "test.key")}
+    )
+    engine = make_engine(url)
+    yield AppContext(settings, engine, b"test-suppression-key", system_clock)
+    engine.dispose()
+
+
+@pytest.fixture
+def world(store: AppContext, sandbox: SandboxHandle) -> Iterator[World]:
     settings = with_sections(
-        api_settings(ctx.settings),
+        api_settings(store.settings),
         mailchimp={"base_url": sandbox.base_url},
         consent_capture={"public_base_url": PUBLIC},
     )
-    local = with_privacy(replace(ctx, settings=settings, clock=system_clock), sandbox, public_url=PUBLIC)
+    local = with_privacy(replace(store, settings=settings), sandbox, public_url=PUBLIC)
     audience = local.settings.audiences[0].model_copy(update={"list_id": None})
     local = replace(local, settings=local.settings.model_copy(update={"audiences": (audience,)}))
     with open_gateway(local.settings.mailchimp) as gateway, served_in_thread(create_app(local)) as root:
