@@ -9,6 +9,7 @@ what Mailchimp confirmed.
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -26,7 +27,13 @@ from connector.core.safety import SafetyReport, check, opt_out_plan
 from connector.errors import FatalMailchimpError, PlanRefusedError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
-from connector.services.preference_links import PREFS_FIELD, LinkMaker, link_maker, synced_merge_fields
+from connector.services.preference_links import (
+    PREFS_FIELD,
+    LinkMaker,
+    expiry_day,
+    link_maker,
+    synced_merge_fields,
+)
 from connector.services.preference_links import enabled as links_enabled
 from connector.settings import AudienceSettings, Settings
 from connector.store.engine import unit_of_work
@@ -124,6 +131,7 @@ def plan_audience(
     mapping = mapping_for(ctx.settings, audience)
     now = ctx.now()
     timings = RunTimings()
+    full = full or (contact is None and _links_rolled_over(ctx, name, now))
     with collector_paused():
         with timings.timed("load"), unit_of_work(ctx.engine) as session:
             inputs = load_inputs(
@@ -153,6 +161,20 @@ def plan_audience(
                 audience_size=inputs.audience_size,
             )
     return PlannedSync(plan, safety, desired, inputs, entitlements, timings)
+
+
+def _links_rolled_over(ctx: AppContext, name: str, now: datetime) -> bool:
+    """Whether the privacy links were re-issued since the last sync (a new period): every member's
+    ``PREFS_URL`` changes, so this run looks at every contact, once a period."""
+    if not links_enabled(ctx.settings):
+        return False
+    with unit_of_work(ctx.engine) as session:
+        state = session.get(AudienceStateRow, name)
+        last = state.last_sync_at if state is not None else None
+    if last is None:
+        return False
+    last = last if last.tzinfo else last.replace(tzinfo=UTC)
+    return expiry_day(ctx.settings, last) != expiry_day(ctx.settings, now)
 
 
 def _profile(row: ContactRow, audience: AudienceSettings, links: LinkMaker | None) -> ContactProfile:

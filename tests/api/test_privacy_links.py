@@ -77,6 +77,8 @@ def test_sync_carries_the_link_in_a_merge_field_and_the_next_sync_changes_nothin
     assert len(plan_audience(ctx, "main", full=True).plan) == 0
     later = replace(ctx, clock=lambda: ctx.now() + timedelta(days=1))
     assert len(plan_audience(later, "main", full=True).plan) == 0  # stable: no churn at the next run
+    rolled = replace(ctx, clock=lambda: ctx.now() + timedelta(days=31))
+    assert len(plan_audience(rolled, "main").plan) == 1  # a new period: unchanged members get new links
     fields = {f.tag for f in gateway.merge_fields(list_id(ctx))}
     assert "PREFS_URL" in fields
     with unit_of_work(ctx.engine) as session:
