@@ -31,6 +31,7 @@ from connector.services import preferences as service
 from connector.services.contacts import checked_email, find_contact
 from connector.services.context import AppContext
 from connector.services.preference_links import LinkReading, current_key, read_token
+from connector.services.preference_links import enabled as links_enabled
 from connector.store.engine import unit_of_work
 
 router = APIRouter(tags=["privacy page"], include_in_schema=False)
@@ -234,6 +235,8 @@ def _mail_fresh_link(ctx: AppContext, background: BackgroundTasks, ip: str, emai
 
 async def _admitted(ctx: AppContext, request: Request, token: str, *, reading: bool = True) -> LinkReading:
     """Count the request against the IP and the link; what the token is."""
+    if not links_enabled(ctx.settings):
+        raise _RefusedError(404, "not_offered")
     ip = client_ip(request, ctx.settings.consent_capture)
     try:
         await run_in_threadpool(admit_privacy_page, ctx, ip, token[:400])

@@ -194,6 +194,10 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "Too many requests in a short time. Nothing was changed; please try again in a few minutes.",
         "nb": "For mange forespørsler på kort tid. Ingenting ble endret; prøv igjen om noen minutter.",
     },
+    "not_offered": {
+        "en": "This page is not available here. Nothing was changed.",
+        "nb": "Denne siden finnes ikke her. Ingenting ble endret.",
+    },
     "back": {"en": "Back to your page", "nb": "Tilbake til siden din"},
     "field_email": {"en": "E-mail", "nb": "E-post"},
     "field_first_name": {"en": "First name", "nb": "Fornavn"},

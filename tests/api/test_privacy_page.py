@@ -232,3 +232,29 @@ def test_requests_past_the_limit_per_link_are_refused(page_ctx: AppContext) -> N
     with TestClient(create_app(limited)) as client:
         codes = [client.get(f"/me/{token}").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+
+
+def test_without_a_key_there_is_no_page(ctx: AppContext) -> None:
+    plain = replace(ctx, settings=api_settings(ctx.settings))
+    with TestClient(create_app(plain)) as client:
+        answer = client.get("/me/anything")
+    assert answer.status_code == 404
+    assert "not available" in answer.text
+
+
+def test_two_concurrent_withdrawals_record_one_event(page_ctx: AppContext) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from connector.services import preferences
+
+    subscribe(page_ctx, EMAIL)
+    with unit_of_work(page_ctx.engine) as session:
+        contact_id = session.execute(select(ContactRow.id).where(ContactRow.email == EMAIL)).scalar_one()
+    act = preferences.Act(page_ctx.now(), "privacy-page-1", "192.0.2.7", "TestBrowser/1.0")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(
+            pool.map(
+                lambda _: preferences.withdraw(page_ctx, contact_id, ["newsletter:email"], act), range(4)
+            )
+        )
+    assert sum(len(o.consent_events) for o in outcomes) == 1
