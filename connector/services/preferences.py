@@ -7,7 +7,7 @@ submit, a replayed form or two tabs record one event, never two.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -202,8 +202,6 @@ def _pending_sync(session: Session, ctx: AppContext, contact: ContactRow) -> boo
 
 
 def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
-
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -252,6 +250,10 @@ def parse_choice_key(ctx: AppContext, key: str) -> tuple[str, Channel]:
     return name, channel
 
 
+def _key(purpose: str, channel: Channel) -> str:
+    return f"{purpose}:{channel.value}"
+
+
 def double_opt_in_required(ctx: AppContext) -> bool:
     policy = ctx.settings.policy
     return policy.require_double_opt_in and ConsentMethod.FORM in policy.double_opt_in_methods
@@ -292,11 +294,10 @@ def grant(ctx: AppContext, contact_id: str, keys: Sequence[str], act: Act) -> Ou
 
 
 def withdraw(ctx: AppContext, contact_id: str, keys: Sequence[str] | None, act: Act) -> Outcome:
-    """Stop these purposes × channels (``None``: every one): a withdrawal of each consent, an objection
-    to each sent on soft opt-in. Nothing for one already stopped."""
-    wanted = (
-        None if keys is None else {f"{p}:{c.value}" for p, c in map(lambda k: parse_choice_key(ctx, k), keys)}
-    )
+    """Stop these purposes × channels: a withdrawal of each consent, an objection to each sent on soft
+    opt-in. ``None``: withdraw every consent (soft opt-in is what :func:`object_to_all` stops). Nothing
+    for one already stopped."""
+    wanted = None if keys is None else {_key(*parse_choice_key(ctx, key)) for key in keys}
     explanation = _explanation(ctx, contact_id)
     with unit_of_work(ctx.engine) as session:
         contact = _locked(session, contact_id)
@@ -321,7 +322,7 @@ def withdraw(ctx: AppContext, contact_id: str, keys: Sequence[str] | None, act: 
                 )
                 rows.append(event)
             soft = choice.decision is not None and choice.decision.basis is Basis.EXISTING_CUSTOMER
-            if choice.allowed and soft and not choice.objected:
+            if wanted is not None and choice.allowed and soft and not choice.objected:
                 add_objection(
                     session, contact, ORIGIN, act.at, act.at, choice.purpose, choice.channel, _REASON
                 )
