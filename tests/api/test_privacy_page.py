@@ -258,3 +258,19 @@ def test_two_concurrent_withdrawals_record_one_event(page_ctx: AppContext) -> No
             )
         )
     assert sum(len(o.consent_events) for o in outcomes) == 1
+
+
+def test_withdraw_every_consent_leaves_soft_opt_in_to_the_objection(
+    page_ctx: AppContext, web: TestClient
+) -> None:
+    subscribe(page_ctx, EMAIL)
+    trip(page_ctx, EMAIL, departs_in_days=30)
+    token = _token(page_ctx)
+    csrf = _csrf(web.get(f"/me/{token}").text)
+    web.post(f"/me/{token}", data={"csrf_token": csrf, "action": "withdraw_all"}, follow_redirects=False)
+    allowed = {
+        d.purpose: d.basis.value for d in explain_contact(page_ctx, EMAIL).entitlement.marketing if d.allowed
+    }
+    assert "newsletter" not in allowed
+    assert allowed.get("offers") == "existing_customer"
+    assert _counts(page_ctx)[1] == 0
