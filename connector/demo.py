@@ -29,7 +29,7 @@ from connector.mailchimp.gateway import MailchimpGateway
 from connector.mailchimp.payloads import WebhookEvent
 from connector.sandbox.server import SandboxHandle, running_sandbox
 from connector.services.consents import Evidence, record_consent
-from connector.services.contacts import ContactInput, upsert_contact
+from connector.services.contacts import ContactInput, find_contact, upsert_contact
 from connector.services.context import AppContext, Origin, build_context
 from connector.services.explain import explain_contact
 from connector.services.relationships import RelationshipInput, add_relationship
@@ -74,7 +74,8 @@ def run_demo(database: Path = DEMO_DATABASE) -> None:
     for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
         path.unlink(missing_ok=True)
     DEMO_CONFIG.write_text(
-        f'[database]\nurl = "sqlite:///{database}"\n\n[security]\nsuppression_key_file = "{DEMO_KEY}"\n',
+        f'[database]\nurl = "sqlite:///{database}"\n\n[security]\nsuppression_key_file = "{DEMO_KEY}"\n'
+        f'preferences_key_file = "{DEMO_KEY}"\n',
         encoding="utf-8",
     )
     settings = load_settings(DEMO_CONFIG)
@@ -92,6 +93,7 @@ def run_demo(database: Path = DEMO_DATABASE) -> None:
     with running_sandbox() as sandbox:
         _sync_story(ctx, sandbox)
     _print_next_steps(now)
+    _print_privacy_link(ctx)
 
 
 def _record_samples(ctx: AppContext, now: datetime) -> None:
@@ -253,3 +255,16 @@ def _print_next_steps(now: datetime) -> None:
     typer.echo(f"  {use} explain ola.hansen@example.no --json")
     typer.echo(f"  {use} subject export per.berg@example.no")
     typer.echo("  consent-sync --help")
+
+
+def _print_privacy_link(ctx: AppContext) -> None:
+    """The end of the demo: Kari's personal privacy page, the link every Mailchimp e-mail carries."""
+    from connector.services.preference_links import link_url
+
+    with unit_of_work(ctx.engine) as session:
+        kari = find_contact(session, KARI.email)
+        assert kari is not None
+        url = link_url(ctx.settings, kari.id, ctx.now())
+    typer.echo("")
+    typer.echo(f"Kari's own privacy page (start it with: consent-sync --config {DEMO_CONFIG} serve):")
+    typer.echo(f"  {url}")

@@ -20,6 +20,8 @@ EMAIL_PATTERN = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+"
 )
 PHONE_PATTERN = re.compile(r"(?<![\w.:-])\+?\d[\d ()-]{6,}\d(?![\w.:-])")
+PRIVACY_LINK = re.compile(r"/me/[A-Za-z0-9_.=-]+")
+"""A personal privacy-page link's path: its token opens the person's page, so it never reaches a log."""
 ISO_DATE = re.compile(r"(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])")
 """Looks like a phone number to :data:`PHONE_PATTERN` (``2026-11-23 11:52``) but is a date: kept."""
 
@@ -30,6 +32,7 @@ def fingerprint(kind: str, value: str) -> str:
 
 
 def redact_text(text: str) -> str:
+    text = PRIVACY_LINK.sub("/me/<token>", text)
     text = EMAIL_PATTERN.sub(lambda m: fingerprint("email", m.group(0)), text)
     return PHONE_PATTERN.sub(_phone, text)
 

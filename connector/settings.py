@@ -37,6 +37,8 @@ SECRET_KEYS: tuple[tuple[str, str], ...] = (
     ("admin", "tokens"),
     ("security", "suppression_key"),
     ("security", "confirmation_key"),
+    ("security", "preferences_key"),
+    ("security", "preferences_previous_keys"),
     ("transactional", "api_key"),
     ("transactional", "webhook_key"),
 )
@@ -210,6 +212,35 @@ class SecuritySettings(_Section):
     suppression_key: SecretStr | None = None
     suppression_key_file: Path = Path("consent-sync.key")
     confirmation_key: SecretStr | None = None
+    preferences_key: SecretStr | None = None
+    """Signs the personal privacy-page links (``/me/<token>``); unset (and no key file), there are none."""
+    preferences_key_file: Path | None = None
+    """Or a file holding that key (as ``suppression_key_file``); the environment's key wins."""
+    preferences_previous_keys: SecretStr | None = None
+    """Earlier ``preferences_key`` values, comma-separated: links they signed are still accepted (never
+    issued) until they expire, so a key can be rotated without breaking links already mailed."""
+
+
+class PreferencesSettings(_Section):
+    """The self-service privacy page ``/me/<token>`` and the ``PREFS_URL`` merge field that links to it."""
+
+    public_url: str | None = None
+    """Where ``serve`` is reachable from the outside; default ``consent_capture.public_base_url``."""
+    link_valid_days: int = Field(default=90, ge=1, le=3650)
+    """A link mailed today works at least this long."""
+    link_period_days: int = Field(default=30, ge=1, le=3650)
+    """Links are re-issued once per period (the expiry is rounded up to the period's end), so the merge
+    field of every member changes once a period, not at every sync."""
+    merge_field: str = Field(default="PREFS_URL", pattern=r"^[A-Z][A-Z0-9_]{0,9}$")
+    notice_version: str = "privacy-page-1"
+    """The version of the page's own notice text: recorded with every choice made on the page."""
+    requests_per_token: int = Field(default=60, ge=0)
+    """Page views and choices per link per ``window_minutes`` (0: no limit)."""
+    requests_per_ip: int = Field(default=120, ge=0)
+    window_minutes: int = Field(default=10, ge=1)
+    fresh_links_per_address: int = Field(default=3, ge=0)
+    """Fresh-link e-mails for one stored address per day (0: no limit)."""
+    max_body_bytes: int = Field(default=8192, ge=512)
 
 
 class ContactSettings(_Section):
@@ -280,6 +311,7 @@ class Settings(BaseSettings):
     contacts: ContactSettings = Field(default_factory=ContactSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     consent_capture: ConsentCaptureSettings = Field(default_factory=ConsentCaptureSettings)
+    preferences: PreferencesSettings = Field(default_factory=PreferencesSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

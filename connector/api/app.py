@@ -7,7 +7,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from connector.api import admin, admin_notices, consents, health, transactional_webhooks, webhooks
+from connector.api import (
+    admin,
+    admin_notices,
+    consents,
+    health,
+    preferences,
+    transactional_webhooks,
+    webhooks,
+)
 from connector.api.admin_runs import RunWorker
 from connector.api.auth import AdminAudit
 from connector.api.capture import confirmation_key
@@ -58,7 +66,7 @@ def create_app(ctx: AppContext, doctor: DoctorCache | None = None) -> FastAPI:
         ctx.settings.audience(ctx.settings.consent_capture.audience)  # refuse an unknown audience
     app.router.routes.append(webhooks.LEAN_ROUTE)  # first: it answers the webhook POSTs
     routers = (webhooks.router, transactional_webhooks.router, admin.router, admin_notices.router)
-    for router in (*routers, consents.router, health.router):
+    for router in (*routers, consents.router, preferences.router, health.router):
         app.include_router(router)
     app.add_middleware(AdminAudit)
     app.add_middleware(CaptureCors, origins=ctx.settings.consent_capture.allowed_origins)

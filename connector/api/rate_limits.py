@@ -66,6 +66,46 @@ def admit_sign_up(ctx: AppContext, ip: str, email: str) -> None:
             "too many confirmation e-mails for this address; nothing was recorded, please try again later",
         ),
     ]
+    _admit(ctx, limits)
+
+
+def admit_privacy_page(ctx: AppContext, ip: str, subject: str) -> None:
+    """Count one request to a privacy page against its IP and its link (``subject``: the token or the
+    contact); ``RateLimitedError`` (nothing counted) if over either limit."""
+    prefs = ctx.settings.preferences
+    window = timedelta(minutes=prefs.window_minutes)
+    message = "too many requests; nothing was changed, please try again in a few minutes"
+    limits = [
+        Limit("ip", _key(ctx, "privacy-ip", ip), prefs.requests_per_ip, window, message),
+        Limit("link", _key(ctx, "privacy-link", subject), prefs.requests_per_token, window, message),
+    ]
+    _admit(ctx, limits)
+
+
+def admit_fresh_link(ctx: AppContext, ip: str, address: str) -> None:
+    """Count one fresh-link e-mail against the IP and the address it goes to (per day)."""
+    prefs = ctx.settings.preferences
+    message = "a fresh link was sent recently; please check your inbox or try again tomorrow"
+    limits = [
+        Limit(
+            "ip",
+            _key(ctx, "fresh-link-ip", ip),
+            prefs.fresh_links_per_address * 3,
+            timedelta(days=1),
+            message,
+        ),
+        Limit(
+            "email",
+            _key(ctx, "fresh-link", address),
+            prefs.fresh_links_per_address,
+            timedelta(days=1),
+            message,
+        ),
+    ]
+    _admit(ctx, limits)
+
+
+def _admit(ctx: AppContext, limits: list[Limit]) -> None:
     now = ctx.now()
     with unit_of_work(ctx.engine) as session:
         for limit in limits:

@@ -16,6 +16,7 @@ from connector.cli import (
     exports,
     imports,
     notices,
+    preferences,
     relationships,
     repermission,
     sandbox,
@@ -77,3 +78,4 @@ app.command("run")(daemon_commands.run)
 app.command("sandbox")(sandbox.sandbox)
 app.add_typer(notices.notice_app, name="notice")
 app.add_typer(repermission.repermission_app, name="repermission")
+app.add_typer(preferences.preferences_app, name="preferences")

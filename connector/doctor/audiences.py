@@ -6,6 +6,7 @@ from connector.doctor.report import Check, fail, ok, skip
 from connector.errors import MailchimpError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.mailchimp.payloads import AudienceInfo, SegmentType, Webhook, WebhookEvent, WebhookSource
+from connector.services.preference_links import synced_merge_fields
 from connector.settings import AudienceSettings, Settings
 from connector.sync.audience import owned_tags, saved_segments
 from connector.sync.connect import is_local
@@ -58,7 +59,9 @@ def _check_contents(
     set_up = bool(tags & set(wanted_tags) or saved & set(wanted_saved))
     fields = {f.tag for f in gateway.merge_fields(found.id)}
     base = f"audiences.{audience.name}"
-    yield _presence(f"{base}.merge_fields", "merge fields", list(audience.merge_fields), fields, set_up)
+    yield _presence(
+        f"{base}.merge_fields", "merge fields", list(synced_merge_fields(settings, audience)), fields, set_up
+    )
     wanted = [f"tag {t}" for t in wanted_tags] + [f"saved segment '{n}'" for n in wanted_saved]
     present = {f"tag {t}" for t in tags} | {f"saved segment '{n}'" for n in saved}
     yield _presence(f"{base}.segments", "tags and saved segments", wanted, present, set_up)

@@ -12,6 +12,8 @@ from connector.errors import ConfigError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.mailchimp.payloads import ListContact, SegmentCondition, SegmentType
 from connector.services.context import AppContext
+from connector.services.preference_links import PREFS_FIELD, PREFS_MARK, synced_merge_fields
+from connector.services.preference_links import enabled as links_enabled
 from connector.settings import AudienceSettings
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow
@@ -57,9 +59,12 @@ def ensure_audience(
     ids = dict(state.segment_ids) if state.list_id == list_id else {}
     wanted = owned_tags(mapping) + [SAVED_PREFIX + n for n in saved_segments(mapping)]
     dc = data_centre(ctx.settings.mailchimp)
-    if any(key not in ids for key in wanted):
-        _ensure_merge_fields(gateway, list_id, audience)
+    links = links_enabled(ctx.settings)
+    if any(key not in ids for key in wanted) or (links and PREFS_MARK not in ids):
+        _ensure_merge_fields(gateway, list_id, synced_merge_fields(ctx.settings, audience))
         ids = _ensure_segments(gateway, list_id, mapping)
+        if links:
+            ids[PREFS_MARK] = 0
         _remember(ctx, audience.name, list_id, dc, ids)
     elif state.list_id != list_id or state.dc != dc:
         _remember(ctx, audience.name, list_id, dc, ids)
@@ -96,11 +101,12 @@ def _create_list(ctx: AppContext, gateway: MailchimpGateway, audience: AudienceS
     return info.id
 
 
-def _ensure_merge_fields(gateway: MailchimpGateway, list_id: str, audience: AudienceSettings) -> None:
+def _ensure_merge_fields(gateway: MailchimpGateway, list_id: str, fields: dict[str, str]) -> None:
     existing = {f.tag for f in gateway.merge_fields(list_id)}
-    for tag, field in audience.merge_fields.items():
+    for tag, field in fields.items():
         if tag not in existing:
-            gateway.create_merge_field(list_id, tag, field.replace("_", " ").title())
+            name = "Privacy page" if field == PREFS_FIELD else field.replace("_", " ").title()
+            gateway.create_merge_field(list_id, tag, name)
 
 
 def _ensure_segments(gateway: MailchimpGateway, list_id: str, mapping: AudienceMapping) -> dict[str, int]:

@@ -9,6 +9,7 @@ what Mailchimp confirmed.
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -26,6 +27,14 @@ from connector.core.safety import SafetyReport, check, opt_out_plan
 from connector.errors import FatalMailchimpError, PlanRefusedError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
+from connector.services.preference_links import (
+    PREFS_FIELD,
+    LinkMaker,
+    expiry_day,
+    link_maker,
+    synced_merge_fields,
+)
+from connector.services.preference_links import enabled as links_enabled
 from connector.settings import AudienceSettings, Settings
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
@@ -98,7 +107,7 @@ def mapping_for(settings: Settings, audience: AudienceSettings) -> AudienceMappi
     return AudienceMapping(
         name=audience.name,
         purposes=audience.purposes,
-        merge_fields=tuple(sorted(audience.merge_fields.items())),
+        merge_fields=tuple(sorted(synced_merge_fields(settings, audience).items())),
         tag_prefix=settings.mapping.tag_prefix,
         mode=audience.mode or settings.mapping.mode,
         on_no_entitlement=settings.mapping.on_no_entitlement,
@@ -123,6 +132,7 @@ def plan_audience(
     mapping = mapping_for(ctx.settings, audience)
     now = ctx.now()
     timings = RunTimings()
+    full = full or (contact is None and _links_rolled_over(ctx, name, now))
     with collector_paused():
         with timings.timed("load"), unit_of_work(ctx.engine) as session:
             inputs = load_inputs(
@@ -133,8 +143,9 @@ def plan_audience(
             entitlements = {cid: decide(f, ctx.settings.policy, now) for cid, f in inputs.facts.items()}
         with timings.timed("desire"):
             desired: dict[str, DesiredMember] = {}
+            links = link_maker(ctx.settings, now) if links_enabled(ctx.settings) else None
             for row in inputs.contacts:
-                member = build(_profile(row, audience), entitlements[row.id], mapping)
+                member = build(_profile(row, audience, links), entitlements[row.id], mapping)
                 desired[member.subscriber_hash] = kept_out_after_move(
                     member, inputs.opted_out_before, inputs.mirror
                 )
@@ -154,8 +165,24 @@ def plan_audience(
     return PlannedSync(plan, safety, desired, inputs, entitlements, timings)
 
 
-def _profile(row: ContactRow, audience: AudienceSettings) -> ContactProfile:
+def _links_rolled_over(ctx: AppContext, name: str, now: datetime) -> bool:
+    """Whether the privacy links were re-issued since the last sync (a new period): every member's
+    ``PREFS_URL`` changes, so this run looks at every contact, once a period."""
+    if not links_enabled(ctx.settings):
+        return False
+    with unit_of_work(ctx.engine) as session:
+        state = session.get(AudienceStateRow, name)
+        last = state.last_sync_at if state is not None else None
+    if last is None:
+        return False
+    last = last if last.tzinfo else last.replace(tzinfo=UTC)
+    return expiry_day(ctx.settings, last) != expiry_day(ctx.settings, now)
+
+
+def _profile(row: ContactRow, audience: AudienceSettings, links: LinkMaker | None) -> ContactProfile:
     fields = {name: getattr(row, name, None) for name in audience.merge_fields.values()}
+    if links is not None:
+        fields[PREFS_FIELD] = links(row.id)
     return ContactProfile(row.id, normalise_email(row.email or ""), fields)
 
 
