@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlmodel import Session, col
 
 from connector.core.model import Channel
@@ -290,6 +290,7 @@ def send_campaign(
         }
         above = queued > ctx.settings.repermission.confirm_above
         if confirm is not None and above and not confirm(spec, queued):
+            _unqueue(ctx, spec.id)
             report.status = "not confirmed"
             return report
         interests = {i: True for i, purpose in mapping.interests if purpose == spec.purpose}
@@ -327,6 +328,24 @@ def _queue(ctx: AppContext, spec: CampaignSpec, plan: RepermissionPlan, list_id:
             )
         session.flush()
         return len(_rows(session, spec.id, ("queued",)))
+
+
+def _unqueue(ctx: AppContext, campaign_id: str) -> None:
+    """A send the operator declined: the rows nobody was asked for go (nobody is held for them)."""
+    with unit_of_work(ctx.engine) as session:
+        session.execute(
+            delete(RepermissionMemberRow).where(
+                col(RepermissionMemberRow.campaign_id) == campaign_id,
+                col(RepermissionMemberRow.state) == "queued",
+            )
+        )
+        campaign = session.get(RepermissionCampaignRow, campaign_id)
+        if (
+            campaign is not None
+            and campaign.status == "sending"
+            and not _rows(session, campaign_id, ("asked",))
+        ):
+            campaign.status = "planned"
 
 
 def _rows(session: Session, campaign_id: str, states: Sequence[str]) -> list[RepermissionMemberRow]:

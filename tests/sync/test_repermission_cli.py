@@ -46,6 +46,7 @@ def test_plan_then_send_with_a_report_asking_nobody_twice(
     code, out = answered_no.exit_code, answered_no.stdout
     assert code == 1
     assert "nobody asked" in out
+    assert "planned; nobody asked yet" in _ok(local, "repermission", "status", "c1")
     out = _ok(
         local,
         "repermission",
