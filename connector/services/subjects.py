@@ -92,11 +92,15 @@ def erase_subject(ctx: AppContext, email: str, origin: Origin) -> ErasureRow:
 def _scrub_sync_records(session: Session, key: str, address: str) -> None:
     """The mirror and stored operations keep only the subscriber hash the deletion needs (dropped once
     Mailchimp confirms it: ``purge_confirmed_erasures``); an operation not yet sent is never sent.
+
+    The mirror keeps the member's tags (our own tag names, which identify nobody): if the person signs up
+    again before the deletion reaches Mailchimp, the sync keeps the member and must still take off the
+    marketing tags the erased contact had.
     """
     session.execute(
         update(MirrorMemberRow)
         .where(col(MirrorMemberRow.subscriber_hash) == key)
-        .values(email="", merge_fields={}, tags=[], contact_id=None)
+        .values(email="", merge_fields={}, contact_id=None)
     )
     operations = col(PlanOperationRow.subscriber_hash) == key
     session.execute(

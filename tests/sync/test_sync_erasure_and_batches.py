@@ -136,3 +136,29 @@ def test_a_person_who_signs_up_again_before_the_erasure_is_synced_is_not_deleted
     for full in (False, True):
         assert "DeletePermanently" not in plan_audience(ctx, "main", full=full).plan.counts()
     assert gateway.get_member(list_id(ctx), key) is not None
+
+
+def test_a_person_who_comes_back_without_consent_loses_the_erased_contacts_marketing(
+    synced: Synced, clock: FakeClock
+) -> None:
+    """Erased, then back as a customer before any sync: the member stays, without the old newsletter tag.
+
+    Found by the incremental property (erase, then a purchase): the mirror had forgotten the tags along with
+    the address, so the sync never took ``cs:newsletter`` off the member it kept.
+    """
+    ctx, gateway = synced
+    subscribe(ctx, "comes.back@example.no")
+    sync_audience(ctx, gateway, "main")
+    key = subscriber_hash("comes.back@example.no")
+    held = gateway.get_member(list_id(ctx), key)
+    assert held is not None
+    assert "cs:newsletter" in held.tags
+    erase_subject(ctx, "comes.back@example.no", ORIGIN)
+    clock.advance(minutes=1)
+    account(ctx, "comes.back@example.no")  # a new contact: notices only
+    sync_audience(ctx, gateway, "main")
+    member = gateway.get_member(list_id(ctx), key)
+    assert member is not None
+    assert "cs:newsletter" not in member.tags
+    for full in (False, True):
+        assert plan_audience(ctx, "main", full=full).plan.operations == ()
