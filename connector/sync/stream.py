@@ -62,7 +62,7 @@ from connector.sync.timings import RunTimings
 
 log = structlog.get_logger(__name__)
 
-CHUNK = 2_000
+CHUNK = 1_000
 """Contacts planned per chunk: a few batches' worth, small enough that the first call leaves at once."""
 REFUSED_OUTCOME = "not sent: the guard refused the plan"
 _NAMES = {
