@@ -339,6 +339,7 @@ class StreamedRun:
             overlap=overlap,
             after=state.after,
             limit=self.chunk,
+            plain=True,
         )
 
     def _rows(
