@@ -33,6 +33,7 @@ from connector.sync.binding import kept_out_after_move, require_bound
 from connector.sync.erasures import purge_confirmed_erasures, record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
+from connector.sync.progress import SyncProgress
 from connector.sync.rows import REVIEW_UPDATE, profile, send_status
 from connector.sync.stored_plan import encode
 from connector.sync.stream import run_streamed, start_run, streaming
@@ -172,13 +173,15 @@ def sync_audience(
     should_stop: Callable[[], bool] | None = None,
     streamed: bool = True,
     chunk: int | None = None,
+    watch: SyncProgress | None = None,
 ) -> SyncReport:
     """Sync one audience; resumes an interrupted run first. ``PlanRefusedError`` if the guard says no.
 
     ``should_stop`` (asked between calls) ends the run early, left ``applying`` for the next resume.
     ``streamed`` (``sync/stream.py``): ``chunk`` contacts planned at a time (default
     ``sync.stream_chunk``), each chunk's calls out while the next is planned; else the whole audience is
-    planned, persisted, then applied (the unstreamed run).
+    planned, persisted, then applied (the unstreamed run). ``watch``: updated as a streamed run goes
+    (planned, sent, confirmed); its last state is kept in the run's report.
     """
     audience = ctx.settings.audience(name)
     mapping = mapping_for(ctx.settings, audience)
@@ -189,7 +192,17 @@ def sync_audience(
             unfinished = _unfinished_run(ctx, name)
         if unfinished is not None and streaming(ctx, unfinished):
             return _stream(
-                ctx, gateway, unfinished, target, mapping, contact, progress, should_stop, timings, chunk
+                ctx,
+                gateway,
+                unfinished,
+                target,
+                mapping,
+                contact,
+                progress,
+                should_stop,
+                timings,
+                chunk,
+                watch=watch,
             )
         if unfinished is not None:
             return _apply(
@@ -212,6 +225,7 @@ def sync_audience(
                 timings,
                 chunk,
                 new=True,
+                watch=watch,
             )
         run_id, steps, refusal = _plan_and_persist(
             ctx, name, contact, timings, full=full, allow=allow_destructive
@@ -237,13 +251,22 @@ def _stream(
     chunk: int | None,
     *,
     new: bool = False,
+    watch: SyncProgress | None = None,
 ) -> SyncReport:
     """A streamed run, new or resumed; ``PlanRefusedError`` (after sending the opt-outs) if refused."""
     audience = ctx.settings.audience(target.name)
     applier = Applier(ctx, gateway, run_id, target, audience.purposes, apply_options(ctx.settings))
     applier.should_stop = should_stop or applier.should_stop
-    if progress is not None:
-        applier.progress = progress(0)
+    watching = watch or SyncProgress()
+    advance = progress(0) if progress is not None else None
+
+    def sent(calls: int) -> None:
+        watching.sent_calls += calls
+        watching.confirmed_operations = applier.recorder.report.done
+        if advance is not None:
+            advance(calls)
+
+    applier.progress = sent
     streamed = run_streamed(
         ctx,
         run_id,
@@ -255,6 +278,7 @@ def _stream(
         chunk=chunk or ctx.settings.sync.stream_chunk,
         timings=timings,
         fail=_fail,
+        watch=watching,
     )
     applied = streamed.applied
     timings.include(applied.timings)
@@ -263,7 +287,8 @@ def _stream(
     if applied.stopped or (streamed.refusal is None and not _planned(ctx, run_id)):
         return SyncReport(run_id, audience.name, not new, {}, applied, timings)
     with timings.timed("finish"):
-        report = _finish(ctx, run_id, applied, not new, timings)
+        watching.confirmed_operations = applied.done
+        report = _finish(ctx, run_id, applied, not new, timings, {"progress": watching.document()})
     if streamed.refusal is not None:
         raise PlanRefusedError(streamed.refusal)
     return report
@@ -486,13 +511,18 @@ def _fail(ctx: AppContext, run_id: str, exc: FatalMailchimpError) -> None:
 
 
 def _finish(
-    ctx: AppContext, run_id: str, applied: ApplyReport, resumed: bool, timings: RunTimings
+    ctx: AppContext,
+    run_id: str,
+    applied: ApplyReport,
+    resumed: bool,
+    timings: RunTimings,
+    extra: dict[str, Any] | None = None,
 ) -> SyncReport:
     with unit_of_work(ctx.engine) as session:
         run = session.get(SyncRunRow, run_id)
         assert run is not None
         run.status, run.finished_at = "done", ctx.now()
-        run.report = {**run.report, **_applied_document(applied), "resumed": resumed}
+        run.report = {**run.report, **_applied_document(applied), "resumed": resumed, **(extra or {})}
         state = session.get(AudienceStateRow, run.audience) or AudienceStateRow(audience=run.audience)
         if run.watermark is not None:
             state.last_sync_at = run.watermark

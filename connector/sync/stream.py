@@ -55,6 +55,7 @@ from connector.sync.load import (
     present_members,
     remote_member,
 )
+from connector.sync.progress import SyncProgress
 from connector.sync.rows import REVIEW_UPDATE, profile, send_status
 from connector.sync.stored_plan import encode
 from connector.sync.stream_apply import StreamSender
@@ -205,6 +206,7 @@ class StreamedRun:
         contact: str | None,
         chunk: int = CHUNK,
         timings: RunTimings | None = None,
+        watch: SyncProgress | None = None,
     ) -> None:
         self.ctx = ctx
         self.run_id = run_id
@@ -214,6 +216,7 @@ class StreamedRun:
         self.contact = contact
         self.chunk = chunk
         self.timings = timings or RunTimings()
+        self.watch = watch or SyncProgress()
         with unit_of_work(ctx.engine) as session:
             run = session.get(SyncRunRow, run_id)
             assert run is not None
@@ -383,6 +386,9 @@ class StreamedRun:
         run.calls = self.state.tally.calls(options.batch_size, options.batch_jobs_above)
         run.counts = dict(self.state.counts)
         session.add(run)
+        watch = self.watch
+        watch.planned_contacts, watch.planned_operations = self.state.contacts, self.state.seq
+        watch.estimated_calls, watch.planning_done = run.calls, self.state.done
 
     # --- the end of planning: erasures, the guard ------------------------------------------------
 
@@ -534,10 +540,11 @@ def run_streamed(
     chunk: int,
     timings: RunTimings,
     fail: Callable[[AppContext, str, FatalMailchimpError], None],
+    watch: SyncProgress | None = None,
 ) -> Streamed:
     """Run (or resume) a streamed run; a run Mailchimp refuses outright ends ``failed`` (``fail``)."""
     streamed = StreamedRun(
-        ctx, run_id, audience, mapping, applier, contact=contact, chunk=chunk, timings=timings
+        ctx, run_id, audience, mapping, applier, contact=contact, chunk=chunk, timings=timings, watch=watch
     )
     try:
         return streamed.run(resumed=resumed)

@@ -18,7 +18,8 @@ from connector.sandbox.server import SandboxHandle
 from connector.services.context import AppContext
 from connector.services.relationships import RelationshipInput, add_relationship
 from connector.store.engine import unit_of_work
-from connector.store.sync_tables import MirrorMemberRow, PlanOperationRow
+from connector.store.sync_tables import MirrorMemberRow, PlanOperationRow, SyncRunRow
+from connector.sync.progress import SyncProgress
 from connector.sync.run import plan_audience, sync_audience
 from connector.sync.stored_plan import decode
 from tests.conftest import FakeClock
@@ -98,3 +99,24 @@ def test_a_streamed_plan_is_the_unstreamed_plan_whatever_the_chunk_size(
         assert _stored(ctx, report.run_id) == expected
         assert plan_audience(ctx, "main", full=True).plan.operations == ()
         _mirror_is_the_sandbox(ctx, sandbox)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_streamed_run_reports_planned_sent_and_confirmed(
+    synced: tuple[AppContext, MailchimpGateway], sandbox: SandboxHandle
+) -> None:
+    ctx, gateway = synced
+    for email in PEOPLE[:5]:
+        subscribe(ctx, email)
+    watch = SyncProgress()
+    report = sync_audience(ctx, gateway, "main", chunk=2, watch=watch)
+    operations = sum(report.counts.values())
+    assert (watch.planned_contacts, watch.planned_operations) == (5, operations)
+    assert watch.sent_calls == report.applied.calls >= 1
+    assert watch.confirmed_operations == report.applied.done == operations
+    assert "planned 5 contacts" in watch.line()
+    with unit_of_work(ctx.engine) as session:
+        run = session.get(SyncRunRow, report.run_id)
+        assert run is not None
+        assert run.report["progress"]["confirmed_operations"] == operations
+        assert run.report["progress"]["planned_contacts"] == 5
