@@ -22,8 +22,10 @@ a mirror, for a full plan (with the cyclic collector running, then once more wit
 ``plan_audience`` runs it) and for an incremental plan after 1 % changed; wall and CPU time, and peak
 RSS via ``resource.getrusage``.
 
-Nothing is asserted. Targets: calls ≤ 1.05 × minimum; wall ≤ 1.5 × bound; ≥ 200× fewer calls than naive;
-incremental planning ≤ 5 s; full plan of 1M ≤ 60 s within 1 GiB.
+Nothing is asserted. Targets (issue 17): calls ≤ 1.05 × minimum; wall ≤ 1.2 × the bound at N ≥ 100k, the bound
+being max(calls × latency ÷ connections, the sandbox's own CPU time: it shares the two cores, and no client
+beats its work); first call ≤ 2 s after the start; engine CPU ≤ 50 µs per contact; ≥ 50× faster than the
+naive client at 100k; peak RSS ≤ 1 GiB at 1M; an incremental sync after 1 % changed ≤ 10 s end to end.
 
 Run: .venv/bin/python bench/sync_bench.py [--sizes 10000,100000] [--core-size 1000000]
 [--sandbox process|thread]
@@ -94,6 +96,10 @@ class SyncFigures:
     members_sent: int
     incremental_s: float
     incremental_contacts: int
+    incremental_calls: int
+    first_call_s: float | None
+    """From the start of the sync to the first API call the sandbox took."""
+    peak_rss: int
     phases: dict[str, RunElapsed]
     """The sync's own timings per phase (``SyncReport.timings``)."""
     sandbox: "SandboxTime"
@@ -107,8 +113,9 @@ def main() -> None:
     )
     if args.core_size:  # first, while this process is small: Linux keeps ru_maxrss across fork + exec
         _print_core(args.core_size)
+    naive: float | None = None  # measured once, in the first size's sandbox: it does not depend on N
     for n in args.sizes:
-        figures, naive = _measure_size(n, args)
+        figures, naive = _measure_size(n, args, naive)
         _print_sync(figures, naive, args)
 
 
@@ -116,11 +123,25 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="10000,100000", help="contacts per sync run, comma-separated")
-    parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--member-latency-ms", type=float, default=0.01)
+    parser.add_argument(
+        "--sizes", "--n", default="10000,100000", help="contacts per sync run, comma-separated"
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=50.0,
+        help="per call (default 50: no published figure; a TLS round trip from Europe to a Mailchimp "
+        "data centre, see the README)",
+    )
+    parser.add_argument(
+        "--member-latency-ms",
+        type=float,
+        default=1.0,
+        help="per member a call carries (default 1: a 500-member batch subscribe then takes ~0.55 s, "
+        "within the 0.3-1 s such calls are reported to take; see the README)",
+    )
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--naive-sample", type=int, default=200)
+    parser.add_argument("--naive-sample", type=int, default=2_000, help="contacts the naive client sends")
     parser.add_argument("--core-size", type=int, default=1_000_000, help="0 skips the pure-core figures")
     parser.add_argument(
         "--sandbox",
@@ -136,7 +157,7 @@ def _arguments() -> argparse.Namespace:
 # --- one sync of N contacts ---------------------------------------------------------------------------
 
 
-def _measure_size(n: int, args: argparse.Namespace) -> tuple[SyncFigures, float]:
+def _measure_size(n: int, args: argparse.Namespace, naive: float | None) -> tuple[SyncFigures, float]:
     knobs = SandboxKnobs(
         latency_ms=args.latency_ms, latency_per_member_ms=args.member_latency_ms, request_log_size=5_000
     )
@@ -144,7 +165,8 @@ def _measure_size(n: int, args: argparse.Namespace) -> tuple[SyncFigures, float]
         ctx = _context(Path(folder), sandbox, args.connections)
         seed_contacts(ctx.engine, n, ctx.now() - timedelta(days=1))
         figures = _full_sync(ctx, n, sandbox, args)
-        naive = _naive_seconds_per_contact(sandbox, args.naive_sample)
+        if naive is None:
+            naive = _naive_seconds_per_contact(sandbox, args.naive_sample)
         ctx.engine.dispose()
     return figures, naive
 
@@ -227,14 +249,18 @@ def _full_sync(ctx: AppContext, n: int, sandbox: "Sandbox", args: argparse.Names
         members, minimum = _members_sent(planned.plan), estimate_calls(planned.plan)
         del planned  # the dry run's values are not the sync's to carry (and the collector would walk them)
         gateway.stats.reset()
-        since, sandbox_cpu = datetime.now(UTC).isoformat(), _process_cpu(sandbox.pid)
+        start = datetime.now(UTC)
+        since, sandbox_cpu = start.isoformat(), _process_cpu(sandbox.pid)
         started, cpu = time.perf_counter(), time.process_time()
         report = sync_audience(ctx, gateway, "main")
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         on_sandbox = _sandbox_time(sandbox, since, sandbox_cpu, args)
         calls = gateway.stats.snapshot().total_calls
-    bound = (calls * args.latency_ms + members * args.member_latency_ms) / 1000 / args.connections
-    incremental, changed = _incremental_planning(ctx, n)
+        first_call = on_sandbox.first_at - start.timestamp() if on_sandbox.first_at is not None else None
+        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        incremental, changed, incremental_calls = _incremental_run(ctx, n, gateway)
+    latency = (calls * args.latency_ms + members * args.member_latency_ms) / 1000 / args.connections
+    bound = max(latency, on_sandbox.cpu_s or 0.0)
     return SyncFigures(
         n,
         planning,
@@ -246,6 +272,9 @@ def _full_sync(ctx: AppContext, n: int, sandbox: "Sandbox", args: argparse.Names
         members,
         incremental,
         changed,
+        incremental_calls,
+        first_call,
+        peak_rss,
         report.timings.phases(),
         on_sandbox,
     )
@@ -261,6 +290,8 @@ class SandboxTime:
     injected_s: float
     cpu_s: float | None
     """CPU time of the sandbox's process during the sync (``--sandbox process`` on Linux only)."""
+    first_at: float | None = None
+    """When the sandbox took the sync's first call (a POSIX timestamp)."""
 
 
 def _sandbox_time(
@@ -273,7 +304,8 @@ def _sandbox_time(
     answering = sum(r["duration_ms"] for r in calls) / 1000
     injected = len(calls) * args.latency_ms / 1000
     cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
-    return SandboxTime(len(calls), answering, injected, cpu)
+    first = min((datetime.fromisoformat(r["at"]).timestamp() for r in calls), default=None)
+    return SandboxTime(len(calls), answering, injected, cpu, first)
 
 
 def _process_cpu(pid: int | None) -> float | None:
@@ -300,14 +332,15 @@ def _members_sent(plan: Any) -> int:
     return count
 
 
-def _incremental_planning(ctx: AppContext, n: int) -> tuple[float, int]:
-    """1 % of the contacts changed (a newer ``changed_at``); the time to plan the next run."""
+def _incremental_run(ctx: AppContext, n: int, gateway: Any) -> tuple[float, int, int]:
+    """1 % of the contacts changed their first name (a merge field, so one upsert each); the time of the
+    next sync, end to end (planning, sending, recording), the contacts it looked at and its calls."""
     later = ctx.now() + timedelta(seconds=1)
     step = 100
     with ctx.engine.begin() as connection:
         ids = [row[0] for row in connection.execute(text("SELECT id FROM contacts ORDER BY id"))][::step]
         connection.execute(
-            text("UPDATE contacts SET changed_at = :at WHERE id = :id"),
+            text("UPDATE contacts SET changed_at = :at, first_name = first_name || 'x' WHERE id = :id"),
             [{"at": later, "id": contact_id} for contact_id in ids],
         )
     # Every contact was marked seconds before the last run: within ``sync.change_overlap_seconds`` (5
@@ -315,9 +348,11 @@ def _incremental_planning(ctx: AppContext, n: int) -> tuple[float, int]:
     sync = ctx.settings.sync.model_copy(update={"change_overlap_seconds": 0})
     settings = ctx.settings.model_copy(update={"sync": sync})
     later_ctx = replace(ctx, settings=settings, clock=lambda: later + timedelta(seconds=1))
+    gateway.stats.reset()
     started = time.perf_counter()
-    planned = plan_audience(later_ctx, "main")
-    return time.perf_counter() - started, len(planned.inputs.contacts)
+    report = sync_audience(later_ctx, gateway, "main")
+    elapsed = time.perf_counter() - started
+    return elapsed, sum(report.counts.values()), gateway.stats.snapshot().total_calls
 
 
 def _naive_seconds_per_contact(sandbox: Sandbox, sample: int) -> float:
@@ -373,12 +408,22 @@ def _print_sync(f: SyncFigures, naive_per_contact: float, args: argparse.Namespa
         f"  API calls: {f.calls:,} vs minimum {f.minimum:,} → "
         f"{f.calls / max(f.minimum, 1):.3f}× (target ≤ 1.05×)"
     )
+    latency = (f.calls * args.latency_ms + f.members_sent * args.member_latency_ms) / 1000 / args.connections
     print(
         f"  wall: {f.wall_s:.1f} s (a dry-run plan alone: {f.planning_s:.1f} s) vs bound {f.bound_s:.1f} s "
-        f"({f.calls} calls × {args.latency_ms:g} ms + "
-        f"{f.members_sent:,} members × {args.member_latency_ms:g} ms, "
-        f"÷ {args.connections}) → {f.wall_s / max(f.bound_s, 1e-9):.1f}× (target ≤ 1.5×)"
+        f"= max(latency {latency:.1f} s [{f.calls} calls × {args.latency_ms:g} ms + "
+        f"{f.members_sent:,} members × {args.member_latency_ms:g} ms, ÷ {args.connections}], "
+        f"sandbox CPU {f.sandbox.cpu_s or 0:.1f} s) → {f.wall_s / max(f.bound_s, 1e-9):.2f}× "
+        f"(target ≤ 1.2× at N ≥ 100k)"
     )
+    first = f"{f.first_call_s:.2f} s" if f.first_call_s is not None else "n/a"
+    print(f"  time to the first call: {first} after the sync started (target ≤ 2 s)")
+    engine = sum(e.cpu_s for p, e in f.phases.items() if _engine_phase(p))
+    print(
+        f"  engine CPU (load, decide, desire, diff, guard, persist, grouping, recording answers): "
+        f"{engine:.2f} s → {engine / f.n * 1e6:.0f} µs per contact (target ≤ 50 µs)"
+    )
+    print(f"  peak RSS of this process (seeding included): {f.peak_rss / 2**20:,.0f} MiB")
     print(
         f"  CPU time of this process during the sync (store + client"
         f"{' + in-process sandbox' if args.sandbox == 'thread' else ''}): {f.cpu_s:.1f} s"
@@ -388,11 +433,11 @@ def _print_sync(f: SyncFigures, naive_per_contact: float, args: argparse.Namespa
     print(
         f"  naive official client, EXTRAPOLATED from {args.naive_sample} contacts to {f.n:,}: "
         f"{naive_calls:,} calls, ~{naive_wall:,.0f} s → {naive_calls / max(f.calls, 1):.0f}× more calls "
-        f"(target ≥ 200×), ~{naive_wall / max(f.wall_s, 1e-9):.0f}× the wall time"
+        f"(target ≥ 200×), ~{naive_wall / max(f.wall_s, 1e-9):.0f}× the wall time (target ≥ 50× at 100k)"
     )
     print(
-        f"  incremental planning (store path) after 1 % changed: {f.incremental_s:.2f} s "
-        f"for {f.incremental_contacts:,} contacts (target ≤ 5 s)"
+        f"  incremental sync end to end after 1 % changed (a merge field each): {f.incremental_s:.2f} s, "
+        f"{f.incremental_contacts:,} operations in {f.incremental_calls} calls (target ≤ 10 s at 1M)"
     )
 
 
@@ -419,6 +464,12 @@ def _print_phases(f: SyncFigures, args: argparse.Namespace) -> None:
 
 
 _BEFORE_APPLY = ("audience", "load", "decide", "desire", "diff", "guard", "persist")
+_ENGINE = (*_BEFORE_APPLY[1:], "apply: grouping steps into calls")
+
+
+def _engine_phase(phase: str) -> bool:
+    """The engine's own phases (on the run's threads), not the calls' waiting on worker threads."""
+    return phase in _ENGINE or phase.endswith(": recording answers")
 
 
 # --- the pure core at 1M --------------------------------------------------------------------------------

@@ -154,6 +154,8 @@ class SyncSettings(_Section):
     audience are never refused. 0 makes the fraction the only limit."""
     batch_size: int = Field(default=500, ge=1, le=500)
     batch_jobs_above: int = Field(default=50, ge=0)
+    stream_chunk: int = Field(default=1_000, ge=1)
+    """Contacts a streamed sync plans at a time; their calls go out while the next chunk is planned."""
     change_overlap_seconds: int = Field(default=300, ge=0)
     """An incremental sync also looks at contacts marked this long before the last run's watermark. A mark
     carries the time its transaction read the clock, not when it committed: a webhook batch or an import

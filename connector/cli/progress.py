@@ -32,3 +32,19 @@ def bar(label: str, total: int | None) -> Iterator[Advance]:
 
 def _nothing(_n: int) -> None:
     return None
+
+
+@contextmanager
+def status(label: str) -> Iterator[Callable[[str], None]]:
+    """One line under ``label`` (rich, stderr), redrawn with each text given; quiet off a terminal."""
+    if not shown():
+        yield _ignore
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(label) as live:
+        yield lambda text: live.update(f"{label}: {text}")
+
+
+def _ignore(_text: str) -> None:
+    return None

@@ -68,12 +68,16 @@ def _sync_one(
     ctx: "AppContext", name: str, *, full: bool, contact: str | None, allow_destructive: bool
 ) -> None:
     from connector.sync.connect import open_gateway
+    from connector.sync.progress import SyncProgress
     from connector.sync.run import sync_audience
 
+    watch = SyncProgress()
     with ExitStack() as bars:
+        show = bars.enter_context(progress.status(f"{name}: sync"))
 
-        def start(total: int) -> progress.Advance:
-            return bars.enter_context(progress.bar(f"{name}: API calls", total))
+        def start(_total: int) -> progress.Advance:
+            """Planned / sent / confirmed and the ETA, redrawn with each call's answer."""
+            return lambda _n: show(watch.line())
 
         def work() -> Any:
             with open_gateway(ctx.settings.mailchimp) as gateway:
@@ -85,6 +89,7 @@ def _sync_one(
                     contact=contact,
                     allow_destructive=allow_destructive,
                     progress=start,
+                    watch=watch,
                 )
 
         report = shell.run(work)

@@ -17,10 +17,22 @@ Tree = dict[str, "Tree"]
 
 
 def timestamp(moment: datetime | None) -> str:
-    """Mailchimp's ISO 8601 form, to the second: ``2015-10-21T15:41:36+00:00``; '' when unset."""
+    """Mailchimp's ISO 8601 form, to the second: ``2015-10-21T15:41:36+00:00``; '' when unset.
+
+    Formatted by hand: a batch's answer formats a few timestamps per member, and ``isoformat`` after
+    ``astimezone`` and ``replace`` costs about four times as much."""
     if moment is None:
         return ""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02d+00:00" % (  # noqa: UP031 - the fastest form
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+    )
 
 
 def parse_timestamp(text: str, name: str) -> datetime:

@@ -85,7 +85,16 @@ class Audience:
         return (member for member in self.members.values() if not member.forgotten)
 
     def tag_segment(self, name: str) -> SegmentRecord | None:
-        return next((s for s in self.segments.values() if s.type == "static" and s.name == name), None)
+        """The static segment named ``name``: looked up by an index of ids checked on every use (segments
+        are added, renamed and deleted in several places), rescanned only when the index is stale."""
+        index: dict[str, int] = self.__dict__.setdefault("_tag_ids", {})
+        found = self.segments.get(index.get(name, -1))
+        if found is not None and found.type == "static" and found.name == name:
+            return found
+        found = next((s for s in self.segments.values() if s.type == "static" and s.name == name), None)
+        if found is not None:
+            index[name] = found.id
+        return found
 
     def merge_field_by_tag(self, tag: str) -> MergeFieldRecord | None:
         return next((f for f in self.merge_fields.values() if f.tag == tag), None)

@@ -11,6 +11,7 @@ from connector.core.identity import address_hash
 from connector.core.model import SuppressionReason
 from connector.core.remote import subscriber_hash
 from connector.core.specificity import NOTICE_UNKNOWN
+from connector.core.streaming import HELD
 from connector.services.contacts import require_contact
 from connector.services.context import AppContext, Origin
 from connector.services.explain import entitlement_document, explain_contact
@@ -91,7 +92,8 @@ def erase_subject(ctx: AppContext, email: str, origin: Origin) -> ErasureRow:
 
 def _scrub_sync_records(session: Session, key: str, address: str) -> None:
     """The mirror and stored operations keep only the subscriber hash the deletion needs (dropped once
-    Mailchimp confirms it: ``purge_confirmed_erasures``); an operation not yet sent is never sent.
+    Mailchimp confirms it: ``purge_confirmed_erasures``); an operation not yet sent (``pending``, or held
+    for a streamed run's guard) is never sent.
 
     The mirror keeps the member's tags (our own tag names, which identify nobody): if the person signs up
     again before the deletion reaches Mailchimp, the sync keeps the member and must still take off the
@@ -105,7 +107,7 @@ def _scrub_sync_records(session: Session, key: str, address: str) -> None:
     operations = col(PlanOperationRow.subscriber_hash) == key
     session.execute(
         update(PlanOperationRow)
-        .where(operations, col(PlanOperationRow.state) == "pending")
+        .where(operations, col(PlanOperationRow.state).in_(("pending", *HELD)))
         .values(state="rejected", outcome="not sent: the person was erased")
     )
     session.execute(update(PlanOperationRow).where(operations).values(payload={}))

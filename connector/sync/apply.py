@@ -34,7 +34,16 @@ from connector.sync.record import ApplyReport, Recorder, SingleOutcome, Step
 from connector.sync.stored_plan import decode
 from connector.sync.timings import RunTimings
 
-__all__ = ["ApplyOptions", "ApplyReport", "Progress", "Step", "apply_run", "group", "load_pending"]
+__all__ = [
+    "Applier",
+    "ApplyOptions",
+    "ApplyReport",
+    "Progress",
+    "Step",
+    "apply_run",
+    "group",
+    "load_pending",
+]
 
 Progress = Callable[[int], None]
 Call = tuple[Callable[[], Any], Callable[[Any], None]]
@@ -95,24 +104,12 @@ def apply_run(
     ``should_stop`` is asked before every call; once it says yes, nothing more is sent. ``steps``: the
     steps of a run just persisted, nothing done yet (saves reading them back); else they are loaded.
     """
-    applier = _Applier(ctx, gateway, run_id, target, purposes, options or ApplyOptions())
+    applier = Applier(ctx, gateway, run_id, target, purposes, options or ApplyOptions())
     applier.progress = progress
     applier.should_stop = should_stop or applier.should_stop
     if steps is None:
         steps, applier.recorder.unwritten = load_pending(ctx, run_id)
-    with applier.timings.timed("apply: grouping steps into calls"):
-        applier.carried = carried_tags(steps)
-        upserts = applier.upsert_calls(group(steps))
-    applier.perform("upserts", upserts)
-    if applier.halted():
-        return applier.recorder.report
-    with applier.timings.timed("apply: grouping steps into calls"):
-        groups = group(steps)  # again: tags confirmed with their new member are no longer to do
-        tags = applier.tag_calls(groups)
-    applier.perform("tags", tags)
-    if not applier.halted():
-        applier.apply_singles(groups)
-    return applier.recorder.report
+    return applier.apply(steps)
 
 
 def carried_tags(steps: Sequence[Step]) -> dict[str, Step]:
@@ -144,7 +141,7 @@ def load_pending(ctx: AppContext, run_id: str) -> tuple[list[Step], set[str]]:
     return pending, unwritten
 
 
-class _Applier:
+class Applier:
     def __init__(
         self,
         ctx: AppContext,
@@ -162,6 +159,22 @@ class _Applier:
         self.should_stop: Callable[[], bool] = lambda: False
         self.carried: dict[str, Step] = {}
         """Tags sent inside new members' batch subscribe entries: AddTags steps by subscriber hash."""
+
+    def apply(self, steps: Sequence[Step]) -> ApplyReport:
+        """Send ``steps``: upserts, then tags, then archives and deletions."""
+        with self.timings.timed("apply: grouping steps into calls"):
+            self.carried = carried_tags(steps)
+            upserts = self.upsert_calls(group(steps))
+        self.perform("upserts", upserts)
+        if self.halted():
+            return self.recorder.report
+        with self.timings.timed("apply: grouping steps into calls"):
+            groups = group(steps)  # again: tags confirmed with their new member are no longer to do
+            tags = self.tag_calls(groups)
+        self.perform("tags", tags)
+        if not self.halted():
+            self.apply_singles(groups)
+        return self.recorder.report
 
     def halted(self) -> bool:
         report = self.recorder.report
@@ -253,10 +266,10 @@ class _Applier:
             count = max(math.ceil(len(writable) / limit), math.ceil(len(removes) / limit))
             for index in range(count):
                 window = slice(index * limit, (index + 1) * limit)
-                calls.append(self._tag_call(tag, writable[window], removes[window]))
+                calls.append(self.tag_call(tag, writable[window], removes[window]))
         return calls
 
-    def _tag_call(self, tag: str, adds: Sequence[Step], removes: Sequence[Step]) -> Call:
+    def tag_call(self, tag: str, adds: Sequence[Step], removes: Sequence[Step]) -> Call:
         segment_id = self.target.segment_ids[tag]
 
         def send() -> Any:
@@ -300,7 +313,7 @@ class _Applier:
 class _Window:
     """A sliding window of calls on a pool: submit up to ``size``; record one, submit the next."""
 
-    def __init__(self, applier: _Applier, pool: ThreadPoolExecutor, size: int, phase: str) -> None:
+    def __init__(self, applier: Applier, pool: ThreadPoolExecutor, size: int, phase: str) -> None:
         self.applier = applier
         self.pool = pool
         self.size = size

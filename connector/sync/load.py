@@ -135,10 +135,18 @@ def load_changed_contacts(
     full: bool,
     email: str | None,
     overlap: timedelta = timedelta(0),
+    after: str | None = None,
+    limit: int | None = None,
+    plain: bool = False,
 ) -> list[ContactRow]:
     """One contact by address; all with ``full``; else marked since the watermark (less ``overlap``, for
-    transactions that committed after the last run read the store) or due for review."""
-    query = select(ContactRow).where(col(ContactRow.email).is_not(None))
+    transactions that committed after the last run read the store) or due for review.
+
+    ``after`` and ``limit``: the next ``limit`` of them by id after ``after`` (a streamed run's chunk).
+    ``plain``: read-only rows with the same attributes (SQLAlchemy Core rows), no ORM instances."""
+    table = ContactRow.__table__  # type: ignore[attr-defined]
+    query = select(*table.columns) if plain else select(ContactRow)
+    query = query.where(col(ContactRow.email).is_not(None))
     if email is not None:
         query = query.where(col(ContactRow.email) == normalise_email(email))
     elif not full:
@@ -147,7 +155,13 @@ def load_changed_contacts(
         if since is not None:
             due = col(ContactRow.next_review_at) <= now
             query = query.where(or_(col(ContactRow.changed_at) >= since - overlap, due))
-    found = list(session.execute(query.order_by(col(ContactRow.id))).scalars())
+    if after is not None:
+        query = query.where(col(ContactRow.id) > after)
+    query = query.order_by(col(ContactRow.id))
+    if limit is not None:
+        query = query.limit(limit)
+    result = session.execute(query)
+    found: list[ContactRow] = list(result if plain else result.scalars())  # type: ignore[arg-type]
     if email is not None and not found:
         raise NotFoundError("--contact", "no contact with that e-mail address")
     return found

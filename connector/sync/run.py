@@ -13,40 +13,38 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.sql.dml import Update
+from sqlalchemy import insert, select
 from sqlmodel import col
 
 from connector.collector import collector_paused
-from connector.core.desired import AudienceMapping, ContactProfile, DesiredMember, build
+from connector.core.desired import AudienceMapping, DesiredMember, build
 from connector.core.model import Entitlement
-from connector.core.plan import Plan, UpsertMember, diff, estimate_calls
+from connector.core.plan import Plan, diff, estimate_calls
 from connector.core.policy import decide, review_at
-from connector.core.remote import MemberStatus, RemoteMember, normalise_email
 from connector.core.safety import SafetyReport, check, opt_out_plan
 from connector.errors import FatalMailchimpError, PlanRefusedError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
+from connector.services.preference_links import enabled as links_enabled
 from connector.services.preference_links import (
-    PREFS_FIELD,
-    LinkMaker,
     expiry_day,
     link_maker,
     synced_merge_fields,
 )
-from connector.services.preference_links import enabled as links_enabled
 from connector.settings import AudienceSettings, Settings
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
-from connector.store.tables import ContactRow
-from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
+from connector.sync.apply import Applier, ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
 from connector.sync.binding import kept_out_after_move, require_bound
 from connector.sync.erasures import purge_confirmed_erasures, record_untouched_erasures
 from connector.sync.load import RunInputs, load_inputs
 from connector.sync.lock import audience_lock
+from connector.sync.progress import SyncProgress
 from connector.sync.repermission_answers import held_members
+from connector.sync.rows import REVIEW_UPDATE, profile, send_status
 from connector.sync.stored_plan import encode
+from connector.sync.stream import run_streamed, start_run, streaming
 from connector.sync.timings import RunTimings
 
 log = structlog.get_logger(__name__)
@@ -145,7 +143,7 @@ def plan_audience(
             desired: dict[str, DesiredMember] = {}
             links = link_maker(ctx.settings, now) if links_enabled(ctx.settings) else None
             for row in inputs.contacts:
-                member = build(_profile(row, audience, links), entitlements[row.id], mapping)
+                member = build(profile(row, audience, links), entitlements[row.id], mapping)
                 desired[member.subscriber_hash] = kept_out_after_move(
                     member, inputs.opted_out_before, inputs.mirror
                 )
@@ -179,13 +177,6 @@ def _links_rolled_over(ctx: AppContext, name: str, now: datetime) -> bool:
     return expiry_day(ctx.settings, last) != expiry_day(ctx.settings, now)
 
 
-def _profile(row: ContactRow, audience: AudienceSettings, links: LinkMaker | None) -> ContactProfile:
-    fields = {name: getattr(row, name, None) for name in audience.merge_fields.values()}
-    if links is not None:
-        fields[PREFS_FIELD] = links(row.id)
-    return ContactProfile(row.id, normalise_email(row.email or ""), fields)
-
-
 def record_plan(ctx: AppContext, planned: PlannedSync, contact: str | None) -> str:
     """Remember a dry-run as a ``plan`` run (nothing is sent)."""
     run = _run_row(ctx, planned, "plan", "planned", contact)
@@ -205,10 +196,17 @@ def sync_audience(
     allow_destructive: bool = False,
     progress: ProgressStart | None = None,
     should_stop: Callable[[], bool] | None = None,
+    streamed: bool = True,
+    chunk: int | None = None,
+    watch: SyncProgress | None = None,
 ) -> SyncReport:
     """Sync one audience; resumes an interrupted run first. ``PlanRefusedError`` if the guard says no.
 
     ``should_stop`` (asked between calls) ends the run early, left ``applying`` for the next resume.
+    ``streamed`` (``sync/stream.py``): ``chunk`` contacts planned at a time (default
+    ``sync.stream_chunk``), each chunk's calls out while the next is planned; else the whole audience is
+    planned, persisted, then applied (the unstreamed run). ``watch``: updated as a streamed run goes
+    (planned, sent, confirmed); its last state is kept in the run's report.
     """
     audience = ctx.settings.audience(name)
     mapping = mapping_for(ctx.settings, audience)
@@ -217,9 +215,43 @@ def sync_audience(
         with timings.timed("audience"):
             target = ensure_audience(ctx, gateway, audience, mapping)
             unfinished = _unfinished_run(ctx, name)
+        if unfinished is not None and streaming(ctx, unfinished):
+            return _stream(
+                ctx,
+                gateway,
+                unfinished,
+                target,
+                mapping,
+                contact,
+                progress,
+                should_stop,
+                timings,
+                chunk,
+                watch=watch,
+            )
         if unfinished is not None:
             return _apply(
                 ctx, gateway, unfinished, target, audience, progress, should_stop, timings, resumed=True
+            )
+        if streamed:
+            require_bound(ctx, audience)
+            full = full or (contact is None and _links_rolled_over(ctx, name, ctx.now()))
+            run_id = start_run(
+                ctx, name, target.list_id, full=full, contact=contact, allow_destructive=allow_destructive
+            )
+            return _stream(
+                ctx,
+                gateway,
+                run_id,
+                target,
+                mapping,
+                contact,
+                progress,
+                should_stop,
+                timings,
+                chunk,
+                new=True,
+                watch=watch,
             )
         run_id, steps, refusal = _plan_and_persist(
             ctx, name, contact, timings, full=full, allow=allow_destructive
@@ -230,6 +262,66 @@ def sync_audience(
     if refusal is not None:
         raise PlanRefusedError(refusal)
     return report
+
+
+def _stream(
+    ctx: AppContext,
+    gateway: MailchimpGateway,
+    run_id: str,
+    target: AudienceTarget,
+    mapping: AudienceMapping,
+    contact: str | None,
+    progress: ProgressStart | None,
+    should_stop: Callable[[], bool] | None,
+    timings: RunTimings,
+    chunk: int | None,
+    *,
+    new: bool = False,
+    watch: SyncProgress | None = None,
+) -> SyncReport:
+    """A streamed run, new or resumed; ``PlanRefusedError`` (after sending the opt-outs) if refused."""
+    audience = ctx.settings.audience(target.name)
+    applier = Applier(ctx, gateway, run_id, target, audience.purposes, apply_options(ctx.settings))
+    applier.should_stop = should_stop or applier.should_stop
+    watching = watch or SyncProgress()
+    advance = progress(0) if progress is not None else None
+
+    def sent(calls: int) -> None:
+        watching.sent_calls += calls
+        watching.confirmed_operations = applier.recorder.report.done
+        if advance is not None:
+            advance(calls)
+
+    applier.progress = sent
+    streamed = run_streamed(
+        ctx,
+        run_id,
+        audience,
+        mapping,
+        applier,
+        contact=contact,
+        resumed=not new,
+        chunk=chunk or ctx.settings.sync.stream_chunk,
+        timings=timings,
+        fail=_fail,
+        watch=watching,
+    )
+    applied = streamed.applied
+    timings.include(applied.timings)
+    if streamed.nothing_sent:
+        raise PlanRefusedError(streamed.refusal or "plan refused")
+    if applied.stopped or (streamed.refusal is None and not _planned(ctx, run_id)):
+        return SyncReport(run_id, audience.name, not new, {}, applied, timings)
+    with timings.timed("finish"):
+        watching.confirmed_operations = applied.done
+        report = _finish(ctx, run_id, applied, not new, timings, {"progress": watching.document()})
+    if streamed.refusal is not None:
+        raise PlanRefusedError(streamed.refusal)
+    return report
+
+
+def _planned(ctx: AppContext, run_id: str) -> bool:
+    return not streaming(ctx, run_id)
 
 
 Persisted = tuple[str, list[Step], str | None]
@@ -305,7 +397,7 @@ def persist_plan(
         if rows:
             session.execute(insert(PlanOperationRow), rows)
         if refused is None and (reviews := _review_times(planned)):
-            session.execute(_REVIEW_UPDATE, reviews)
+            session.execute(REVIEW_UPDATE, reviews)
         record_untouched_erasures(
             session,
             ctx.settings,
@@ -325,7 +417,7 @@ def _operation_rows(run_id: str, planned: PlannedSync) -> list[dict[str, Any]]:
     rows = []
     for seq, op in enumerate(planned.plan.operations):
         want = planned.desired.get(op.subscriber_hash)
-        send = _send_status(op, planned.inputs.mirror.get(op.subscriber_hash))
+        send = send_status(op, planned.inputs.mirror.get(op.subscriber_hash))
         kind, payload = encode(op, send_status=send, contact_id=want.contact_id if want else None)
         rows.append(
             {
@@ -347,29 +439,6 @@ def _review_times(planned: PlannedSync) -> list[dict[str, Any]]:
         {"b_id": row.id, "next_review_at": review_at(facts[row.id], entitlements[row.id])}
         for row in planned.inputs.contacts
     ]
-
-
-def _review_update() -> Update:
-    table = ContactRow.metadata.tables[ContactRow.__tablename__]
-    return (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(next_review_at=bindparam("next_review_at"))
-    )
-
-
-_REVIEW_UPDATE = _review_update()
-
-
-def _send_status(op: object, have: RemoteMember | None) -> MemberStatus | None:
-    """Batch subscribe needs a status: the wanted one, else the member's current one, else the new one."""
-    if not isinstance(op, UpsertMember):
-        return None
-    if op.status is not None:
-        return op.status
-    if have is not None and have.is_present:
-        return have.status
-    return op.status_if_new
 
 
 def _run_row(
@@ -468,13 +537,18 @@ def _fail(ctx: AppContext, run_id: str, exc: FatalMailchimpError) -> None:
 
 
 def _finish(
-    ctx: AppContext, run_id: str, applied: ApplyReport, resumed: bool, timings: RunTimings
+    ctx: AppContext,
+    run_id: str,
+    applied: ApplyReport,
+    resumed: bool,
+    timings: RunTimings,
+    extra: dict[str, Any] | None = None,
 ) -> SyncReport:
     with unit_of_work(ctx.engine) as session:
         run = session.get(SyncRunRow, run_id)
         assert run is not None
         run.status, run.finished_at = "done", ctx.now()
-        run.report = {**run.report, **_applied_document(applied), "resumed": resumed}
+        run.report = {**run.report, **_applied_document(applied), "resumed": resumed, **(extra or {})}
         state = session.get(AudienceStateRow, run.audience) or AudienceStateRow(audience=run.audience)
         if run.watermark is not None:
             state.last_sync_at = run.watermark
