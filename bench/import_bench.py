@@ -289,6 +289,7 @@ def main() -> None:
             f"file: {options.rows:,} rows, {size:,.0f} MiB, Windows-1252, ';' "
             f"(written in {generate_seconds:.1f} s)"
         )
+        print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         bare = min(bare_pass(path) for _ in range(3))
         print(
             f"bare csv.reader pass: {bare[0]:.2f} s, {bare[1]:.2f} s CPU "

@@ -22,6 +22,7 @@ from connector.api.capture import confirmation_key
 from connector.api.capture_cors import CaptureCors
 from connector.api.inbox_writer import InboxWriter
 from connector.api.metrics import build_metrics
+from connector.api.webhook_asgi import ServiceApp
 from connector.core.signatures import TokenConfigError, parse_admin_tokens
 from connector.doctor import diagnose_mailchimp
 from connector.doctor.cache import DoctorCache
@@ -54,6 +55,7 @@ def create_app(ctx: AppContext, doctor: DoctorCache | None = None) -> FastAPI:
         summary="Mailchimp webhooks, the admin API and consent capture of the consent store.",
         lifespan=lifespan,
     )
+    app.__class__ = ServiceApp  # the webhook POST answered ahead of the middleware stack (webhook_asgi.py)
     app.state.ctx = ctx
     app.state.metrics = metrics
     app.state.admin_tokens = _admin_tokens(ctx)
@@ -64,7 +66,6 @@ def create_app(ctx: AppContext, doctor: DoctorCache | None = None) -> FastAPI:
         confirmation_key(ctx)  # refuse to start without the key
     if ctx.settings.consent_capture.audience is not None:
         ctx.settings.audience(ctx.settings.consent_capture.audience)  # refuse an unknown audience
-    app.router.routes.append(webhooks.LEAN_ROUTE)  # first: it answers the webhook POSTs
     routers = (webhooks.router, transactional_webhooks.router, admin.router, admin_notices.router)
     for router in (*routers, consents.router, preferences.router, health.router):
         app.include_router(router)

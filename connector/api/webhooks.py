@@ -6,13 +6,13 @@ commit; an event that could not be stored answers 503 so Mailchimp retries. Refu
 log a line without personal data.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal, cast
 
 import structlog
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.routing import Route
 
 from connector.api.deps import app_context, app_metrics, problem
 from connector.api.inbox import Delivery, Intake
@@ -61,31 +61,32 @@ async def receive_webhook(
     secret: str, request: Request, x_mailchimp_signature: Annotated[str | None, Header()] = None
 ) -> Response:
     """One Mailchimp event, form-encoded with bracket keys (``data[merges][FNAME]``)."""
-    return await _receive(request, secret, x_mailchimp_signature)
-
-
-async def receive(request: Request) -> Response:
-    """:func:`receive_webhook` as a plain Starlette endpoint, mounted ahead of it (see :data:`LEAN_ROUTE`)."""
-    secret = cast(str, request.path_params["secret"])
-    return await _receive(request, secret, request.headers.get("x-mailchimp-signature"))
-
-
-LEAN_ROUTE = Route(PATH, receive, methods=["POST"], include_in_schema=False)
-"""The POST without FastAPI's per-call parameter solving (a measurable share of a webhook's CPU): the
-app puts it before the routers, so it answers every POST; :func:`receive_webhook` still documents the
-endpoint, its parameters and its errors in the OpenAPI (and answers when the lean route is not mounted).
-"""
-
-
-async def _receive(request: Request, secret: str, signature: str | None) -> Response:
+    writer = cast(InboxWriter, request.app.state.inbox_writer)
     ctx, metrics = app_context(request), app_metrics(request)  # plain calls: a sync Depends is a thread hop
+    answer = await acknowledge(ctx, metrics, writer, secret, x_mailchimp_signature, request.body)
+    return Response(answer, media_type="application/json")
+
+
+async def acknowledge(
+    ctx: AppContext,
+    metrics: Metrics,
+    writer: InboxWriter,
+    secret: str,
+    signature: str | None,
+    body_of: Callable[[], Awaitable[bytes]],
+) -> bytes:
+    """The 200 answer's body once the event is stored (or needs nothing); ``HTTPException`` otherwise.
+
+    ``body_of`` reads the request's body: only once the secret matched. Both the documented route
+    (:func:`receive_webhook`) and the ASGI fast path (:mod:`connector.api.webhook_asgi`) answer with it.
+    """
     _check_secret(ctx, metrics, secret)
-    body = await request.body()
+    body = await body_of()
     _check_signature(ctx, metrics, signature, body)
     if not body.strip():
-        return _answer("ok")
+        return _BODIES["ok"]
     event = _parse(metrics, body)
-    return await _store(request, ctx, metrics, event, body)
+    return await _store(writer, ctx, metrics, event, body)
 
 
 def _check_secret(ctx: AppContext, metrics: Metrics, secret: str) -> None:
@@ -118,10 +119,9 @@ def _parse(metrics: Metrics, body: bytes) -> WebhookEvent:
 
 
 async def _store(
-    request: Request, ctx: AppContext, metrics: Metrics, event: WebhookEvent, body: bytes
-) -> Response:
+    writer: InboxWriter, ctx: AppContext, metrics: Metrics, event: WebhookEvent, body: bytes
+) -> bytes:
     """Queue the event for the inbox writer; answer once its batch has committed (503 if it failed)."""
-    writer = cast(InboxWriter, request.app.state.inbox_writer)
     try:
         report = await writer.accept(Delivery(event, body))
     except SQLAlchemyError as exc:
@@ -136,16 +136,10 @@ async def _store(
         log.debug(
             "webhook.stored", type=event.type.value, outcome=report.intake.value, audience_id=report.audience
         )
-    return _answer(report.intake.value)
+    return _BODIES[report.intake.value]
 
 
-def _answer(status: str) -> Response:
-    """A fresh ``Response`` per call (middleware may add headers) around a body serialised once: it skips
-    FastAPI's per-call validation of ``WebhookAnswer``."""
-    return Response(_BODIES[status], media_type="application/json")
-
-
-_BODIES = {
+_BODIES = {  # serialised once: no per-call validation of ``WebhookAnswer``
     status: WebhookAnswer(status=status).model_dump_json().encode()
     for status in ("ok", *(intake.value for intake in Intake))
 }

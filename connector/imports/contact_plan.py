@@ -66,6 +66,7 @@ from connector.imports.store_state import (
     existing_contact,
     load_state,
     stored_suppressions,
+    suppressed_hashes,
 )
 
 Progress = Callable[[int], None]
@@ -113,6 +114,9 @@ class ContactRows:
         return pa.concat_tables(self.tables)
 
 
+_ALL_HASHES: frozenset[str] = frozenset({"*"})
+"""The marker of a suppression list too long to hold (``store_state.suppressed_hashes`` said ``None``)."""
+
 CLASSIFIED_AHEAD = 2
 """How many batches are classified in the pool while the one before them is merged."""
 
@@ -154,6 +158,9 @@ class ContactPlanBuilder:
         self._unusual_stored: dict[str, tuple[Any, ...]] = {}
         """Stored contacts (``store_state.contacts_by_email`` rows) of the people decided by a draft."""
         self._suppressed: dict[str, tuple[StoredSuppression, ...]] = {}
+        self._suppressed_hashes: frozenset[str] | None = None
+        """Every hash on the suppression list (read at the first look-up), or ``_ALL_HASHES`` when
+        it is too long to hold: then every address's hash is asked for."""
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -238,13 +245,18 @@ class ContactPlanBuilder:
         fresh = set(keys)  # asked again when seen in an earlier batch: cheaper than holding every key
         others = fresh & self._rows.unusual_keys  # customer ids and phones
         emails = fresh - others
-        stored = contacts_by_email(self._session, emails)
+        stored = contacts_by_email(self._session, emails, with_updated_at=False)
         if stored:
             self._keep_stored(stored, keys, _row_values(table))
         if others:
             self._load_others(others)
         if self._extent.suppressions:
             hashes = dict(zip(map(self._hasher, emails), emails, strict=True))
+            if self._suppressed_hashes is None:
+                held = suppressed_hashes(self._session)
+                self._suppressed_hashes = _ALL_HASHES if held is None else held
+            if self._suppressed_hashes is not _ALL_HASHES:  # ask only for the hashes on the list
+                hashes = {h: e for h, e in hashes.items() if h in self._suppressed_hashes}
             for hashed, entries in stored_suppressions(self._session, hashes).items():
                 self._suppressed[hashes[hashed]] = entries
 

@@ -152,10 +152,14 @@ def load_state(session: Session, keys: ChunkKeys, extent: StoreExtent) -> StoreS
     )
 
 
-def contacts_by_email(session: Session, emails: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+def contacts_by_email(
+    session: Session, emails: Iterable[str], *, with_updated_at: bool = True
+) -> dict[str, tuple[Any, ...]]:
     """The stored contacts with these addresses as plain rows (``id, email, *CONTACT_FIELDS,
-    updated_at``), by address: what a contacts-only import compares (see :func:`existing_contact`)."""
-    return {row[1]: row for row in _contact_rows(session, "email", emails)}
+    updated_at``), by address: what a contacts-only import compares (see :func:`existing_contact`).
+    ``with_updated_at=False``: the rows end after the fields (a comparison of values needs no more)."""
+    columns = _CONTACT_COLUMNS if with_updated_at else _CONTACT_COLUMNS[:-1]
+    return {row[1]: row for row in _contact_rows(session, "email", emails, columns)}
 
 
 def existing_contact(session: Session, row: tuple[Any, ...]) -> ExistingContact:
@@ -168,6 +172,21 @@ def existing_contact(session: Session, row: tuple[Any, ...]) -> ExistingContact:
 def stored_suppressions(session: Session, hashes: Iterable[str]) -> dict[str, tuple[StoredSuppression, ...]]:
     """The suppression entries of these keyed address hashes, by hash."""
     return _suppressions(session.connection(), _members(hashes))
+
+
+SUPPRESSIONS_HELD = 200_000
+"""Up to this many suppression entries, :func:`suppressed_hashes` holds every hash (about 13 MB)."""
+
+
+def suppressed_hashes(session: Session) -> frozenset[str] | None:
+    """Every keyed address hash the suppression list holds, read in one statement; ``None`` when it
+    holds more than ``SUPPRESSIONS_HELD`` entries (then each chunk asks :func:`stored_suppressions`
+    for all its hashes). A store suppresses a small share of the people an import names: asking only
+    for the hashes found here spares a look-up per row."""
+    column = col(SuppressionRow.address_hash)
+    if session.execute(select(column).offset(SUPPRESSIONS_HELD).limit(1)).first() is not None:
+        return None
+    return frozenset(session.execute(select(column).distinct()).scalars())
 
 
 def _in_chunks(values: Iterable[_T]) -> Iterator[list[_T]]:
@@ -240,7 +259,9 @@ def _contacts(session: Session, keys: ChunkKeys) -> list[tuple[Any, ...]]:
     return list(found.values())
 
 
-def _contact_rows(session: Session, column: str, values: Iterable[str]) -> list[tuple[Any, ...]]:
+def _contact_rows(
+    session: Session, column: str, values: Iterable[str], columns: tuple[str, ...] = _CONTACT_COLUMNS
+) -> list[tuple[Any, ...]]:
     """Through the driver, not SQLAlchemy's result layer, which costs twice the query itself for the
     thousands of rows a chunk finds (in the session's transaction, as ``bulk.insert_rows`` writes);
     ``updated_at`` is made aware UTC by ``_existing``, as ``UTCDateTime`` reads it."""
@@ -248,7 +269,7 @@ def _contact_rows(session: Session, column: str, values: Iterable[str]) -> list[
     postgres = connection.dialect.name == "postgresql"
     driver: Any = connection.connection.driver_connection
     member = _MEMBER_OF[postgres].format("%s" if postgres else "?")
-    statement = f"SELECT {', '.join(_CONTACT_COLUMNS)} FROM contacts WHERE {column} {member}"  # noqa: S608 - our own table and column names
+    statement = f"SELECT {', '.join(columns)} FROM contacts WHERE {column} {member}"  # noqa: S608 - our own table and column names
     found: list[tuple[Any, ...]] = []
     for parameter in _members(values):
         found.extend(driver.execute(statement, (parameter,)).fetchall())

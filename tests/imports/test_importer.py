@@ -14,6 +14,7 @@ from connector.errors import InputError, NotFoundError
 from connector.imports import store_state
 from connector.imports.parsing.rows import RowKind
 from connector.imports.plan import ImportPlan
+from connector.imports.report import render_text
 from connector.imports.service import ImportRequest, run_import
 from connector.services.consents import Evidence, record_consent
 from connector.services.contacts import ContactInput, require_contact, upsert_contact
@@ -438,3 +439,30 @@ def test_counts_are_worked_out_once_and_each_caller_gets_its_own_copy(
     counted = replace(plan, contacts=())
     counted.counts()
     assert counted == replace(plan, contacts=())  # the worked-out counts are not part of the value
+
+
+ERASED = SuppressionReason.ERASED
+
+
+@pytest.mark.parametrize("held", [0, 1, 100])
+def test_a_contacts_import_finds_the_same_suppressions_whether_the_list_is_held_or_asked_per_chunk(
+    ctx: AppContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: int
+) -> None:
+    """Up to ``SUPPRESSIONS_HELD`` entries the importer reads every suppressed hash once and asks only
+    for those; above it, every address's hash per chunk: the same plan and the same report either way."""
+    with unit_of_work(ctx.engine) as session:
+        for number in range(3):
+            upsert_contact(session, ctx, ContactInput(email=f"p{number}@example.no"), STAFF, ctx.now())
+        for email, reason in (("p0@example.no", SuppressionReason.CLEANED), ("x@example.no", ERASED)):
+            suppress(session, email, ctx.suppression_key, reason, STAFF, ctx.now())
+    text = "E-post;Fornavn\n" + "".join(f"p{n}@example.no;P{n}\n" for n in range(3)) + "x@example.no;X\n"
+    path = write(tmp_path, "c.csv", text)
+    expected = do_import(ctx, path)
+
+    monkeypatch.setattr(store_state, "SUPPRESSIONS_HELD", held)
+    plan = do_import(ctx, path)
+
+    assert plan == expected
+    assert render_text(plan, False) == render_text(expected, False)
+    assert [b.email for b in plan.blocked] == ["x@example.no"]  # erased: never brought back
+    assert plan.counts()["contacts_updated"] == 3
