@@ -8,7 +8,6 @@ from connector.core.policy import decide
 from connector.core.wording import explanation
 from connector.services.contacts import require_contact
 from connector.services.context import AppContext
-from connector.services.notices import explain_route
 from connector.store.engine import unit_of_work
 from connector.store.facts import load_contact_facts
 
@@ -32,6 +31,8 @@ def explain_contact(ctx: AppContext, email: str, at: datetime | None = None) -> 
     sentences = explanation(entitlement, ctx.settings.policy)
     route = None
     if at is None and entitlement.transactional.allowed:
+        from connector.services.notices import explain_route  # the notices' tables only when needed
+
         route = explain_route(ctx, email)
         sentences.insert(len(entitlement.marketing) + 1, f"Transactional route today: {route}")
     return Explanation(contact.id, entitlement, tuple(sentences), route)

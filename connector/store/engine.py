@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -50,8 +49,10 @@ def _postgresql_settings(dbapi_connection: Any, _record: ConnectionPoolEntry) ->
     plan for it. One made while a table was nearly empty scans the whole table, and keeps scanning as it
     grows while nothing analyzes it (autovacuum off or behind): the webhook writer's key look-up read every
     event ever received for each batch. Planning each statement costs a fraction of a millisecond. Set
-    outside any transaction, on each new connection.
+    outside any transaction, on each new connection. (psycopg is imported here: SQLite never needs it.)
     """
+    import psycopg
+
     if not isinstance(dbapi_connection, psycopg.Connection):
         return
     autocommit = dbapi_connection.autocommit
@@ -90,6 +91,12 @@ def pipelined(session: Session, *, commit: bool = False) -> Iterator[None]:
     (one round trip for writes and commit); a failure of either raises from the block as above.
     """
     connection = session.connection()
+    if connection.dialect.driver != "psycopg":  # checked first: SQLite never imports psycopg
+        yield
+        _commit_if(session, commit)
+        return
+    import psycopg
+
     driver = connection.connection.driver_connection
     if not isinstance(driver, psycopg.Connection):
         yield
