@@ -6,9 +6,8 @@ from datetime import datetime
 from connector.core.model import Entitlement
 from connector.core.policy import decide
 from connector.core.wording import explanation
-from connector.services.contacts import require_contact
+from connector.services.contact_rows import require_contact_row
 from connector.services.context import AppContext
-from connector.store.engine import unit_of_work
 from connector.store.facts import load_contact_facts
 
 
@@ -24,9 +23,9 @@ class Explanation:
 
 def explain_contact(ctx: AppContext, email: str, at: datetime | None = None) -> Explanation:
     moment = at or ctx.now()
-    with unit_of_work(ctx.engine) as session:
-        contact = require_contact(session, email)
-        facts = load_contact_facts(session, contact, ctx.suppression_key)
+    with ctx.engine.connect() as connection:  # Core reads: the ORM is not loaded
+        contact = require_contact_row(connection, email)
+        facts = load_contact_facts(connection, contact, ctx.suppression_key)
     entitlement = decide(facts, ctx.settings.policy, moment)
     sentences = explanation(entitlement, ctx.settings.policy)
     route = None

@@ -1,13 +1,21 @@
-"""Engines and units of work. Built from settings in a composition root, never at import time."""
+"""Engines and units of work. Built from settings in a composition root, never at import time.
+
+The ORM (SQLModel's session) is imported by :func:`unit_of_work` when it runs: a command that reads
+with Core queries on a connection never loads it.
+"""
+
+from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy.pool import ConnectionPoolEntry
+    from sqlmodel import Session
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -70,6 +78,8 @@ def unit_of_work(engine: Engine | Connection) -> Iterator[Session]:
     On a ``Connection`` (one a long-lived writer holds) the transaction is the connection's own, begun
     and committed here; the connection stays open for the next one.
     """
+    from sqlmodel import Session
+
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
