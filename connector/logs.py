@@ -3,18 +3,26 @@
 Every event passes through :func:`redact_personal_data`, which replaces e-mail addresses and phone
 numbers anywhere in the event with a stable fingerprint (``email:1a2b3c4d``), so the same person can be
 followed through the logs without the logs holding their address.
+
+structlog (with rich, which its console renderer loads) takes a tenth of a second to import, and a
+one-contact command never logs through it: :func:`configure_logging` configures it when something first
+imports it, and the standard library's records are formatted by it from the first record on.
 """
 
 import hashlib
+import importlib.util
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
-from typing import Any
-
-import structlog
+from collections.abc import Callable, MutableMapping, Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from connector.settings import LoggingSettings
+
+if TYPE_CHECKING:
+    import structlog
 
 EMAIL_PATTERN = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+"
@@ -82,9 +90,102 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+def _stderr_logger(*_args: Any) -> "structlog.PrintLogger":
     """A logger on whatever ``sys.stderr`` is now (test runners swap it)."""
+    import structlog
+
     return structlog.PrintLogger(sys.stderr)
+
+
+class _WhenImported:
+    """A finder that runs ``then`` once ``name`` has been imported, wherever the import comes from."""
+
+    def __init__(self, name: str, then: Callable[[], None]) -> None:
+        self.name = name
+        self.then = then
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name != self.name:
+            return None
+        _forget_pending()
+        spec = importlib.util.find_spec(name)  # by the other finders
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+        then = self.then
+
+        def exec_then(module: ModuleType) -> None:
+            exec_module(module)
+            then()
+
+        spec.loader.exec_module = exec_then  # type: ignore[method-assign]
+        return spec
+
+
+def _forget_pending() -> None:
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _WhenImported)]
+
+
+class _StructlogFormatter(logging.Formatter):
+    """structlog's formatter for stdlib records, built (and structlog imported) at the first record."""
+
+    def __init__(self, use_json: bool) -> None:
+        super().__init__()
+        self._use_json = use_json
+        self._formatter: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._formatter is None:
+            import structlog
+
+            renderer = _renderer(self._use_json)
+            self._formatter = structlog.stdlib.ProcessorFormatter(
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    redact_personal_data,
+                    renderer,
+                ],
+                foreign_pre_chain=[
+                    *_shared_processors(),
+                    structlog.stdlib.add_logger_name,
+                    structlog.stdlib.ExtraAdder(),
+                ],
+            )
+        return self._formatter.format(record)
+
+
+def _renderer(use_json: bool) -> Any:
+    import structlog
+
+    return structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+
+
+def _shared_processors() -> list[Any]:
+    import structlog
+
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def _configure_structlog(use_json: bool, level: int) -> None:
+    import structlog
+
+    structlog.configure(
+        processors=[
+            *_shared_processors(),
+            structlog.processors.format_exc_info,
+            redact_personal_data,
+            _renderer(use_json),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=_stderr_logger,
+        cache_logger_on_first_use=False,
+    )
 
 
 def configure_logging(settings: LoggingSettings, *, service: bool = False) -> None:
@@ -92,35 +193,20 @@ def configure_logging(settings: LoggingSettings, *, service: bool = False) -> No
 
     A ``service`` (the daemon, ``serve``) logs JSON unless ``logging.format`` says otherwise, at the
     configured level. A human command logs in the console format and, unless ``logging.level`` is set,
-    warnings only: its report is what the person reads, not log lines above it.
+    warnings only: its report is what the person reads, not log lines above it. structlog is configured
+    now if it is loaded, else as soon as it is (before anything can log through it).
     """
     use_json = settings.format == "json" or (settings.format == "auto" and service)
-    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     chosen = settings.level if service or "level" in settings.model_fields_set else "WARNING"
     level = logging.getLevelNamesMapping()[chosen]
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, redact_personal_data, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
-    )
+    _forget_pending()
+    if "structlog" in sys.modules:
+        _configure_structlog(use_json, level)
+    else:
+        sys.meta_path.insert(0, _WhenImported("structlog", lambda: _configure_structlog(use_json, level)))
     handler = _StderrHandler()
     handler.addFilter(_RedactingFilter())
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                redact_personal_data,
-                renderer,
-            ],
-            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
-        )
-    )
+    handler.setFormatter(_StructlogFormatter(use_json))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     quiet = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
     for noisy in ("alembic", "httpx", "urllib3"):

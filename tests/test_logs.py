@@ -2,6 +2,8 @@
 
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 import structlog
@@ -31,3 +33,27 @@ def test_structlog_events_are_redacted(capsys: pytest.CaptureFixture[str]) -> No
     assert "91234567" not in err
     event = json.loads(err.splitlines()[0])
     assert event["email"].startswith("email:")
+
+
+def test_structlog_imported_after_configuring_is_configured_and_redacts() -> None:
+    """A command configures logging before anything imports structlog (it is loaded only when used):
+    structlog is configured when it is first imported, and stdlib records are redacted from the first."""
+    probe = (
+        "import logging, sys\n"
+        "from connector.logs import configure_logging\n"
+        "from connector.settings import LoggingSettings\n"
+        "configure_logging(LoggingSettings(level='INFO', format='json'))\n"
+        "assert 'structlog' not in sys.modules\n"
+        "import structlog\n"
+        "structlog.get_logger().info('contact.added', email='ola@example.no')\n"
+        "structlog.get_logger().debug('hidden')\n"
+        "logging.getLogger('x').warning('row for ola@example.no')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "ola@example.no" not in done.stderr + done.stdout
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [e["event"] for e in events] == [
+        "contact.added",
+        f"row for {fingerprint('email', 'ola@example.no')}",
+    ]
+    assert events[0]["email"] == fingerprint("email", "ola@example.no")

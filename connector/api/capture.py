@@ -8,6 +8,7 @@ and its ``subscribe`` webhook confirms) or through our own signed link, per
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 import structlog
 from sqlalchemy import select, text
@@ -19,7 +20,7 @@ from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
 from connector.core.remote import MemberStatus, subscriber_hash
 from connector.errors import ConfigError
 from connector.mailchimp.payloads import MemberOutcome, MemberWrite
-from connector.services.consents import Evidence, add_consent_event, record_consent
+from connector.services.consents import Evidence, RecordedConsent, add_consent_event, record_consent
 from connector.services.contacts import mark_changed
 from connector.services.context import AppContext, Origin
 from connector.store.engine import unit_of_work
@@ -42,7 +43,7 @@ def confirmation_key(ctx: AppContext) -> bytes:
 
 def record_sign_up(
     ctx: AppContext, email: str, purposes: Sequence[str], channel: Channel, evidence: Evidence, origin: Origin
-) -> list[ConsentEventRow]:
+) -> list[RecordedConsent]:
     """The GIVEN events of one sign-up, each waiting for its double opt-in.
 
     Two first sign-ups of one new address at once both try to create its contact; the one that loses
@@ -55,7 +56,17 @@ def record_sign_up(
         return record_consent(ctx, email, purposes, channel, ConsentAction.GIVEN, evidence, origin)
 
 
-def confirmation_link(ctx: AppContext, rows: Sequence[ConsentEventRow]) -> str:
+class RecordedGrant(Protocol):
+    """What a confirmation link needs of a recorded grant (a ``RecordedConsent`` or its stored row)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def contact_id(self) -> str: ...
+
+
+def confirmation_link(ctx: AppContext, rows: Sequence[RecordedGrant]) -> str:
     """Our signed, expiring link confirming exactly these grants."""
     capture = ctx.settings.consent_capture
     expires = ctx.now() + timedelta(hours=capture.link_valid_hours)

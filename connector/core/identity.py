@@ -1,13 +1,13 @@
 """Normalised identities: e-mail addresses, phone numbers and the keyed hash used for suppression.
 
 Pure: ``email-validator`` runs without DNS look-ups, ``phonenumbers`` parses offline, the HMAC key is
-an argument.
+an argument. ``phonenumbers`` is imported by :func:`normalise_phone` when it runs: most commands never
+read a number, and loading its metadata is a noticeable part of a one-contact command's start.
 """
 
 import hashlib
 import hmac
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -29,6 +29,8 @@ def normalise_email(text: str) -> str:
 
 def normalise_phone(text: str, default_region: str) -> str:
     """E.164 (``+4791234567``); numbers without a country code get ``default_region``."""
+    import phonenumbers
+
     candidate = text.strip()
     if not candidate:
         raise IdentityError("phone number is empty")

@@ -1,22 +1,27 @@
 """Consent events: grant, confirm (double opt-in), withdraw. Append-only; one unit of work each."""
 
+from __future__ import annotations
+
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert
-from sqlmodel import Session
 
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod
 from connector.core.policy_settings import PolicySettings
 from connector.errors import InputError
-from connector.services.contacts import ensure_contact, mark_changed
+from connector.services.contact_rows import ensure_contact_row, mark_row_changed
 from connector.services.context import AppContext, Origin
-from connector.services.history import add_change, change_values
-from connector.store.engine import unit_of_work
-from connector.store.tables import ConsentEventRow, ContactRow
+from connector.services.history import add_change, change_values, insert_changes
+from connector.store import core_tables
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from connector.store.tables import ConsentEventRow, ContactRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,28 @@ def check_grant(evidence: Evidence) -> None:
         raise InputError("--notice-version", "required for a grant: the version of the notice the person saw")
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedConsent:
+    """A consent event as recorded: the columns of its ``consent_events`` row."""
+
+    id: str
+    contact_id: str
+    purpose: str
+    channel: str
+    action: str
+    occurred_at: datetime
+    recorded_at: datetime
+    method: str
+    source: str
+    notice_version: str | None
+    active_act: bool
+    ip: str | None
+    user_agent: str | None
+    double_opt_in_requested_at: datetime | None
+    recorded_by: str
+    source_ref: str | None
+
+
 def record_consent(
     ctx: AppContext,
     email: str,
@@ -66,20 +93,22 @@ def record_consent(
     action: ConsentAction,
     evidence: Evidence,
     origin: Origin,
-) -> list[ConsentEventRow]:
-    """Record one event per purpose for the contact (created if new), in one transaction."""
+) -> list[RecordedConsent]:
+    """Record one event per purpose for the contact (created if new), in one transaction.
+
+    Core statements on one connection (a one-contact command loads no ORM); the rows are those
+    :func:`add_consent_event` and ``contacts.mark_changed`` write through a session."""
     check_scope(ctx.settings.policy, purposes, channel)
     if action is ConsentAction.GIVEN:
         check_grant(evidence)
     now = ctx.now()
-    with unit_of_work(ctx.engine) as session:
-        contact = ensure_contact(session, ctx, email, origin, now)
-        rows = [
-            add_consent_event(session, contact, purpose, channel, action, evidence, origin, now)
-            for purpose in purposes
-        ]
-        mark_changed(session, ctx, contact, now)
-    return rows
+    with ctx.engine.begin() as connection:
+        contact = ensure_contact_row(connection, ctx, email, origin, now)
+        events = consent_event_values(contact.id, purposes, channel, action, evidence, origin, now)
+        insert_consent_rows(connection, events)
+        insert_changes(connection, [consent_change(values, origin, now) for values in events])
+        mark_row_changed(connection, ctx, contact, now)
+    return [RecordedConsent(**values) for values in events]
 
 
 def add_consent_event(
@@ -92,6 +121,8 @@ def add_consent_event(
     origin: Origin,
     now: datetime,
 ) -> ConsentEventRow:
+    from connector.store.tables import ConsentEventRow  # the ORM only for a session's rows
+
     values = _event_values(contact.id, purpose, channel, action, evidence, origin, now)
     row = ConsentEventRow(**values)
     session.add(row)
@@ -159,5 +190,5 @@ def _event_values(
     }
 
 
-_INSERT_EVENTS = insert(ConsentEventRow.__table__).inline()  # type: ignore[attr-defined]
+_INSERT_EVENTS = insert(core_tables.consent_events).inline()
 """``inline``: no RETURNING of the key (the ids are given), so it can run in a pipeline."""

@@ -7,9 +7,12 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
-from connector.core.identity import IdentityError, normalise_email, normalise_phone
 from connector.core.policy import decide, review_at
-from connector.errors import InputError, NotFoundError
+from connector.errors import NotFoundError
+from connector.services.contact_rows import (
+    checked_email as checked_email,
+)  # re-exported: callers import it here
+from connector.services.contact_rows import checked_phone
 from connector.services.context import AppContext, Origin
 from connector.services.history import add_change, change_values, record_change
 from connector.store.facts import load_contact_facts
@@ -49,22 +52,6 @@ ContactFields = ContactRow | LoadedContact
 
 
 _UPDATABLE = ("phone", "first_name", "last_name", "external_id", "locale", "jurisdiction")
-
-
-def checked_email(text: str, where: str = "email") -> str:
-    try:
-        return normalise_email(text)
-    except IdentityError as exc:
-        raise InputError(where, str(exc)) from None
-
-
-def checked_phone(text: str | None, region: str, where: str = "phone") -> str | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        return normalise_phone(text, region)
-    except IdentityError as exc:
-        raise InputError(where, str(exc)) from None
 
 
 def normalised(data: ContactInput, region: str) -> ContactInput:

@@ -6,10 +6,8 @@ from datetime import datetime
 from connector.core.model import Entitlement
 from connector.core.policy import decide
 from connector.core.wording import explanation
-from connector.services.contacts import require_contact
+from connector.services.contact_rows import require_contact_row
 from connector.services.context import AppContext
-from connector.services.notices import explain_route
-from connector.store.engine import unit_of_work
 from connector.store.facts import load_contact_facts
 
 
@@ -25,13 +23,15 @@ class Explanation:
 
 def explain_contact(ctx: AppContext, email: str, at: datetime | None = None) -> Explanation:
     moment = at or ctx.now()
-    with unit_of_work(ctx.engine) as session:
-        contact = require_contact(session, email)
-        facts = load_contact_facts(session, contact, ctx.suppression_key)
+    with ctx.engine.connect() as connection:  # Core reads: the ORM is not loaded
+        contact = require_contact_row(connection, email)
+        facts = load_contact_facts(connection, contact, ctx.suppression_key)
     entitlement = decide(facts, ctx.settings.policy, moment)
     sentences = explanation(entitlement, ctx.settings.policy)
     route = None
     if at is None and entitlement.transactional.allowed:
+        from connector.services.notices import explain_route  # the notices' tables only when needed
+
         route = explain_route(ctx, email)
         sentences.insert(len(entitlement.marketing) + 1, f"Transactional route today: {route}")
     return Explanation(contact.id, entitlement, tuple(sentences), route)

@@ -3,15 +3,19 @@
 Details name fields and record ids, never the values of personal data.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
-from sqlmodel import Session
+from sqlalchemy import Connection, insert
 
 from connector.services.context import Origin
-from connector.store.tables import HistoryRow
+from connector.store import core_tables
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 
 def record_change(
@@ -28,6 +32,8 @@ def record_change(
 
 def add_change(session: Session, values: dict[str, object]) -> None:
     """One history row from :func:`change_values`, through the session (in order with its other rows)."""
+    from connector.store.tables import HistoryRow  # the ORM only for a session's rows
+
     columns: dict[str, Any] = dict(values)
     session.add(HistoryRow(**columns))
 
@@ -49,8 +55,14 @@ def change_values(
 def record_changes(session: Session, rows: Sequence[dict[str, object]]) -> None:
     """Several history rows in one statement, without building ORM objects (hot paths)."""
     if rows:
-        session.connection().execute(_INSERT_HISTORY, list(rows))
+        insert_changes(session.connection(), rows)
 
 
-_INSERT_HISTORY = insert(HistoryRow.__table__).inline()  # type: ignore[attr-defined]
+def insert_changes(connection: Connection, rows: Sequence[dict[str, object]]) -> None:
+    """History rows (as :func:`change_values`) in one Core statement on a connection."""
+    if rows:
+        connection.execute(_INSERT_HISTORY, list(rows))
+
+
+_INSERT_HISTORY = insert(core_tables.history).inline()
 """``inline``: no RETURNING of the generated key (nobody reads it), so it can run in a pipeline."""

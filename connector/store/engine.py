@@ -1,14 +1,21 @@
-"""Engines and units of work. Built from settings in a composition root, never at import time."""
+"""Engines and units of work. Built from settings in a composition root, never at import time.
+
+The ORM (SQLModel's session) is imported by :func:`unit_of_work` when it runs: a command that reads
+with Core queries on a connection never loads it.
+"""
+
+from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy.pool import ConnectionPoolEntry
+    from sqlmodel import Session
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -50,8 +57,10 @@ def _postgresql_settings(dbapi_connection: Any, _record: ConnectionPoolEntry) ->
     plan for it. One made while a table was nearly empty scans the whole table, and keeps scanning as it
     grows while nothing analyzes it (autovacuum off or behind): the webhook writer's key look-up read every
     event ever received for each batch. Planning each statement costs a fraction of a millisecond. Set
-    outside any transaction, on each new connection.
+    outside any transaction, on each new connection. (psycopg is imported here: SQLite never needs it.)
     """
+    import psycopg
+
     if not isinstance(dbapi_connection, psycopg.Connection):
         return
     autocommit = dbapi_connection.autocommit
@@ -69,6 +78,8 @@ def unit_of_work(engine: Engine | Connection) -> Iterator[Session]:
     On a ``Connection`` (one a long-lived writer holds) the transaction is the connection's own, begun
     and committed here; the connection stays open for the next one.
     """
+    from sqlmodel import Session
+
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
@@ -90,6 +101,12 @@ def pipelined(session: Session, *, commit: bool = False) -> Iterator[None]:
     (one round trip for writes and commit); a failure of either raises from the block as above.
     """
     connection = session.connection()
+    if connection.dialect.driver != "psycopg":  # checked first: SQLite never imports psycopg
+        yield
+        _commit_if(session, commit)
+        return
+    import psycopg
+
     driver = connection.connection.driver_connection
     if not isinstance(driver, psycopg.Connection):
         yield

@@ -21,7 +21,7 @@ def test_help_lists_every_command_group() -> None:
         assert f"  {name} " in shown
 
 
-def test_one_contact_commands_load_no_web_framework_migrations_arrow_or_sandbox(tmp_path: Path) -> None:
+def test_one_contact_commands_load_no_web_framework_migrations_arrow_sandbox_or_orm(tmp_path: Path) -> None:
     env = {"CONSENT_SYNC_DATABASE__URL": f"sqlite:///{tmp_path / 'store.db'}", "PATH": "/usr/bin"}
     for args in (["db", "upgrade"], ["contact", "add", "kari@example.no"]):
         subprocess.run(
@@ -35,6 +35,13 @@ def test_one_contact_commands_load_no_web_framework_migrations_arrow_or_sandbox(
         "uvicorn",
         "connector.api",
         "connector.sync",
+        # and, for a start at once, no ORM, no PostgreSQL driver, no structlog/rich, no phone metadata:
+        "sqlmodel",
+        "sqlalchemy.orm",
+        "connector.store.tables",
+        "psycopg",
+        "structlog",
+        "phonenumbers",
     )
     probe = (
         "import sys, runpy\n"
@@ -62,3 +69,27 @@ def test_one_contact_commands_load_no_web_framework_migrations_arrow_or_sandbox(
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "LOADED=", (args, done.stdout)
+
+
+def test_help_imports_no_command_module() -> None:
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['consent-sync', '--help']\n"
+        "try:\n    runpy.run_module('connector.cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('LOADED=' + ','.join(sorted(m for m in sys.modules if m.startswith('connector.cli.'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "LOADED=connector.cli.root,connector.cli.shell"
+
+
+def test_the_command_table_agrees_with_each_command() -> None:
+    """Each row's one-line help is the first sentence of the command's own help, and it loads."""
+    from typer._click.utils import make_default_short_help
+
+    from connector.cli.root import COMMANDS, load
+
+    for name, entry in COMMANDS.items():
+        command = load(name, entry)
+        assert command.name == name
+        assert entry.help == make_default_short_help(command.help or "", 10**6), name
