@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from connector.core.identity import address_hash
-from connector.core.notice_spec import NoticeSpec, check_spec, spec_from_document
+from connector.core.notice_spec import NoticeChannel, NoticeSpec, check_spec, spec_from_document
 from connector.core.notices import (
     MemberState,
     NoticeCandidate,
@@ -51,6 +51,7 @@ def route_settings(
         journey_ready=configured.journey_id is not None and configured.journey_step_id is not None,
         segments_mode=mode == "segments",
         max_recipients_per_call=min(per_call, settings.transactional.batch_size),
+        sms_ready=settings.transactional.api_key is not None and settings.transactional.sms_from is not None,
     )
 
 
@@ -122,6 +123,7 @@ def load_candidates(
     facts = load_facts(session, contacts, ctx.suppression_key)
     members = _members(session, spec.audience, [c.id for c in contacts])
     rejected = _rejected(session, [c.id for c in contacts])
+    sms_rejected = _rejected(session, [c.id for c in contacts], "sms") if _wants_sms(spec) else {}
     candidates = [
         NoticeCandidate(
             facts=facts[c.id],
@@ -130,6 +132,8 @@ def load_candidates(
             last_name=c.last_name,
             member=members.get(c.id),
             reject_reason=rejected.get(c.id),
+            phone=c.phone,
+            sms_reject_reason=sms_rejected.get(c.id),
         )
         for c in contacts
     ]
@@ -162,13 +166,19 @@ def _members(session: Session, audience: str, ids: Sequence[str]) -> dict[str, M
     return found
 
 
-def _rejected(session: Session, ids: Sequence[str]) -> dict[str, str]:
-    """Contacts whose address Transactional rejected for a reason it keeps on its reject list."""
+def _wants_sms(spec: NoticeSpec) -> bool:
+    return NoticeChannel.SMS in spec.channels
+
+
+def _rejected(session: Session, ids: Sequence[str], channel: str = "email") -> dict[str, str]:
+    """Contacts whose address (or number, ``channel`` ``sms``) Transactional rejected for a reason it
+    keeps on its reject list."""
     found: dict[str, str] = {}
     for start in range(0, len(ids), 500):
         query = select(col(NoticeDeliveryRow.contact_id), col(NoticeDeliveryRow.reject_reason)).where(
             col(NoticeDeliveryRow.contact_id).in_(ids[start : start + 500]),
             col(NoticeDeliveryRow.reject_reason).in_(sorted(REJECT_LISTED)),
+            col(NoticeDeliveryRow.channel) == channel,
         )
         for contact_id, reason in session.execute(query):
             found[contact_id] = reason
@@ -196,6 +206,7 @@ def plan_summary(plan: NoticePlan) -> dict[str, Any]:
         "total_calls": plan.total_calls,
         "left_out": [
             {"contact_id": left.contact_id, "reason": left.reason.value, "why": left.why}
+            | ({"channel": left.channel.value} if left.channel is not None else {})
             for left in plan.left_out
         ],
     }
@@ -211,6 +222,7 @@ def plan_document(plan: NoticePlan) -> dict[str, Any]:
         **summary,
         "recipients": [
             {"contact_id": r.contact_id, "email": r.email, "route": r.route.value, "why": r.why}
+            | ({"channel": "sms", "phone": r.phone, "text": r.text} if r.channel is NoticeChannel.SMS else {})
             for r in plan.recipients
         ],
     }
@@ -241,7 +253,9 @@ def notice_status(ctx: AppContext, notice_id: str) -> NoticeStatus:
         recipients = [
             {
                 "contact_id": d.contact_id,
+                "channel": d.channel,
                 "email": d.email,
+                "phone": d.phone,
                 "route": d.route,
                 "state": d.state,
                 "status": delivery_label(d),
