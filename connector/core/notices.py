@@ -242,7 +242,8 @@ def _plan_one(
     relevant = targeted_relationships(spec.target, facts, email in targeted_emails)
     if not relevant:
         return [LeftOut(contact_id, LeftOutReason.NO_RELATIONSHIP, _no_relationship_words(spec.target))]
-    decision = decide_transactional(replace(facts, relationships=relevant), settings, now)
+    scoped = facts if len(relevant) == len(facts.relationships) else replace(facts, relationships=relevant)
+    decision = decide_transactional(scoped, settings, now)
     if not decision.allowed:
         return [LeftOut(contact_id, *_not_open(relevant, settings, now))]
     merge_vars = _merge_vars(candidate, _best(relevant, settings, now))

@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlmodel import Session, col
 
 from connector.core.notice_spec import NoticeChannel, NoticeSpec, merge_text
@@ -227,42 +227,59 @@ class _Claimed:
 
 
 def _write_deliveries(session: Session, notice_id: str, plan: NoticePlan) -> None:
-    rows = {
-        (d.contact_id, d.channel): d
-        for d in session.execute(
-            select(NoticeDeliveryRow).where(col(NoticeDeliveryRow.notice_id) == notice_id)
-        ).scalars()
+    """One row per new recipient (one multi-row INSERT); pending rows the plan left out → skipped."""
+    d = NoticeDeliveryRow
+    known = {
+        (contact_id, channel): (state, seq)
+        for contact_id, channel, state, seq in session.execute(
+            select(col(d.contact_id), col(d.channel), col(d.state), col(d.seq)).where(
+                col(d.notice_id) == notice_id
+            )
+        )
     }
-    seq = max((d.seq for d in rows.values()), default=0)
+    seq = max((s for _state, s in known.values()), default=0)
     planned = {(r.contact_id, r.channel.value) for r in plan.recipients}
+    fresh = []
     for recipient in plan.recipients:
-        if (recipient.contact_id, recipient.channel.value) in rows:
+        if (recipient.contact_id, recipient.channel.value) in known:
             continue
         seq += 1
-        session.add(_delivery(notice_id, recipient, seq))
+        fresh.append(_delivery(notice_id, recipient, seq))
+    for start in range(0, len(fresh), 5_000):
+        session.execute(insert(d), fresh[start : start + 5_000])
     why_left = {left.contact_id: left.why for left in plan.left_out if left.contact_id}
-    for (contact_id, channel), row in rows.items():
-        if row.state == "pending" and (contact_id, channel) not in planned:
-            row.state = "skipped"
-            row.why = f"left out at send time: {why_left.get(contact_id, 'no longer targeted')}"[:500]
-            row.done_at = plan.planned_at
+    skipped = [
+        {
+            "notice_id": notice_id,
+            "contact_id": contact_id,
+            "channel": channel,
+            "state": "skipped",
+            "why": f"left out at send time: {why_left.get(contact_id, 'no longer targeted')}"[:500],
+            "done_at": plan.planned_at,
+        }
+        for (contact_id, channel), (state, _seq) in known.items()
+        if state == "pending" and (contact_id, channel) not in planned
+    ]
+    if skipped:
+        session.execute(update(d), skipped)
 
 
-def _delivery(notice_id: str, recipient: Recipient, seq: int) -> NoticeDeliveryRow:
+def _delivery(notice_id: str, recipient: Recipient, seq: int) -> dict[str, object]:
     sms = recipient.channel is NoticeChannel.SMS
-    return NoticeDeliveryRow(
-        notice_id=notice_id,
-        contact_id=recipient.contact_id,
-        channel=recipient.channel.value,
-        seq=seq,
-        route=recipient.route.value,
-        why=recipient.why[:500],
-        email=recipient.email,
-        merge_vars=dict(recipient.merge_vars),
-        state="pending",
-        phone=recipient.phone if sms else None,
-        sms_group=sms_group(recipient) if sms else None,
-    )
+    return {
+        "notice_id": notice_id,
+        "contact_id": recipient.contact_id,
+        "channel": recipient.channel.value,
+        "seq": seq,
+        "route": recipient.route.value,
+        "why": recipient.why[:500],
+        "email": recipient.email,
+        "merge_vars": dict(recipient.merge_vars),
+        "state": "pending",
+        "attempts": 0,
+        "phone": recipient.phone if sms else None,
+        "sms_group": sms_group(recipient) if sms else None,
+    }
 
 
 def _claim(
@@ -275,37 +292,39 @@ def _claim(
 ) -> list[_Claimed]:
     """The next batch, claimed and committed before it is sent: rows an interrupted send claimed first.
     An SMS batch holds numbers of one text (the first pending one's ``sms_group``)."""
+    d = NoticeDeliveryRow
     with unit_of_work(ctx.engine) as session:
-        base = select(NoticeDeliveryRow).where(
-            col(NoticeDeliveryRow.notice_id) == notice_id,
-            col(NoticeDeliveryRow.route) == route.value,
-            col(NoticeDeliveryRow.channel) == channel.value,
+        base = select(
+            col(d.contact_id), col(d.email), col(d.merge_vars), col(d.phone), col(d.state), col(d.sms_group)
+        ).where(
+            col(d.notice_id) == notice_id,
+            col(d.route) == route.value,
+            col(d.channel) == channel.value,
         )
-        rows = list(
-            session.execute(
-                base.where(col(NoticeDeliveryRow.state) == "claimed")
-                .order_by(col(NoticeDeliveryRow.seq))
-                .limit(size)
-            ).scalars()
-        )
+        rows = list(session.execute(base.where(col(d.state) == "claimed").order_by(col(d.seq)).limit(size)))
         if not rows:
-            pending = base.where(col(NoticeDeliveryRow.state) == "pending").order_by(
-                col(NoticeDeliveryRow.seq)
-            )
+            pending = base.where(col(d.state) == "pending").order_by(col(d.seq))
             if channel is NoticeChannel.SMS:
-                first = session.execute(pending.limit(1)).scalars().first()
+                first = session.execute(pending.limit(1)).first()
                 if first is not None:
-                    pending = pending.where(col(NoticeDeliveryRow.sms_group) == first.sms_group)
-            rows = list(session.execute(pending.limit(size)).scalars())
+                    pending = pending.where(col(d.sms_group) == first.sms_group)
+            rows = list(session.execute(pending.limit(size)))
+        if not rows:
+            return []
         batch_id = str(uuid.uuid4())
+        session.execute(
+            update(d)
+            .where(
+                col(d.notice_id) == notice_id,
+                col(d.channel) == channel.value,
+                col(d.contact_id).in_([row.contact_id for row in rows]),
+            )
+            .values(state="claimed", batch_id=batch_id, claimed_at=ctx.now(), attempts=col(d.attempts) + 1)
+        )
         claimed = []
         for row in rows:
             again = row.state == "claimed"
             report.repeated += again
-            row.state = "claimed"
-            row.batch_id = batch_id
-            row.claimed_at = ctx.now()
-            row.attempts += 1
             claimed.append(_Claimed(row.contact_id, row.email, dict(row.merge_vars), again, row.phone))
     return claimed
 
@@ -366,25 +385,24 @@ def _record(
     address (by number for an SMS)."""
     by_key = {o.email.strip().lower(): o for o in outcomes}
     now = ctx.now()
+    values = []
+    for claimed in batch:
+        key = claimed.phone if channel is NoticeChannel.SMS else claimed.email
+        outcome = by_key.get((key or "").strip().lower())
+        values.append(
+            {
+                "notice_id": notice_id,
+                "contact_id": claimed.contact_id,
+                "channel": channel.value,
+                "state": "done",
+                "done_at": now,
+                "status": (status or outcome.status) if outcome is not None else "unanswered",
+                "reject_reason": outcome.reject_reason if outcome is not None else None,
+                "message_id": outcome.message_id if outcome is not None else None,
+            }
+        )
     with unit_of_work(ctx.engine) as session:
-        for claimed in batch:
-            key = claimed.phone if channel is NoticeChannel.SMS else claimed.email
-            outcome = by_key.get((key or "").strip().lower())
-            session.execute(
-                update(NoticeDeliveryRow)
-                .where(
-                    col(NoticeDeliveryRow.notice_id) == notice_id,
-                    col(NoticeDeliveryRow.contact_id) == claimed.contact_id,
-                    col(NoticeDeliveryRow.channel) == channel.value,
-                )
-                .values(
-                    state="done",
-                    done_at=now,
-                    status=(status or outcome.status) if outcome is not None else "unanswered",
-                    reject_reason=outcome.reject_reason if outcome is not None else None,
-                    message_id=outcome.message_id if outcome is not None else None,
-                )
-            )
+        session.execute(update(NoticeDeliveryRow), values)
 
 
 def _finish(ctx: AppContext, notice_id: str, report: SendReport) -> SendReport:
