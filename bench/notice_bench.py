@@ -111,7 +111,8 @@ def _run(ctx: AppContext, root: str, args: argparse.Namespace) -> bool:
     record_notice(ctx, spec, plan, ORIGIN)
     recipients = len(plan.recipients)
     print(
-        f"planning: {planning:.2f} s wall, {cpu:.2f} s CPU for {recipients} recipients + {len(plan.left_out)} left out "
+        f"planning: {planning:.2f} s wall, {cpu:.2f} s CPU for {recipients} recipients "
+        f"+ {len(plan.left_out)} left out "
         f"(target ≤ 5 s); left out: {dict(Counter(e.reason.value for e in plan.left_out))}"
     )
     with open_notice_sender(ctx.settings) as (sender, journey):
