@@ -14,18 +14,17 @@ reject list. Consent events and objections are not: a withdrawal or an objection
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlmodel import Session, col
 
 from connector.core.identity import address_hash
-from connector.core.model import ContactFacts, Relationship, Suppression, SuppressionReason
+from connector.core.model import ContactFacts, Relationship, RelationshipKind, Suppression, SuppressionReason
 from connector.core.notice_spec import NoticeChannel, NoticeSpec
 from connector.core.notices import MemberState, NoticeCandidate
 from connector.core.remote import MemberStatus, normalise_email
 from connector.services.context import AppContext
-from connector.store.facts import to_relationship
 from connector.store.notice_tables import NoticeDeliveryRow
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
 from connector.store.tables import ContactRow, RelationshipRow, SuppressionRow
@@ -100,12 +99,18 @@ def _targeted_ids(
     ids: set[str] = set()
     owner = col(RelationshipRow.contact_id)
     if item is not None:
-        ids.update(session.execute(select(owner).where(col(RelationshipRow.item) == item)).scalars())
+        ids.update(
+            session.connection().execute(select(owner).where(col(RelationshipRow.item) == item)).scalars()
+        )
     for chunk in _chunks(list(references)):
-        ids.update(session.execute(select(owner).where(col(RelationshipRow.reference).in_(chunk))).scalars())
+        ids.update(
+            session.connection()
+            .execute(select(owner).where(col(RelationshipRow.reference).in_(chunk)))
+            .scalars()
+        )
     for chunk in _chunks(list(emails)):
         query = select(col(ContactRow.id)).where(col(ContactRow.email).in_(chunk))
-        ids.update(session.execute(query).scalars())
+        ids.update(session.connection().execute(query).scalars())
     return ids
 
 
@@ -129,17 +134,26 @@ def _contacts(session: Session, holders: "Select[Any] | list[str]") -> list[_Con
     found = [
         _Contact(*row)
         for condition in _among(c.id, holders)
-        for row in session.execute(select(*(col(x) for x in columns)).where(condition))
+        for row in session.connection().execute(select(*(col(x) for x in columns)).where(condition))
     ]
     return sorted(found, key=lambda contact: contact.id)
 
 
 def _relationships(session: Session, holders: "Select[Any] | list[str]") -> dict[str, list[Relationship]]:
+    """The holders' relationships with what P4 and its wording read (kind, dates, reference, item; not
+    categories, order value or source), unpacked by position."""
+    r = RelationshipRow
+    columns = (r.contact_id, r.id, r.kind, r.started_at, r.reference, r.service_date, r.ended_at, r.item)
+    kinds = {kind.value: kind for kind in RelationshipKind}
     grouped: dict[str, list[Relationship]] = defaultdict(list)
-    columns = RelationshipRow.__table__.columns  # type: ignore[attr-defined]
-    for condition in _among(RelationshipRow.contact_id, holders):
-        for row in session.execute(select(*columns).where(condition)):
-            grouped[row.contact_id].append(to_relationship(cast(RelationshipRow, row)))
+    for condition in _among(r.contact_id, holders):
+        query = select(*(col(c) for c in columns)).where(condition)
+        for owner, id_, kind, started, reference, served, ended, item in session.connection().execute(query):
+            grouped[owner].append(
+                Relationship(
+                    id_, kinds[kind], started, reference, service_date=served, ended_at=ended, item=item
+                )
+            )
     return grouped
 
 
@@ -148,15 +162,15 @@ def _suppressions(session: Session, hashes: set[str]) -> dict[str, list[Suppress
         return {}
     s = SuppressionRow
     columns = (col(s.address_hash), col(s.reason), col(s.created_at), col(s.source))
-    total = int(session.execute(select(func.count()).select_from(s)).scalar_one())
+    total = int(session.connection().execute(select(func.count()).select_from(s)).scalar_one())
     if total <= _WHOLE_TABLE_FACTOR * len(hashes):
-        rows: Any = session.execute(select(*columns))
+        rows: Any = session.connection().execute(select(*columns))
     else:
         wanted = sorted(hashes)
         rows = (
             row
             for chunk in _chunks(wanted)
-            for row in session.execute(select(*columns).where(col(s.address_hash).in_(chunk)))
+            for row in session.connection().execute(select(*columns).where(col(s.address_hash).in_(chunk)))
         )
     found: dict[str, list[Suppression]] = defaultdict(list)
     for hashed, reason, created_at, source in rows:
@@ -178,7 +192,7 @@ def members_by_contact(
         base = base.where(col(m.audience) == audience)
     found: dict[str, MemberState] = {}
     for condition in _among(m.contact_id, holders):
-        for contact_id, status, changed in session.execute(base.where(condition)):
+        for contact_id, status, changed in session.connection().execute(base.where(condition)):
             if contact_id is not None:
                 found[contact_id] = MemberState(MemberStatus(status), changed)
     return found
@@ -195,7 +209,7 @@ def rejected_by_contact(
     )
     found: dict[str, str] = {}
     for condition in _among(d.contact_id, holders):
-        for contact_id, reason in session.execute(base.where(condition)):
+        for contact_id, reason in session.connection().execute(base.where(condition)):
             found[contact_id] = reason
     return found
 
@@ -209,5 +223,5 @@ def _erased(session: Session, ctx: AppContext, emails: Sequence[str]) -> frozens
         query = select(col(SuppressionRow.address_hash)).where(
             col(SuppressionRow.address_hash).in_(chunk), col(SuppressionRow.reason) == "erased"
         )
-        found.update(hashes[h] for h in session.execute(query).scalars())
+        found.update(hashes[h] for h in session.connection().execute(query).scalars())
     return frozenset(found)
