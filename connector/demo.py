@@ -5,7 +5,10 @@ contacts — a confirmed newsletter sign-up, the travel-agency customer, a perso
 pre-ticked box — and explains what may be sent to each, in plain words. Then it starts the built-in
 Mailchimp sandbox and ``consent-sync serve`` in-process, plans and syncs the audience, registers the
 webhook, lets Kari click "unsubscribe" in a campaign — the webhook lands the opt-out in the store —, syncs
-again and shows that Kari left every marketing tag while keeping ``cs:transactional``.
+again and shows that Kari left every marketing tag. Then her concert is cancelled: the cancellation notice
+is planned and sent through the sandbox's Mailchimp Transactional API (Mailchimp sends no campaign to an
+unsubscribed member, whatever her tags), the sandbox's outbox shows it arrived, and she is in no
+marketing segment.
 """
 
 from collections.abc import Iterable
@@ -22,6 +25,7 @@ from pydantic import SecretStr
 from connector.api.app import create_app
 from connector.core.desired import DesiredMember
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, RelationshipKind
+from connector.core.notice_spec import NoticeKind, NoticeSpec, NoticeTarget, NoticeTemplate
 from connector.core.remote import subscriber_hash
 from connector.errors import InputError
 from connector.logs import configure_logging
@@ -32,11 +36,14 @@ from connector.services.consents import Evidence, record_consent
 from connector.services.contacts import ContactInput, find_contact, upsert_contact
 from connector.services.context import AppContext, Origin, build_context
 from connector.services.explain import explain_contact
+from connector.services.notice_sending import open_notice_sender, send_notice
+from connector.services.notices import plan_notice_now, record_notice
 from connector.services.relationships import RelationshipInput, add_relationship
 from connector.settings import load_settings
 from connector.store.engine import unit_of_work
 from connector.store.migrate import upgrade
 from connector.store.sync_tables import AudienceStateRow
+from connector.sync.audience import SAVED_PREFIX
 from connector.sync.connect import open_gateway
 from connector.sync.explain import render
 from connector.sync.reconcile import reconcile_audience
@@ -50,6 +57,9 @@ ORIGIN = Origin(actor="demo", source="demo")
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo's own loopback webhook, not a credential
 LOCALHOST = "127.0.0.1"
 AUDIENCE = "main"
+CONCERT = "CONCERT-OSLO-JAZZ"
+"""The item Kari's and Anne's tickets are for: the concert the demo cancels."""
+NOTICE_SENDER = "billett@example.no"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +72,7 @@ class Person:
 KARI = Person(
     "kari.nordmann@example.no",
     "Kari",
-    "has a customer account; signed up for the newsletter and confirmed it",
+    "has a customer account and a concert ticket; signed up for the newsletter and confirmed it",
 )
 OLA = Person("ola.hansen@example.no", "Ola", "bought a 14-day trip departing in 60 days (soft opt-in)")
 PER = Person("per.berg@example.no", "Per", "subscribed, then clicked unsubscribe in a Mailchimp campaign")
@@ -121,6 +131,16 @@ def _record_samples(ctx: AppContext, now: datetime) -> None:
         opt_out_offered=True,
     )
     add_relationship(ctx, KARI.email, membership, ORIGIN)
+    kari_ticket = RelationshipInput(
+        kind=RelationshipKind.PURCHASE,
+        started_at=now - timedelta(days=3),
+        reference="TICKET-310",
+        item=CONCERT,
+        categories=frozenset({"concerts"}),
+        service_date=now + timedelta(days=40),
+        opt_out_offered=False,
+    )
+    add_relationship(ctx, KARI.email, kari_ticket, ORIGIN)
     _newsletter(ctx, PER.email, ConsentAction.GIVEN, now - timedelta(days=200))
     _newsletter(ctx, PER.email, ConsentAction.CONFIRMED, now - timedelta(days=200, minutes=-3))
     _newsletter(
@@ -130,6 +150,7 @@ def _record_samples(ctx: AppContext, now: datetime) -> None:
         kind=RelationshipKind.PURCHASE,
         started_at=now - timedelta(days=1),
         reference="TICKET-311",
+        item=CONCERT,
         categories=frozenset({"concerts"}),
         service_date=now + timedelta(days=40),
         opt_out_offered=False,
@@ -166,6 +187,13 @@ def _sync_story(ctx: AppContext, sandbox: SandboxHandle) -> None:
         update={
             "mailchimp": ctx.settings.mailchimp.model_copy(update={"base_url": sandbox.base_url}),
             "webhooks": ctx.settings.webhooks.model_copy(update={"secret": SecretStr(DEMO_WEBHOOK_SECRET)}),
+            "transactional": ctx.settings.transactional.model_copy(
+                update={
+                    "api_key": SecretStr(sandbox.transactional_key),
+                    "base_url": sandbox.transactional_base_url,
+                    "from_email": NOTICE_SENDER,
+                }
+            ),
         }
     )
     ctx = replace(ctx, settings=settings)
@@ -212,12 +240,58 @@ def _sync_unsubscribe_resync(
     typer.echo(f"   reached consent-sync and the store recorded it: newsletter allowed = {newsletter}.")
     sync_audience(ctx, gateway, AUDIENCE)
     typer.echo(f"5. Next sync. Kari's tags in Mailchimp now: {_tags(gateway, list_id, kari)}")
-    typer.echo("   (no marketing tags; still reachable for transactional notices)")
+    typer.echo("   (no marketing tags; Mailchimp sends no campaign to an unsubscribed member, whatever her")
+    typer.echo("   tags: a notice to her goes through Mailchimp Transactional, step 7)")
     reconciled = reconcile_audience(ctx, gateway, AUDIENCE)
     typer.echo(
         f"6. Reconcile, the safety net for missed webhooks, read {reconciled.read} members and found "
-        f"{reconciled.opted_out} opt-outs the webhooks had missed.\n"
+        f"{reconciled.opted_out} opt-outs the webhooks had missed."
     )
+    _cancellation(ctx, gateway, sandbox, list_id)
+
+
+def _cancellation(ctx: AppContext, gateway: MailchimpGateway, sandbox: SandboxHandle, list_id: str) -> None:
+    """Kari's concert is cancelled: the notice planned, sent by Transactional, in the sandbox's outbox."""
+    spec = NoticeSpec(
+        id="oslo-jazz-cancelled",
+        kind=NoticeKind.CANCELLATION,
+        audience=AUDIENCE,
+        target=NoticeTarget(item=CONCERT),
+        template=NoticeTemplate(
+            subject="Cancelled: *|ITEM|* on *|SERVICE_DATE|*",
+            text="Dear *|FNAME|*, the concert is cancelled; ticket *|REFERENCE|* is refunded.",
+        ),
+        from_email=NOTICE_SENDER,
+    )
+    plan = plan_notice_now(ctx, spec, ctx.now())
+    record_notice(ctx, spec, plan, ORIGIN)
+    typer.echo(
+        f"7. The concert {CONCERT} is cancelled. Notice plan: {len(plan.recipients)} recipients, "
+        f"{len(plan.left_out)} left out, {plan.total_calls} Transactional call:"
+    )
+    for recipient in plan.recipients:
+        typer.echo(f"   + {recipient.email}: {recipient.why}")
+    with open_notice_sender(ctx.settings) as (sender, journey):
+        report = send_notice(ctx, spec.id, sender, journey)
+    typer.echo(
+        f"   Sent ({report.kind}, never marketing): {report.sent_now} recipients in {report.calls} call; "
+        f"notice {report.status}."
+    )
+    outbox = requests.get(
+        f"{sandbox.root_url}/sandbox/transactional/outbox", params={"email": KARI.email}, timeout=10
+    ).json()["messages"]
+    for message in outbox:
+        typer.echo(
+            f'   The sandbox\'s Transactional outbox, to Kari: "{message["subject"]}" ({message["status"]})'
+        )
+    state = _state(ctx)
+    marketing = sorted(n for n in state.segment_ids if n.startswith(SAVED_PREFIX + "Marketing: "))
+    inside = [
+        name
+        for name in marketing
+        if KARI.email in {m.email_address for m in gateway.segment_members(list_id, state.segment_ids[name])}
+    ]
+    typer.echo(f"   Kari is in {len(inside)} of the {len(marketing)} marketing segments.\n")
 
 
 def _serve(ctx: AppContext) -> ThreadedServer:
@@ -235,11 +309,17 @@ def _emails(members: Iterable[DesiredMember]) -> dict[str, str]:
 
 
 def _list_id(ctx: AppContext) -> str:
+    list_id = _state(ctx).list_id
+    assert list_id is not None
+    return list_id
+
+
+def _state(ctx: AppContext) -> AudienceStateRow:
     with unit_of_work(ctx.engine) as session:
         state = session.get(AudienceStateRow, AUDIENCE)
         assert state is not None
-        assert state.list_id is not None
-        return state.list_id
+        session.expunge(state)
+        return state
 
 
 def _tags(gateway: MailchimpGateway, list_id: str, member: str) -> str:

@@ -139,6 +139,9 @@ class TransactionalSettings(_Section):
     """Recipients per ``messages/send`` call (at most the gateway's ``max_recipients_per_call``)."""
     max_connections: int = Field(default=4, ge=1, le=10)
     """Transactional calls in flight at once (the gateway's connection cap)."""
+    sms_from: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    """The number SMS notices are sent from (E.164, e.g. ``+4759440000``), as enabled for SMS in the
+    Transactional account; without it notices go by e-mail only (the plan says "no SMS route")."""
 
 
 class MappingSettings(_Section):

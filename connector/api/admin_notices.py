@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from connector.api.auth import reader, writer
 from connector.api.deps import app_context
-from connector.core.notice_spec import NoticeKind, NoticeSpec, NoticeTarget, NoticeTemplate
+from connector.core.notice_spec import NoticeKind, NoticeSpec, NoticeTarget, NoticeTemplate, channels_of
 from connector.services import notice_sending
 from connector.services.context import AppContext, Origin
 from connector.services.notices import (
@@ -40,6 +40,8 @@ class NoticeRequest(BaseModel):
     audience: str | None = None
     from_email: str | None = None
     from_name: str | None = None
+    channel: str = Field(default="email", description="email, sms (mobile numbers on record) or both.")
+    sms_text: str | None = Field(default=None, description="The SMS's text; default: the e-mail's text.")
 
 
 class SendRequest(BaseModel):
@@ -96,4 +98,6 @@ def _spec(ctx: AppContext, notice_id: str, body: NoticeRequest) -> NoticeSpec:
         from_email=body.from_email or settings.transactional.from_email or "",
         from_name=body.from_name or settings.transactional.from_name,
         merge_vars=dict(body.merge_vars),
+        channels=channels_of(body.channel),
+        sms_text=body.sms_text,
     )

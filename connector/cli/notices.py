@@ -13,7 +13,7 @@ from connector.errors import InputError
 
 if TYPE_CHECKING:
     from connector.core.notice_spec import NoticeSpec
-    from connector.core.notices import NoticePlan
+    from connector.core.notices import NoticePlan, Recipient
     from connector.services.context import AppContext
     from connector.services.notice_sending import SendReport
 
@@ -51,6 +51,10 @@ def notice_plan(
     from_name: Annotated[
         str | None, typer.Option(help="Sender's name (default transactional.from_name).")
     ] = None,
+    channel: Annotated[str, typer.Option(help="email, sms (to mobile numbers on record) or both.")] = "email",
+    sms_text: Annotated[
+        str | None, typer.Option(help="The SMS's text (merge fields like *|ITEM|*); default: --text.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Plan a notice: every recipient with its route and why, everyone left out and why, the calls.
@@ -80,6 +84,8 @@ def notice_plan(
                 audience,
                 from_email,
                 from_name,
+                channel,
+                sms_text,
             )
         )
     with progress.bar("planning", None):
@@ -153,17 +159,25 @@ def notice_status_command(notice_id: IdArgument, as_json: JsonOption = False) ->
     typer.echo(f"notice {status.notice_id} ({status.kind}): {status.status}; {totals}")
     for row in status.recipients:
         reason = f" ({row['reject_reason']})" if row["reject_reason"] else ""
-        typer.echo(f"  {row['email'] or row['contact_id']}: {row['status']}{reason} via {row['route']}")
+        who = row["email"] or row["contact_id"]
+        if row["channel"] == "sms":
+            from connector.core.identity import mask_phone
+
+            who = f"SMS {mask_phone(row['phone'] or '')}"
+        typer.echo(f"  {who}: {row['status']}{reason} via {row['route']}")
 
 
 def render_plan(plan: "NoticePlan") -> list[str]:
     calls = ", ".join(f"{n} {route}" for route, n in sorted(plan.calls.items())) or "none"
+    sms = sum(1 for r in plan.recipients if r.phone is not None)
     lines = [
-        f"notice {plan.notice_id} ({plan.kind}): {len(plan.recipients)} recipients, "
+        f"notice {plan.notice_id} ({plan.kind}): {len(plan.recipients)} recipients"
+        + (f" ({sms} by SMS)" if sms else "")
+        + ", "
         f"{len(plan.left_out)} left out; API calls: {plan.total_calls} ({calls})"
     ]
     for recipient in plan.recipients[:_LISTED]:
-        lines.append(f"  + {recipient.email}: {recipient.why}")
+        lines.append(f"  + {_who(recipient)}: {recipient.why}")
     if len(plan.recipients) > _LISTED:
         lines.append(f"  … and {len(plan.recipients) - _LISTED} more recipients (--json lists all)")
     for left in plan.left_out[:_LISTED]:
@@ -171,6 +185,15 @@ def render_plan(plan: "NoticePlan") -> list[str]:
     if len(plan.left_out) > _LISTED:
         lines.append(f"  … and {len(plan.left_out) - _LISTED} more left out (--json lists all)")
     return lines
+
+
+def _who(recipient: "Recipient") -> str:
+    """The address, or for an SMS the masked number (the whole number is in ``--json``)."""
+    if recipient.phone is None:
+        return recipient.email
+    from connector.core.identity import mask_phone
+
+    return f"SMS {mask_phone(recipient.phone)}"
 
 
 def render_report(report: "SendReport") -> list[str]:
@@ -190,6 +213,8 @@ def render_report(report: "SendReport") -> list[str]:
 
 
 def _waiting_hint(route: str) -> str:
+    if route == "sms":
+        return " (no SMS sender configured: transactional.sms_from; rerun once configured)"
     if route == "campaign":
         return " (send a campaign to the 'Transactional notices' segment in Mailchimp)"
     return " (no sender configured for this route; rerun once configured)"
@@ -210,8 +235,17 @@ def _spec(
     audience: str | None,
     from_email: str | None,
     from_name: str | None,
+    channel: str = "email",
+    sms_text: str | None = None,
 ) -> "NoticeSpec":
-    from connector.core.notice_spec import NOTICE_KINDS, NoticeKind, NoticeSpec, NoticeTarget, NoticeTemplate
+    from connector.core.notice_spec import (
+        NOTICE_KINDS,
+        NoticeKind,
+        NoticeSpec,
+        NoticeTarget,
+        NoticeTemplate,
+        channels_of,
+    )
     from connector.services.notice_targets import read_target_file
 
     if kind not in NOTICE_KINDS:
@@ -238,6 +272,8 @@ def _spec(
         from_email=from_email or settings.transactional.from_email or "",
         from_name=from_name or settings.transactional.from_name,
         merge_vars=_merge_vars(merge or ()),
+        channels=channels_of(channel),
+        sms_text=sms_text,
     )
 
 

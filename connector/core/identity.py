@@ -44,6 +44,28 @@ def normalise_phone(text: str, default_region: str) -> str:
     return formatted
 
 
+MOBILE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+"""Number types an SMS can reach (``phonenumbers``' metadata; some countries do not tell them apart)."""
+
+
+def is_mobile(e164: str) -> bool:
+    """Whether an E.164 number is a mobile one (offline metadata); an unparsable one is not."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(number) in MOBILE_TYPES
+
+
+def mask_phone(e164: str) -> str:
+    """A number fit for logs and reports: the country code and the last two digits (``+47******67``)."""
+    if len(e164) < 6:
+        return "***"
+    return e164[:3] + "*" * (len(e164) - 5) + e164[-2:]
+
+
 def address_hash(email: str, key: bytes) -> str:
     """The suppression key of an address: HMAC-SHA256 of the normalised address, hex."""
     return hmac.new(key, email.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()

@@ -29,6 +29,19 @@ class NoticeKind(StrEnum):
 
 NOTICE_KINDS = tuple(k.value for k in NoticeKind)
 
+
+class NoticeChannel(StrEnum):
+    """How a notice reaches the person: e-mail, SMS (Transactional's ``messages/send-sms``), or both."""
+
+    EMAIL = "email"
+    SMS = "sms"
+
+
+CHANNEL_CHOICES = {"email": ("email",), "sms": ("sms",), "both": ("email", "sms")}
+"""The CLI's and API's ``channel`` values and the channels each names."""
+SMS_MAX_CHARS = 1600
+"""At most ten concatenated SMS segments of 160 characters: a notice, not a letter."""
+
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 _MERGE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,49}$")
 
@@ -76,6 +89,14 @@ class NoticeSpec:
     from_name: str | None = None
     merge_vars: Mapping[str, str] = field(default_factory=dict)
     """Global merge fields (the same for every recipient), e.g. ``{"NEWDATE": "2027-01-12"}``."""
+    channels: tuple[NoticeChannel, ...] = (NoticeChannel.EMAIL,)
+    sms_text: str | None = None
+    """The SMS's text, with the same merge fields as the e-mail (filled by consent-sync: SMS has no
+    merge language); without it an SMS carries the e-mail's text body."""
+
+    def sms_body(self) -> str | None:
+        """The text an SMS of this notice carries, before merge."""
+        return self.sms_text or self.template.text
 
     def document(self) -> dict[str, Any]:
         """The spec as the JSON document the store keeps."""
@@ -97,7 +118,13 @@ class NoticeSpec:
             "from_email": self.from_email,
             "from_name": self.from_name,
             "merge_vars": dict(sorted(self.merge_vars.items())),
-        }
+        } | self._sms_document()
+
+    def _sms_document(self) -> dict[str, Any]:
+        """Only for notices that name channels: a notice recorded before SMS keeps its document."""
+        if self.channels == (NoticeChannel.EMAIL,) and self.sms_text is None:
+            return {}
+        return {"channels": [c.value for c in self.channels], "sms_text": self.sms_text}
 
 
 def spec_from_document(data: Mapping[str, Any]) -> NoticeSpec:
@@ -122,7 +149,17 @@ def spec_from_document(data: Mapping[str, Any]) -> NoticeSpec:
         from_email=data["from_email"],
         from_name=data.get("from_name"),
         merge_vars=dict(data.get("merge_vars", {})),
+        channels=tuple(NoticeChannel(c) for c in data.get("channels", ["email"])),
+        sms_text=data.get("sms_text"),
     )
+
+
+def channels_of(choice: str) -> tuple[NoticeChannel, ...]:
+    """``email``, ``sms`` or ``both`` as the channels it names."""
+    try:
+        return tuple(NoticeChannel(c) for c in CHANNEL_CHOICES[choice.strip().lower()])
+    except KeyError:
+        raise InputError("channel", f"{choice!r}: one of {', '.join(CHANNEL_CHOICES)}") from None
 
 
 def check_spec(spec: NoticeSpec) -> None:
@@ -132,6 +169,17 @@ def check_spec(spec: NoticeSpec) -> None:
     target = spec.target
     if not (target.item or target.references or target.emails):
         raise InputError("target", "name an item, references or a file of references/e-mail addresses")
+    if not spec.channels or len(set(spec.channels)) != len(spec.channels):
+        raise InputError("channel", "email, sms or both")
+    if NoticeChannel.SMS in spec.channels:
+        body = spec.sms_body()
+        if not body or not body.strip():
+            raise InputError("sms_text", "an SMS needs a text (--sms-text), or the e-mail's text body")
+        if len(body) > SMS_MAX_CHARS:
+            raise InputError("sms_text", f"{len(body)} characters; an SMS notice has at most {SMS_MAX_CHARS}")
+    if NoticeChannel.EMAIL not in spec.channels:
+        _check_merge_names(spec)
+        return
     template = spec.template
     if template.template_name is None:
         if not template.subject:
@@ -142,6 +190,19 @@ def check_spec(spec: NoticeSpec) -> None:
         raise InputError("template", "give a template name or a body, not both")
     if "@" not in spec.from_email:
         raise InputError("from_email", "the sender's address is needed (transactional.from_email)")
+    _check_merge_names(spec)
+
+
+def _check_merge_names(spec: NoticeSpec) -> None:
     for name in spec.merge_vars:
         if not _MERGE_NAME.match(name):
             raise InputError("merge_vars", f"{name!r} is not a merge field name (A-Z, 0-9, _)")
+
+
+_MERGE_TAG = re.compile(r"\*\|([A-Z][A-Z0-9_]{0,49})\|\*")
+
+
+def merge_text(text: str, values: Mapping[str, str]) -> str:
+    """``*|NAME|*`` merge tags filled from ``values`` (an unknown tag becomes empty), as Mailchimp's
+    merge language does for e-mail; SMS has none of its own, so consent-sync fills the text."""
+    return _MERGE_TAG.sub(lambda m: values.get(m.group(1), ""), text)

@@ -7,15 +7,21 @@ consent, objections and unsubscribes from marketing never stop a notice; erasure
 complaint, and a relationship that is over do. The route is the audience's configured one; a route that
 cannot reach the person (a journey for a member it cannot reach, no route at all) leaves them out, saying
 what is missing.
+
+A notice goes by e-mail, by SMS or both (``spec.channels``); each (contact, channel) is one recipient.
+An SMS needs a mobile number on record and the Transactional route with an SMS sender configured
+(``transactional.sms_from``); store-side SMS consent is not asked for, as a notice is not marketing (P4).
 """
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from connector.core.identity import is_mobile
 from connector.core.model import ContactFacts, Relationship, SuppressionReason
-from connector.core.notice_spec import NoticeSpec, NoticeTarget
+from connector.core.notice_spec import NoticeChannel, NoticeSpec, NoticeTarget, merge_text
 from connector.core.policy import decide_transactional, transactional_end
 from connector.core.policy_settings import PolicySettings
 from connector.core.remote import MemberStatus, normalise_email
@@ -46,6 +52,10 @@ A refusal at send time is recorded per member, so a wrong assumption shows in th
 
 TRANSACTIONAL_MAX_RECIPIENTS_PER_CALL = 1000
 """Recipients per ``messages/send`` call unless the sender says (``max_recipients_per_call``)."""
+SMS_RECIPIENTS_PER_CALL = 10
+"""Numbers per ``messages/send-sms`` call: one text goes to every number of a call, and Transactional
+sends a call of more than 10 recipients asynchronously, answering ``queued`` for each (its swagger, the
+``async`` parameter); at most 10 keeps every number's answer (sent, rejected and why) in the reply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,9 @@ class RouteSettings:
     journey_reaches: frozenset[MemberStatus] = JOURNEY_REACHES
     """Member statuses the journey trigger reaches (what Mailchimp documents for the API trigger)."""
     max_recipients_per_call: int = TRANSACTIONAL_MAX_RECIPIENTS_PER_CALL
+    sms_ready: bool = False
+    """Transactional can send SMS here: its key and an SMS sender number (``transactional.sms_from``)."""
+    sms_recipients_per_call: int = SMS_RECIPIENTS_PER_CALL
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +95,10 @@ class NoticeCandidate:
     member: MemberState | None = None
     reject_reason: str | None = None
     """Why the address is on Transactional's reject list (``hard-bounce``, ``spam``, ``unsub``…), if it is."""
+    phone: str | None = None
+    """The contact's number, E.164."""
+    sms_reject_reason: str | None = None
+    """Why the number is on Transactional's SMS reject list, if it is."""
 
 
 class LeftOutReason(StrEnum):
@@ -96,6 +113,8 @@ class LeftOutReason(StrEnum):
     NEEDS_TRANSACTIONAL = "needs_transactional"
     UNKNOWN = "unknown"
     """A reference or address of the target that no contact holds."""
+    NO_MOBILE = "no_mobile"
+    NO_SMS_ROUTE = "no_sms_route"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +125,10 @@ class Recipient:
     route: Route
     why: str
     merge_vars: Mapping[str, str] = field(default_factory=dict)
+    channel: NoticeChannel = NoticeChannel.EMAIL
+    phone: str | None = None
+    text: str | None = None
+    """An SMS's text, merged for this recipient (SMS has no merge language of its own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +138,8 @@ class LeftOut:
     why: str
     email: str | None = None
     """The contact's address, for the operator's view of the plan (never stored with it)."""
+    channel: NoticeChannel | None = None
+    """The channel that cannot reach the person (``None``: the person gets the notice by no channel)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +169,8 @@ class NoticePlan:
         found: dict[str, int] = {"recipients": len(self.recipients), "left_out": len(self.left_out)}
         for recipient in self.recipients:
             found[f"route:{recipient.route.value}"] = found.get(f"route:{recipient.route.value}", 0) + 1
+            if recipient.channel is NoticeChannel.SMS:
+                found["channel:sms"] = found.get("channel:sms", 0) + 1
         for left in self.left_out:
             found[f"left_out:{left.reason.value}"] = found.get(f"left_out:{left.reason.value}", 0) + 1
         return found
@@ -173,13 +200,13 @@ def plan_notice(
         if email is not None:
             seen_emails.add(email)
         seen_references.update(r.reference for r in candidate.facts.relationships if r.reference)
-        outcome = _plan_one(spec, candidate, email, targeted_emails, routes, settings, now)
-        if isinstance(outcome, Recipient):
-            recipients.append(outcome)
-        else:
-            left_out.append(replace(outcome, email=email))
+        for outcome in _plan_one(spec, candidate, email, targeted_emails, routes, settings, now):
+            if isinstance(outcome, Recipient):
+                recipients.append(outcome)
+            else:
+                left_out.append(replace(outcome, email=email))
     left_out.extend(_unknown(spec.target, seen_references, seen_emails, erased_emails))
-    recipients.sort(key=lambda r: r.contact_id)
+    recipients.sort(key=lambda r: (r.contact_id, r.channel.value))
     return NoticePlan(
         spec.id, spec.kind.value, now, tuple(recipients), tuple(left_out), _calls(recipients, routes)
     )
@@ -207,31 +234,89 @@ def _plan_one(
     routes: RouteSettings,
     settings: PolicySettings,
     now: datetime,
-) -> Recipient | LeftOut:
+) -> list[Recipient | LeftOut]:
     facts = candidate.facts
     contact_id = facts.contact_id
     if facts.erased:
-        return LeftOut(contact_id, LeftOutReason.ERASED, "the person's data was erased")
+        return [LeftOut(contact_id, LeftOutReason.ERASED, "the person's data was erased")]
     relevant = targeted_relationships(spec.target, facts, email in targeted_emails)
     if not relevant:
-        return LeftOut(contact_id, LeftOutReason.NO_RELATIONSHIP, _no_relationship_words(spec.target))
-    decision = decide_transactional(replace(facts, relationships=relevant), settings, now)
+        return [LeftOut(contact_id, LeftOutReason.NO_RELATIONSHIP, _no_relationship_words(spec.target))]
+    scoped = facts if len(relevant) == len(facts.relationships) else replace(facts, relationships=relevant)
+    decision = decide_transactional(scoped, settings, now)
     if not decision.allowed:
-        return LeftOut(contact_id, *_not_open(relevant, settings, now))
-    if email is None:
-        return LeftOut(contact_id, LeftOutReason.NO_ADDRESS, "no e-mail address on record")
-    choice = choose_route(candidate, routes)
+        return [LeftOut(contact_id, *_not_open(relevant, settings, now))]
+    merge_vars = _merge_vars(candidate, _best(relevant, settings, now))
+    found: list[Recipient | LeftOut] = []
+    for channel in spec.channels:
+        if channel is NoticeChannel.SMS:
+            found.append(_by_sms(spec, candidate, routes, decision.reason, merge_vars))
+            continue
+        email_channel = NoticeChannel.EMAIL
+        if email is None:
+            why = "no e-mail address on record"
+            found.append(LeftOut(contact_id, LeftOutReason.NO_ADDRESS, why, channel=email_channel))
+            continue
+        choice = choose_route(candidate, routes)
+        if choice.route is None:
+            reason = choice.reason or LeftOutReason.NO_ROUTE
+            found.append(LeftOut(contact_id, reason, choice.why, channel=email_channel))
+            continue
+        why = f"{decision.reason}; {choice.why}"
+        found.append(Recipient(contact_id, email, _name(candidate), choice.route, why, merge_vars))
+    return found
+
+
+def _by_sms(
+    spec: NoticeSpec,
+    candidate: NoticeCandidate,
+    routes: RouteSettings,
+    allowed_because: str,
+    merge_vars: Mapping[str, str],
+) -> Recipient | LeftOut:
+    contact_id = candidate.facts.contact_id
+    choice = choose_sms_route(candidate, routes)
     if choice.route is None:
-        return LeftOut(contact_id, choice.reason or LeftOutReason.NO_ROUTE, choice.why)
-    relationship = _best(relevant, settings, now)
+        reason = choice.reason or LeftOutReason.NO_SMS_ROUTE
+        return LeftOut(contact_id, reason, choice.why, channel=NoticeChannel.SMS)
+    assert candidate.phone is not None
+    text = merge_text(spec.sms_body() or "", {**spec.merge_vars, **merge_vars})
     return Recipient(
         contact_id,
-        email,
+        candidate.email or "",
         _name(candidate),
         choice.route,
-        f"{decision.reason}; {choice.why}",
-        _merge_vars(candidate, relationship),
+        f"{allowed_because}; {choice.why}",
+        merge_vars,
+        channel=NoticeChannel.SMS,
+        phone=candidate.phone,
+        text=text,
     )
+
+
+def choose_sms_route(candidate: NoticeCandidate, routes: RouteSettings) -> RouteChoice:
+    """The route an SMS notice takes to this person today, or why none can: no mobile number on
+    record, no SMS route configured, the number on Transactional's SMS reject list. Marketing SMS
+    consent is not asked (P4); an e-mail bounce or complaint does not stop an SMS."""
+    if candidate.phone is None:
+        return RouteChoice(None, "no SMS: no mobile number on record", LeftOutReason.NO_MOBILE)
+    if not is_mobile(candidate.phone):
+        return RouteChoice(None, "no SMS: the number on record is not a mobile one", LeftOutReason.NO_MOBILE)
+    if routes.route is not Route.TRANSACTIONAL or not routes.sms_ready:
+        why = f"no SMS route: {_missing_sms_route(routes)}"
+        return RouteChoice(None, why, LeftOutReason.NO_SMS_ROUTE)
+    if candidate.sms_reject_reason is not None:
+        why = f"number on Mailchimp Transactional's SMS reject list ({candidate.sms_reject_reason})"
+        return RouteChoice(None, why, LeftOutReason.REJECT_LIST)
+    return RouteChoice(Route.TRANSACTIONAL, "by SMS via Mailchimp Transactional (mobile number on record)")
+
+
+def _missing_sms_route(routes: RouteSettings) -> str:
+    if routes.route is not Route.TRANSACTIONAL:
+        return f"audience '{routes.audience}' sends notices by {routes.route.value}, which has no SMS"
+    if not routes.transactional_ready:
+        return "Mailchimp Transactional is not configured (transactional.api_key)"
+    return "no SMS sender number configured (transactional.sms_from)"
 
 
 def choose_route(candidate: NoticeCandidate, routes: RouteSettings) -> RouteChoice:
@@ -378,11 +463,23 @@ def _unknown(
     return found
 
 
+def sms_group(recipient: Recipient) -> str:
+    """The key of the recipients one ``send-sms`` call may carry together: the same text."""
+    return hashlib.sha256((recipient.text or "").encode("utf-8")).hexdigest()[:16]
+
+
 def _calls(recipients: Iterable[Recipient], routes: RouteSettings) -> dict[str, int]:
     per_route: dict[Route, int] = {}
+    per_text: dict[str, int] = {}
     for recipient in recipients:
+        if recipient.channel is NoticeChannel.SMS:
+            per_text[sms_group(recipient)] = per_text.get(sms_group(recipient), 0) + 1
+            continue
         per_route[recipient.route] = per_route.get(recipient.route, 0) + 1
     calls: dict[str, int] = {}
+    if per_text:
+        size = max(1, routes.sms_recipients_per_call)
+        calls["sms"] = sum(-(-count // size) for count in per_text.values())
     for route, count in per_route.items():
         if route is Route.TRANSACTIONAL:
             calls[route.value] = -(-count // max(1, routes.max_recipients_per_call))

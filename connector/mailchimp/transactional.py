@@ -28,6 +28,7 @@ from connector.mailchimp.transactional_payloads import (
     DeliveryStatus,
     NoticeMessage,
     NoticeRecipient,
+    SmsOutcome,
 )
 from connector.mailchimp.transport import Endpoint, RetryPolicy, Transport
 
@@ -49,6 +50,15 @@ REJECTS_DELETE = Endpoint("POST", "/rejects/delete.json")
 WEBHOOKS_ADD = Endpoint("POST", "/webhooks/add.json")
 WEBHOOKS_LIST = Endpoint("POST", "/webhooks/list.json")
 SENDING_DOMAINS = Endpoint("POST", "/senders/domains.json")
+SEND_SMS = Endpoint("POST", "/messages/send-sms.json")
+REJECTS_ADD_SMS = Endpoint("POST", "/rejects/add-sms.json")
+REJECTS_LIST_SMS = Endpoint("POST", "/rejects/list-sms.json")
+REJECTS_DELETE_SMS = Endpoint("POST", "/rejects/delete-sms.json")
+MAX_SMS_RECIPIENTS_PER_CALL = 10
+"""Numbers per ``messages/send-sms`` call: above 10 Transactional always sends asynchronously and answers
+``queued`` for every number, so a rejection would only show in a webhook (its swagger, ``async``)."""
+SMS_CONSENT = "onetime"
+"""``message.sms.consent``: a notice is a one-time service message, not a recurring programme."""
 
 
 class TransactionalGateway:
@@ -112,6 +122,28 @@ class TransactionalGateway:
         else:
             data = self._call(SEND, body)
         return delivery_outcomes(message.recipients, data)
+
+    def send_sms(self, text: str, numbers: Sequence[str], from_number: str) -> list[SmsOutcome]:
+        """One ``messages/send-sms`` call: the same ``text`` to every number (E.164), synchronously."""
+        if len(numbers) > MAX_SMS_RECIPIENTS_PER_CALL:
+            raise ValueError(f"{len(numbers)} numbers in one call; at most {MAX_SMS_RECIPIENTS_PER_CALL}")
+        if not numbers:
+            return []
+        sms = {"text": text, "to": list(numbers), "from": from_number, "consent": SMS_CONSENT}
+        data = self._call(SEND_SMS, {"message": {"sms": sms}, "async": False})
+        return sms_outcomes(numbers, data)
+
+    def list_sms_rejects(self, phone: str | None = None) -> list[dict[str, object]]:
+        body: dict[str, object] = {"include_expired": False}
+        if phone is not None:
+            body["phone"] = phone
+        return _documents(self._call(REJECTS_LIST_SMS, body))
+
+    def add_sms_reject(self, phone: str, comment: str = "") -> None:
+        self._call(REJECTS_ADD_SMS, {"phone": phone, "comment": comment})
+
+    def delete_sms_reject(self, phone: str) -> None:
+        self._call(REJECTS_DELETE_SMS, {"phone": phone})
 
     def message_info(self, message_id: str) -> dict[str, object]:
         return _document(self._call(INFO, {"id": message_id}))
@@ -202,6 +234,24 @@ def delivery_outcomes(recipients: Sequence[NoticeRecipient], data: object) -> li
         answers.get(r.email.strip().lower()) or DeliveryOutcome(r.email, "invalid", "unanswered", None)
         for r in recipients
     ]
+
+
+def sms_outcomes(numbers: Sequence[str], data: object) -> list[SmsOutcome]:
+    """One outcome per number, in their order; numbers the answer omits are ``invalid``/``unanswered``."""
+    answers: dict[str, SmsOutcome] = {}
+    for item in data if isinstance(data, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("to"), str):
+            continue
+        status = item.get("status")
+        reason = item.get("reject_reason")
+        known = status in _STATUSES
+        answers[item["to"].strip()] = SmsOutcome(
+            phone=item["to"].strip(),
+            status=str(status) if known else "invalid",
+            reject_reason=str(reason) if reason else (None if known else "unknown-status"),
+            message_id=str(item["_id"]) if item.get("_id") else None,
+        )
+    return [answers.get(n.strip()) or SmsOutcome(n, "invalid", "unanswered", None) for n in numbers]
 
 
 def _to(recipient: NoticeRecipient) -> dict[str, str]:

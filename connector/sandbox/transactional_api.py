@@ -1,6 +1,7 @@
 """Mailchimp Transactional (Mandrill) API 1.x at ``/api/1.0/...`` (and ``/api/1.3/...``, the official
 client's default): ``users/ping|ping2``, ``messages/send|send-template|info``, ``templates/add|list|info``,
-``rejects/add|list|delete``, ``webhooks/add|list``, ``senders/domains``.
+``rejects/add|list|delete``, ``webhooks/add|list``, ``senders/domains``; and SMS
+(:mod:`connector.sandbox.transactional_sms`): ``messages/send-sms``, ``rejects/add-sms|list-sms|delete-sms``.
 
 Every call is a ``POST`` of JSON with the key in ``key``; a ``.json`` suffix is optional, as on
 Transactional. Errors answer HTTP 500 ``{"status": "error", "code": …, "name": …, "message": …}``. The
@@ -20,8 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from connector.sandbox.runtime import SandboxRuntime
+from connector.sandbox.transactional_errors import TransactionalError, text_field
 from connector.sandbox.transactional_events import fire
 from connector.sandbox.transactional_render import fill_regions, merge, pairs, text_of
+from connector.sandbox.transactional_sms import SMS_HANDLERS
 from connector.sandbox.transactional_state import (
     OutboxEntry,
     RejectRecord,
@@ -41,13 +44,6 @@ WEBHOOK_EVENTS = frozenset(
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ERROR_CODES = {"Invalid_Key": -1, "ValidationError": -2, "Unknown_Template": 5, "Invalid_Template": 6}
 Handler = Callable[[SandboxRuntime, dict[str, Any]], object]
-
-
-class TransactionalError(Exception):
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"{name}: {message}")
-        self.name = name
-        self.message = message
 
 
 def error_response(name: str, message: str, status: int = 500) -> Response:
@@ -90,17 +86,7 @@ def _state(runtime: SandboxRuntime) -> TransactionalState:
     return runtime.transactional
 
 
-def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None or value == "":
-        if required:
-            raise TransactionalError(
-                "ValidationError", f'Validation error: {{"{name}":"Please enter a value"}}'
-            )
-        return None
-    if not isinstance(value, str):
-        raise TransactionalError("ValidationError", f'Validation error: {{"{name}":"must be a string"}}')
-    return value
+_text = text_field
 
 
 def ping(runtime: SandboxRuntime, body: dict[str, Any]) -> object:
@@ -478,4 +464,5 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("webhooks", "add"): add_webhook,
     ("webhooks", "list"): list_webhooks,
     ("senders", "domains"): sending_domains,
+    **SMS_HANDLERS,
 }

@@ -4,6 +4,9 @@
   after merge, with its status.
 - ``POST /sandbox/transactional/bounce`` ``{"email", "event": hard_bounce|soft_bounce|spam|unsub}``: the
   address goes on the reject list and every webhook registered for the event gets it, signed.
+- ``GET /sandbox/transactional/sms-outbox`` (``?phone=``): every SMS per number, with its status.
+- ``POST /sandbox/transactional/sms-stop`` ``{"phone"}``: the person replied STOP; the number goes on
+  the SMS reject list (``unsub``).
 - ``POST /sandbox/transactional/domains`` ``{"domain", "valid_signing"}``: a sending domain and whether
   its SPF/DKIM are valid (messages from an invalid one are rejected ``unsigned``).
 - ``POST /sandbox/journeys`` ``{"list_id", "name"}`` → ``{"journey_id", "step_id"}``: a journey whose
@@ -20,6 +23,7 @@ from connector.sandbox.problems import invalid, not_found
 from connector.sandbox.shaping import json_body
 from connector.sandbox.transactional_api import add_to_reject_list
 from connector.sandbox.transactional_events import fire
+from connector.sandbox.transactional_sms import E164, stop_reply
 from connector.sandbox.transactional_state import Journey, OutboxEntry, SendingDomain
 
 router = APIRouter(prefix="/sandbox")
@@ -44,6 +48,26 @@ async def outbox(request: Request) -> Response:
             and (notice_id is None or e.metadata.get("notice_id") == notice_id)
         ]
     return JSONResponse({"messages": entries, "total_items": len(entries)})
+
+
+@router.get("/transactional/sms-outbox")
+async def sms_outbox(request: Request) -> Response:
+    runtime = runtime_of(request)
+    phone = (request.query_params.get("phone") or "").strip()
+    with runtime.transactional.lock:
+        entries = [e.document() for e in runtime.transactional.data.sms_outbox if not phone or e.to == phone]
+    return JSONResponse({"messages": entries, "total_items": len(entries)})
+
+
+@router.post("/transactional/sms-stop")
+async def sms_stop(request: Request) -> Response:
+    runtime = runtime_of(request)
+    body = await json_body(request)
+    phone = body.get("phone")
+    if not isinstance(phone, str) or not E164.match(phone):
+        raise invalid("phone", "an E.164 number is required")
+    record = stop_reply(runtime, phone)
+    return JSONResponse({"phone": phone, "reject_reason": record.reason})
 
 
 @router.post("/transactional/bounce")

@@ -98,6 +98,42 @@ class OutboxEntry:
 
 
 @dataclass
+class SmsEntry:
+    """One SMS as Transactional accepted (or rejected) it for one number."""
+
+    id: str
+    at: datetime
+    to: str
+    from_number: str
+    text: str
+    consent: str
+    status: str
+    reject_reason: str | None
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "at": self.at.isoformat(),
+            "to": self.to,
+            "from": self.from_number,
+            "text": self.text,
+            "consent": self.consent,
+            "status": self.status,
+            "reject_reason": self.reject_reason,
+        }
+
+
+@dataclass
+class SmsRejectRecord:
+    phone: str
+    reason: str
+    """custom (added through ``rejects/add-sms``, never expires) or unsub (a STOP reply)."""
+    comment: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass
 class Journey:
     journey_id: int
     step_id: int
@@ -136,6 +172,9 @@ class TransactionalData:
     messages: dict[str, OutboxEntry] = field(default_factory=dict)
     journeys: dict[int, Journey] = field(default_factory=dict)
     journey_sends: list[JourneySend] = field(default_factory=list)
+    sms_outbox: list[SmsEntry] = field(default_factory=list)
+    sms_rejects: dict[str, SmsRejectRecord] = field(default_factory=dict)
+    """By E.164 number."""
     counter: int = 0
 
 

@@ -9,25 +9,34 @@
    not have reached Transactional; the message's ``metadata`` carries the notice id, so a repeat is
    visible there). ``done`` rows are never sent again, whatever their answer: a rejection (``unsub``,
    ``hard-bounce``…) is reported, never retried.
+
+SMS deliveries (channel ``sms``) go the same way, one ``messages/send-sms`` call per claimed batch of
+numbers sharing one text (``sms_group``); ``send-sms`` carries no metadata, so a repeated SMS after a
+crash shows only in the delivery's ``attempts``.
 """
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlmodel import Session, col
 
-from connector.core.notice_spec import NoticeSpec
-from connector.core.notices import NoticePlan, Route
+from connector.core.notice_spec import NoticeChannel, NoticeSpec, merge_text
+from connector.core.notices import NoticePlan, Recipient, Route, sms_group
 from connector.errors import ConsentSyncError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.mailchimp.gateway_settings import gateway_settings
 from connector.mailchimp.payloads import MemberOutcome
 from connector.mailchimp.transactional import TransactionalGateway
-from connector.mailchimp.transactional_payloads import DeliveryOutcome, NoticeMessage, NoticeRecipient
+from connector.mailchimp.transactional_payloads import (
+    DeliveryOutcome,
+    NoticeMessage,
+    NoticeRecipient,
+    SmsOutcome,
+)
 from connector.services.context import AppContext
 from connector.services.notice_lock import notice_send_lock
 from connector.services.notices import plan_notice_now, plan_summary, stored_spec
@@ -43,6 +52,17 @@ class NoticeSender(Protocol):
     def max_recipients_per_call(self) -> int: ...
 
     def send(self, message: NoticeMessage) -> list[DeliveryOutcome]: ...
+
+
+@runtime_checkable
+class SmsSender(Protocol):
+    """What sends one text to some numbers through Transactional's ``messages/send-sms``."""
+
+    def send_sms(self, text: str, numbers: Sequence[str], from_number: str) -> list[SmsOutcome]: ...
+
+
+SMS_PER_CALL = 10
+"""Numbers per ``send-sms`` call (``core.notices.SMS_RECIPIENTS_PER_CALL``: answered synchronously)."""
 
 
 class JourneyTrigger(Protocol):
@@ -166,6 +186,17 @@ def _send(
             done += len(batch)
             if progress is not None:
                 progress(done, remaining)
+    sms_from = ctx.settings.transactional.sms_from
+    if isinstance(sender, SmsSender) and sms_from is not None:
+        while batch := _claim(ctx, spec.id, Route.TRANSACTIONAL, SMS_PER_CALL, report, NoticeChannel.SMS):
+            for text, numbers in _sms_calls(spec, batch).items():
+                sms_outcomes = sender.send_sms(text, [c.phone or "" for c in numbers], sms_from)
+                _record(ctx, spec.id, numbers, _as_delivery(numbers, sms_outcomes), channel=NoticeChannel.SMS)
+                report.calls += 1
+                report.sent_now += len(numbers)
+                done += len(numbers)
+                if progress is not None:
+                    progress(done, remaining)
     configured = ctx.settings.audience(spec.audience)
     if journey is not None and configured.journey_id is not None and configured.journey_step_id is not None:
         while batch := _claim(ctx, spec.id, Route.JOURNEY, 1, report):
@@ -192,73 +223,135 @@ class _Claimed:
     email: str
     merge_vars: dict[str, str]
     again: bool
+    phone: str | None = None
 
 
 def _write_deliveries(session: Session, notice_id: str, plan: NoticePlan) -> None:
-    rows = {
-        d.contact_id: d
-        for d in session.execute(
-            select(NoticeDeliveryRow).where(col(NoticeDeliveryRow.notice_id) == notice_id)
-        ).scalars()
+    """One row per new recipient (one multi-row INSERT); pending rows the plan left out → skipped."""
+    d = NoticeDeliveryRow
+    known = {
+        (contact_id, channel): (state, seq)
+        for contact_id, channel, state, seq in session.execute(
+            select(col(d.contact_id), col(d.channel), col(d.state), col(d.seq)).where(
+                col(d.notice_id) == notice_id
+            )
+        )
     }
-    seq = max((d.seq for d in rows.values()), default=0)
-    planned = {r.contact_id for r in plan.recipients}
+    seq = max((s for _state, s in known.values()), default=0)
+    planned = {(r.contact_id, r.channel.value) for r in plan.recipients}
+    fresh = []
     for recipient in plan.recipients:
-        if recipient.contact_id in rows:
+        if (recipient.contact_id, recipient.channel.value) in known:
             continue
         seq += 1
-        session.add(
-            NoticeDeliveryRow(
-                notice_id=notice_id,
-                contact_id=recipient.contact_id,
-                seq=seq,
-                route=recipient.route.value,
-                why=recipient.why[:500],
-                email=recipient.email,
-                merge_vars=dict(recipient.merge_vars),
-                state="pending",
-            )
-        )
+        fresh.append(_delivery(notice_id, recipient, seq))
+    for start in range(0, len(fresh), 5_000):
+        session.execute(insert(d), fresh[start : start + 5_000])
     why_left = {left.contact_id: left.why for left in plan.left_out if left.contact_id}
-    for contact_id, row in rows.items():
-        if row.state == "pending" and contact_id not in planned:
-            row.state = "skipped"
-            row.why = f"left out at send time: {why_left.get(contact_id, 'no longer targeted')}"[:500]
-            row.done_at = plan.planned_at
+    skipped = [
+        {
+            "notice_id": notice_id,
+            "contact_id": contact_id,
+            "channel": channel,
+            "state": "skipped",
+            "why": f"left out at send time: {why_left.get(contact_id, 'no longer targeted')}"[:500],
+            "done_at": plan.planned_at,
+        }
+        for (contact_id, channel), (state, _seq) in known.items()
+        if state == "pending" and (contact_id, channel) not in planned
+    ]
+    if skipped:
+        session.execute(update(d), skipped)
 
 
-def _claim(ctx: AppContext, notice_id: str, route: Route, size: int, report: SendReport) -> list[_Claimed]:
-    """The next batch, claimed and committed before it is sent: rows an interrupted send claimed first."""
+def _delivery(notice_id: str, recipient: Recipient, seq: int) -> dict[str, object]:
+    sms = recipient.channel is NoticeChannel.SMS
+    return {
+        "notice_id": notice_id,
+        "contact_id": recipient.contact_id,
+        "channel": recipient.channel.value,
+        "seq": seq,
+        "route": recipient.route.value,
+        "why": recipient.why[:500],
+        "email": recipient.email,
+        "merge_vars": dict(recipient.merge_vars),
+        "state": "pending",
+        "attempts": 0,
+        "phone": recipient.phone if sms else None,
+        "sms_group": sms_group(recipient) if sms else None,
+    }
+
+
+def _claim(
+    ctx: AppContext,
+    notice_id: str,
+    route: Route,
+    size: int,
+    report: SendReport,
+    channel: NoticeChannel = NoticeChannel.EMAIL,
+) -> list[_Claimed]:
+    """The next batch, claimed and committed before it is sent: rows an interrupted send claimed first.
+    An SMS batch holds numbers of one text (the first pending one's ``sms_group``)."""
+    d = NoticeDeliveryRow
     with unit_of_work(ctx.engine) as session:
-        base = select(NoticeDeliveryRow).where(
-            col(NoticeDeliveryRow.notice_id) == notice_id, col(NoticeDeliveryRow.route) == route.value
+        base = select(
+            col(d.contact_id), col(d.email), col(d.merge_vars), col(d.phone), col(d.state), col(d.sms_group)
+        ).where(
+            col(d.notice_id) == notice_id,
+            col(d.route) == route.value,
+            col(d.channel) == channel.value,
         )
-        rows = list(
-            session.execute(
-                base.where(col(NoticeDeliveryRow.state) == "claimed")
-                .order_by(col(NoticeDeliveryRow.seq))
-                .limit(size)
-            ).scalars()
-        )
+        rows = list(session.execute(base.where(col(d.state) == "claimed").order_by(col(d.seq)).limit(size)))
         if not rows:
-            rows = list(
-                session.execute(
-                    base.where(col(NoticeDeliveryRow.state) == "pending")
-                    .order_by(col(NoticeDeliveryRow.seq))
-                    .limit(size)
-                ).scalars()
-            )
+            pending = base.where(col(d.state) == "pending").order_by(col(d.seq))
+            if channel is NoticeChannel.SMS:
+                first = session.execute(pending.limit(1)).first()
+                if first is not None:
+                    pending = pending.where(col(d.sms_group) == first.sms_group)
+            rows = list(session.execute(pending.limit(size)))
+        if not rows:
+            return []
         batch_id = str(uuid.uuid4())
+        session.execute(
+            update(d)
+            .where(
+                col(d.notice_id) == notice_id,
+                col(d.channel) == channel.value,
+                col(d.contact_id).in_([row.contact_id for row in rows]),
+            )
+            .values(state="claimed", batch_id=batch_id, claimed_at=ctx.now(), attempts=col(d.attempts) + 1)
+        )
         claimed = []
         for row in rows:
             again = row.state == "claimed"
             report.repeated += again
-            row.state = "claimed"
-            row.batch_id = batch_id
-            row.claimed_at = ctx.now()
-            row.attempts += 1
-            claimed.append(_Claimed(row.contact_id, row.email, dict(row.merge_vars), again))
+            claimed.append(_Claimed(row.contact_id, row.email, dict(row.merge_vars), again, row.phone))
     return claimed
+
+
+def _sms_calls(spec: NoticeSpec, batch: Sequence[_Claimed]) -> dict[str, list[_Claimed]]:
+    """The batch's numbers by the text each gets (one call per text), merged as the plan merged it."""
+    calls: dict[str, list[_Claimed]] = {}
+    for claimed in batch:
+        text = merge_text(spec.sms_body() or "", {**spec.merge_vars, **claimed.merge_vars})
+        calls.setdefault(text, []).append(claimed)
+    return calls
+
+
+def _as_delivery(batch: Sequence[_Claimed], outcomes: Sequence[SmsOutcome]) -> list[DeliveryOutcome]:
+    """SMS answers keyed like e-mail ones (by the recipient's key: here the number)."""
+    by_phone = {o.phone: o for o in outcomes}
+    found = []
+    for claimed in batch:
+        outcome = by_phone.get(claimed.phone or "")
+        if outcome is None:
+            found.append(DeliveryOutcome(claimed.phone or "", "invalid", "unanswered", None))
+            continue
+        status = (
+            outcome.status if outcome.status in ("sent", "queued", "scheduled", "rejected") else "invalid"
+        )
+        found.append(DeliveryOutcome(outcome.phone, status, outcome.reject_reason, outcome.message_id))  # type: ignore[arg-type]
+    return found
 
 
 def _message(spec: NoticeSpec, batch: Sequence[_Claimed]) -> NoticeMessage:
@@ -286,27 +379,30 @@ def _record(
     batch: Sequence[_Claimed],
     outcomes: Sequence[DeliveryOutcome],
     status: str | None = None,
+    channel: NoticeChannel = NoticeChannel.EMAIL,
 ) -> None:
-    """Every answer of one call, and its rows marked done, in one transaction."""
-    by_email = {o.email.strip().lower(): o for o in outcomes}
+    """Every answer of one call, and its rows marked done, in one transaction. Answers are matched by
+    address (by number for an SMS)."""
+    by_key = {o.email.strip().lower(): o for o in outcomes}
     now = ctx.now()
+    values = []
+    for claimed in batch:
+        key = claimed.phone if channel is NoticeChannel.SMS else claimed.email
+        outcome = by_key.get((key or "").strip().lower())
+        values.append(
+            {
+                "notice_id": notice_id,
+                "contact_id": claimed.contact_id,
+                "channel": channel.value,
+                "state": "done",
+                "done_at": now,
+                "status": (status or outcome.status) if outcome is not None else "unanswered",
+                "reject_reason": outcome.reject_reason if outcome is not None else None,
+                "message_id": outcome.message_id if outcome is not None else None,
+            }
+        )
     with unit_of_work(ctx.engine) as session:
-        for claimed in batch:
-            outcome = by_email.get(claimed.email.strip().lower())
-            session.execute(
-                update(NoticeDeliveryRow)
-                .where(
-                    col(NoticeDeliveryRow.notice_id) == notice_id,
-                    col(NoticeDeliveryRow.contact_id) == claimed.contact_id,
-                )
-                .values(
-                    state="done",
-                    done_at=now,
-                    status=(status or outcome.status) if outcome is not None else "unanswered",
-                    reject_reason=outcome.reject_reason if outcome is not None else None,
-                    message_id=outcome.message_id if outcome is not None else None,
-                )
-            )
+        session.execute(update(NoticeDeliveryRow), values)
 
 
 def _finish(ctx: AppContext, notice_id: str, report: SendReport) -> SendReport:
@@ -320,19 +416,20 @@ def _finish(ctx: AppContext, notice_id: str, report: SendReport) -> SendReport:
                 .group_by(col(NoticeDeliveryRow.status))
             ).all()
         )
-        waiting: dict[str, int] = dict(
-            session.execute(  # type: ignore[arg-type]
-                select(col(NoticeDeliveryRow.route), func.count())
-                .where(
-                    col(NoticeDeliveryRow.notice_id) == notice_id,
-                    col(NoticeDeliveryRow.state).in_(("pending", "claimed")),
-                )
-                .group_by(col(NoticeDeliveryRow.route))
-            ).all()
-        )
+        waiting: dict[str, int] = {}
+        for route, channel, count in session.execute(
+            select(col(NoticeDeliveryRow.route), col(NoticeDeliveryRow.channel), func.count())
+            .where(
+                col(NoticeDeliveryRow.notice_id) == notice_id,
+                col(NoticeDeliveryRow.state).in_(("pending", "claimed")),
+            )
+            .group_by(col(NoticeDeliveryRow.route), col(NoticeDeliveryRow.channel))
+        ):
+            key = "sms" if channel == NoticeChannel.SMS.value else str(route)
+            waiting[key] = waiting.get(key, 0) + int(count)
         report.totals = {str(k): int(v) for k, v in totals.items()}
-        report.waiting = {str(k): int(v) for k, v in waiting.items()}
-        sendable = {Route.TRANSACTIONAL.value, Route.JOURNEY.value}
+        report.waiting = waiting
+        sendable = {Route.TRANSACTIONAL.value, Route.JOURNEY.value, "sms"}
         if not sendable & set(report.waiting):
             notice.status = "sent"
             notice.sent_at = notice.sent_at or ctx.now()

@@ -5,36 +5,32 @@ Sending is :mod:`connector.services.notice_sending`.
 """
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import col
 
-from connector.core.identity import address_hash
-from connector.core.notice_spec import NoticeSpec, check_spec, spec_from_document
+from connector.core.notice_spec import NoticeChannel, NoticeSpec, check_spec, spec_from_document
 from connector.core.notices import (
-    MemberState,
     NoticeCandidate,
     NoticePlan,
     Route,
     RouteSettings,
     choose_route,
 )
-from connector.core.remote import MemberStatus, normalise_email
 from connector.errors import InputError, NotFoundError
 from connector.services.context import AppContext, Origin
+from connector.services.notice_candidates import (
+    load_candidates,
+    members_by_contact,
+    rejected_by_contact,
+)
 from connector.settings import Settings
 from connector.store.engine import unit_of_work
 from connector.store.facts import load_facts
 from connector.store.notice_tables import NoticeDeliveryRow, NoticeRow
-from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
-from connector.store.tables import ContactRow, RelationshipRow, SuppressionRow
-
-REJECT_LISTED = frozenset({"hard-bounce", "spam", "unsub", "custom"})
-"""Reject reasons Transactional keeps an address on its reject list for: sending again is refused."""
 
 
 def route_settings(
@@ -51,6 +47,7 @@ def route_settings(
         journey_ready=configured.journey_id is not None and configured.journey_step_id is not None,
         segments_mode=mode == "segments",
         max_recipients_per_call=min(per_call, settings.transactional.batch_size),
+        sms_ready=settings.transactional.api_key is not None and settings.transactional.sms_from is not None,
     )
 
 
@@ -99,92 +96,6 @@ def stored_spec(ctx: AppContext, notice_id: str) -> tuple[NoticeSpec, str]:
         return spec_from_document(row.spec), row.status
 
 
-def load_candidates(
-    session: Session, ctx: AppContext, spec: NoticeSpec
-) -> tuple[list[NoticeCandidate], frozenset[str]]:
-    """The contacts the target names, with their facts, their member in the audience's list and whether
-    Transactional rejected their address before; and the target's addresses of erased persons."""
-    target = spec.target
-    ids: set[str] = set()
-    relationships = col(RelationshipRow.contact_id)
-    if target.item is not None:
-        query = select(relationships).where(col(RelationshipRow.item) == target.item)
-        ids.update(session.execute(query).scalars())
-    for start in range(0, len(target.references), 500):
-        chunk = list(target.references[start : start + 500])
-        query = select(relationships).where(col(RelationshipRow.reference).in_(chunk))
-        ids.update(session.execute(query).scalars())
-    emails = sorted({normalise_email(e) for e in target.emails})
-    for start in range(0, len(emails), 500):
-        query = select(col(ContactRow.id)).where(col(ContactRow.email).in_(emails[start : start + 500]))
-        ids.update(session.execute(query).scalars())
-    contacts = _contacts(session, sorted(ids))
-    facts = load_facts(session, contacts, ctx.suppression_key)
-    members = _members(session, spec.audience, [c.id for c in contacts])
-    rejected = _rejected(session, [c.id for c in contacts])
-    candidates = [
-        NoticeCandidate(
-            facts=facts[c.id],
-            email=c.email,
-            first_name=c.first_name,
-            last_name=c.last_name,
-            member=members.get(c.id),
-            reject_reason=rejected.get(c.id),
-        )
-        for c in contacts
-    ]
-    known = {normalise_email(c.email) for c in contacts if c.email}
-    erased = _erased(session, ctx, [e for e in emails if e not in known])
-    return candidates, erased
-
-
-def _contacts(session: Session, ids: Sequence[str]) -> list[ContactRow]:
-    found: list[ContactRow] = []
-    for start in range(0, len(ids), 500):
-        query = select(ContactRow).where(col(ContactRow.id).in_(ids[start : start + 500]))
-        found.extend(session.execute(query).scalars())
-    return sorted(found, key=lambda c: c.id)
-
-
-def _members(session: Session, audience: str, ids: Sequence[str]) -> dict[str, MemberState]:
-    """The members of the list the audience is bound to (or the audience's rows if it is unbound)."""
-    state = session.get(AudienceStateRow, audience)
-    found: dict[str, MemberState] = {}
-    for start in range(0, len(ids), 500):
-        query = select(MirrorMemberRow).where(col(MirrorMemberRow.contact_id).in_(ids[start : start + 500]))
-        if state is not None and state.list_id is not None:
-            query = query.where(col(MirrorMemberRow.list_id) == state.list_id)
-        else:
-            query = query.where(col(MirrorMemberRow.audience) == audience)
-        for row in session.execute(query).scalars():
-            if row.contact_id is not None and not row.forgotten:
-                found[row.contact_id] = MemberState(MemberStatus(row.status), row.last_changed)
-    return found
-
-
-def _rejected(session: Session, ids: Sequence[str]) -> dict[str, str]:
-    """Contacts whose address Transactional rejected for a reason it keeps on its reject list."""
-    found: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
-        query = select(col(NoticeDeliveryRow.contact_id), col(NoticeDeliveryRow.reject_reason)).where(
-            col(NoticeDeliveryRow.contact_id).in_(ids[start : start + 500]),
-            col(NoticeDeliveryRow.reject_reason).in_(sorted(REJECT_LISTED)),
-        )
-        for contact_id, reason in session.execute(query):
-            found[contact_id] = reason
-    return found
-
-
-def _erased(session: Session, ctx: AppContext, emails: Sequence[str]) -> frozenset[str]:
-    if not emails:
-        return frozenset()
-    hashes = {address_hash(e, ctx.suppression_key): e for e in emails}
-    query = select(col(SuppressionRow.address_hash)).where(
-        col(SuppressionRow.address_hash).in_(list(hashes)), col(SuppressionRow.reason) == "erased"
-    )
-    return frozenset(hashes[h] for h in session.execute(query).scalars())
-
-
 def plan_summary(plan: NoticePlan) -> dict[str, Any]:
     """The plan as the JSON the store keeps and ``--json`` prints: no addresses, contact ids only."""
     return {
@@ -196,6 +107,7 @@ def plan_summary(plan: NoticePlan) -> dict[str, Any]:
         "total_calls": plan.total_calls,
         "left_out": [
             {"contact_id": left.contact_id, "reason": left.reason.value, "why": left.why}
+            | ({"channel": left.channel.value} if left.channel is not None else {})
             for left in plan.left_out
         ],
     }
@@ -211,6 +123,7 @@ def plan_document(plan: NoticePlan) -> dict[str, Any]:
         **summary,
         "recipients": [
             {"contact_id": r.contact_id, "email": r.email, "route": r.route.value, "why": r.why}
+            | ({"channel": "sms", "phone": r.phone, "text": r.text} if r.channel is NoticeChannel.SMS else {})
             for r in plan.recipients
         ],
     }
@@ -241,7 +154,9 @@ def notice_status(ctx: AppContext, notice_id: str) -> NoticeStatus:
         recipients = [
             {
                 "contact_id": d.contact_id,
+                "channel": d.channel,
                 "email": d.email,
+                "phone": d.phone,
                 "route": d.route,
                 "state": d.state,
                 "status": delivery_label(d),
@@ -276,8 +191,8 @@ def explain_route(ctx: AppContext, email: str) -> str:
     with unit_of_work(ctx.engine) as session:
         contact = require_contact(session, email)
         facts = load_facts(session, [contact], ctx.suppression_key)[contact.id]
-        member = _members(session, audience, [contact.id]).get(contact.id)
-        rejected = _rejected(session, [contact.id]).get(contact.id)
+        member = members_by_contact(session, audience, [contact.id]).get(contact.id)
+        rejected = rejected_by_contact(session, [contact.id], NoticeChannel.EMAIL).get(contact.id)
         candidate = NoticeCandidate(
             facts, contact.email, contact.first_name, contact.last_name, member, rejected
         )

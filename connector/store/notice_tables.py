@@ -34,7 +34,8 @@ class NoticeRow(SQLModel, table=True):
 
 
 class NoticeDeliveryRow(SQLModel, table=True):
-    """One recipient of one notice: sent at most once (``(notice_id, contact_id)`` is the key)."""
+    """One recipient of one notice by one channel: sent at most once (``(notice_id, contact_id,
+    channel)`` is the key)."""
 
     __tablename__ = "notice_deliveries"
     __table_args__ = (Index("ix_notice_deliveries_notice_id_state", "notice_id", "state"),)
@@ -45,6 +46,8 @@ class NoticeDeliveryRow(SQLModel, table=True):
         )
     )
     contact_id: str = Field(primary_key=True, max_length=36)
+    channel: str = Field(default="email", primary_key=True, max_length=8)
+    """``email`` or ``sms``."""
     seq: int = 0
     route: str = Field(max_length=16)
     why: str = Field(default="", max_length=500)
@@ -61,3 +64,7 @@ class NoticeDeliveryRow(SQLModel, table=True):
     reject_reason: str | None = Field(default=None, max_length=64)
     message_id: str | None = Field(default=None, max_length=64, index=True)
     attempts: int = 0
+    phone: str | None = Field(default=None, max_length=32)
+    """An SMS delivery's number (E.164)."""
+    sms_group: str | None = Field(default=None, max_length=16)
+    """An SMS delivery's text key: the numbers of one ``send-sms`` call share one text."""

@@ -17,4 +17,13 @@ def test_demo_runs_the_whole_story(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "the store recorded it: newsletter allowed = False" in out
     assert "Kari's tags in Mailchimp now: cs:transactional\n" in out
     assert "found 0 opt-outs the webhooks had missed" in out
+    assert (
+        "still reachable for transactional notices" not in out
+    )  # no campaign reaches an unsubscribed member
+    kari = "+ kari.nordmann@example.no: order TICKET-310 for CONCERT-OSLO-JAZZ"
+    assert kari in out
+    assert "via Mailchimp Transactional; unsubscribed from marketing in audience 'main'" in out
+    assert "Sent (cancellation, never marketing): 2 recipients in 1 call; notice sent." in out
+    assert "The sandbox's Transactional outbox, to Kari: \"Cancelled: CONCERT-OSLO-JAZZ on " in out
+    assert "Kari is in 0 of the 3 marketing segments." in out
     assert "@" not in result.stderr

@@ -192,3 +192,37 @@ def test_rejects_webhooks_and_domains_shapes(
     }
     assert bodies[6] == {"key": KEY, "id": "m1"}
     assert all(c.request.headers.get("Authorization") is None for c in rsps.calls)
+
+
+def test_send_sms_carries_one_text_to_the_numbers_and_answers_each(
+    rsps: responses.RequestsMock, gateway: TransactionalGateway
+) -> None:
+    rsps.post(
+        f"{BASE}/messages/send-sms.json",
+        json=[
+            {"to": "+4791234567", "from": "+4759440000", "status": "sent", "_id": "s1"},
+            {"to": "+4791234568", "from": "+4759440000", "status": "rejected", "reject_reason": "unsub"},
+        ],
+    )
+    numbers = ["+4791234567", "+4791234568", "+4791234569"]
+    outcomes = gateway.send_sms("Concert 99 is cancelled.", numbers, "+4759440000")
+    body = json.loads(rsps.calls[0].request.body or b"")
+    assert body == {
+        "key": KEY,
+        "message": {
+            "sms": {
+                "text": "Concert 99 is cancelled.",
+                "to": numbers,
+                "from": "+4759440000",
+                "consent": "onetime",
+            }
+        },
+        "async": False,
+    }
+    assert [(o.phone, o.status, o.reject_reason, o.message_id) for o in outcomes] == [
+        ("+4791234567", "sent", None, "s1"),
+        ("+4791234568", "rejected", "unsub", None),
+        ("+4791234569", "invalid", "unanswered", None),
+    ]
+    with pytest.raises(ValueError, match="at most 10"):
+        gateway.send_sms("t", [f"+479123{n:04d}" for n in range(11)], "+4759440000")

@@ -212,3 +212,44 @@ def test_sending_domains(client: Any, sandbox: SandboxHandle) -> None:
         "to": [{"email": "kari@example.no"}],
     }
     assert client.messages.send({"message": message})[0]["reject_reason"] == "unsigned"
+
+
+def sms_outbox(sandbox: SandboxHandle) -> list[dict[str, Any]]:
+    found = requests.get(f"{sandbox.root_url}/sandbox/transactional/sms-outbox", timeout=5).json()
+    return list(found["messages"])
+
+
+def test_send_sms_answers_each_number_and_lands_in_the_sms_outbox(
+    client: Any, sandbox: SandboxHandle
+) -> None:
+    sms = {"text": "Concert 99 is cancelled.", "to": ["+4791234567", "0047"], "from": "+4759440000"}
+    answers = conforms(
+        "/messages/send-sms", client.messages.send_sms({"message": {"sms": sms | {"consent": "onetime"}}})
+    )
+    assert [(a["to"], a["status"]) for a in answers] == [("+4791234567", "sent"), ("0047", "invalid")]
+    assert [(m["to"], m["text"], m["status"]) for m in sms_outbox(sandbox)] == [
+        ("+4791234567", "Concert 99 is cancelled.", "sent"),
+        ("0047", "Concert 99 is cancelled.", "invalid"),
+    ]
+    many = {**sms, "consent": "onetime", "to": [f"+4791230{n:03d}" for n in range(11)]}
+    queued = conforms("/messages/send-sms", client.messages.send_sms({"message": {"sms": many}}))
+    assert {(a["status"], a["queue_reason"]) for a in queued} == {("queued", "multiple recipients")}
+    with pytest.raises(ApiClientError) as raised:
+        client.messages.send_sms({"message": {"sms": sms}})  # no consent
+    assert raised.value.text["name"] == "ValidationError"
+
+
+def test_sms_rejects_refuse_sends_until_deleted(client: Any, sandbox: SandboxHandle) -> None:
+    added = conforms("/rejects/add-sms", client.rejects.add_sms({"phone": "+4791234567", "comment": "asked"}))
+    assert added == {"phone": "+4791234567", "added": True}
+    listed = conforms("/rejects/list-sms", client.rejects.list_sms({"phone": "+4791234567"}))
+    assert [(r["phone"], r["expired"]) for r in listed] == [("+4791234567", False)]
+    sms = {"text": "t", "to": ["+4791234567"], "from": "+4759440000", "consent": "onetime"}
+    (answer,) = client.messages.send_sms({"message": {"sms": sms}})
+    assert (answer["status"], answer["reject_reason"]) == ("rejected", "custom")
+    deleted = conforms("/rejects/delete-sms", client.rejects.delete_sms({"phone": "+4791234567"}))
+    assert deleted["deleted"] is True
+    assert client.messages.send_sms({"message": {"sms": sms}})[0]["status"] == "sent"
+    with pytest.raises(ApiClientError) as raised:
+        client.rejects.add_sms({"phone": "91234567"})
+    assert raised.value.text["name"] == "Invalid_Reject"
