@@ -44,19 +44,20 @@ def normalise_phone(text: str, default_region: str) -> str:
     return formatted
 
 
-MOBILE_TYPES = frozenset(
-    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
-)
-"""Number types an SMS can reach (``phonenumbers``' metadata; some countries do not tell them apart)."""
-
-
 def is_mobile(e164: str) -> bool:
-    """Whether an E.164 number is a mobile one (offline metadata); an unparsable one is not."""
+    """Whether an E.164 number is a mobile one (offline metadata); an unparsable one is not.
+
+    Mobile means ``MOBILE`` or ``FIXED_LINE_OR_MOBILE`` in ``phonenumbers``' metadata: some countries do
+    not tell the two apart, and an SMS can reach both.
+    """
+    import phonenumbers
+
+    mobile_types = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return False
-    return phonenumbers.number_type(number) in MOBILE_TYPES
+    return phonenumbers.number_type(number) in mobile_types
 
 
 def mask_phone(e164: str) -> str:
