@@ -8,6 +8,7 @@ import typer
 
 from connector.cli import (
     audience,
+    campaigns,
     config,
     consents,
     contacts,
@@ -75,3 +76,4 @@ app.command("daemon")(daemon_commands.daemon)
 app.command("run")(daemon_commands.run)
 app.command("sandbox")(sandbox.sandbox)
 app.add_typer(notices.notice_app, name="notice")
+app.add_typer(campaigns.campaigns_app, name="campaigns")
