@@ -11,6 +11,7 @@ from connector.cli import (
     campaigns,
     config,
     consents,
+    console,
     contacts,
     database,
     demo,
@@ -77,3 +78,4 @@ app.command("run")(daemon_commands.run)
 app.command("sandbox")(sandbox.sandbox)
 app.add_typer(notices.notice_app, name="notice")
 app.add_typer(campaigns.campaigns_app, name="campaigns")
+app.add_typer(console.console_app, name="console")

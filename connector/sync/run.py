@@ -28,6 +28,7 @@ from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
 from connector.settings import AudienceSettings, Settings
 from connector.store.engine import unit_of_work
+from connector.store.mirror_counts import mirror_counts
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
 from connector.store.tables import ContactRow
 from connector.sync.apply import ApplyOptions, ApplyReport, Progress, Step, apply_run
@@ -446,6 +447,11 @@ def _finish(
         assert run is not None
         run.status, run.finished_at = "done", ctx.now()
         run.report = {**run.report, **_applied_document(applied), "resumed": resumed}
+        members = mirror_counts(session, run.list_id)  # the console's chart of members per segment
+        run.report["members"] = {
+            "by_status": members.by_status,
+            "subscribed_by_tag": members.subscribed_by_tag,
+        }
         state = session.get(AudienceStateRow, run.audience) or AudienceStateRow(audience=run.audience)
         if run.watermark is not None:
             state.last_sync_at = run.watermark
