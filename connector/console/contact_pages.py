@@ -58,7 +58,7 @@ def _details(who: Viewer, email: str) -> dict[str, Any]:
         for o in exported["objections"]
     ]
     timeline += [
-        (str(h.get("at", h.get("changed_at", ""))), f"change {h.get('field', h.get('kind', ''))}")
+        (str(h.get("occurred_at", "")), f"{h.get('action')} by {h.get('actor')} ({h.get('source')})")
         for h in exported["history"]
     ]
     timeline.sort()

@@ -1,6 +1,6 @@
 """``/console/imports``: upload a CSV, read the dry-run report (encoding, delimiter, mapped columns,
 blocked and rejected rows with their line numbers), then apply it. The file and its reports are kept in
-the upload folder (``<sha256>.csv``, ``<sha256>.dry-run.json``, ``<sha256>.applied.json``)."""
+the upload folder (``<sha256>/<file name>``, ``dry-run.json`` and ``applied.json`` beside it)."""
 
 import hashlib
 import json
@@ -22,6 +22,7 @@ router = APIRouter(prefix="/imports")
 MAX_UPLOAD = 5 * 1024 * 1024
 UPLOADS = Path(tempfile.gettempdir()) / "consent-sync-console-uploads"
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def _report(who: Viewer, path: Path, apply: bool) -> dict[str, Any]:
@@ -30,9 +31,10 @@ def _report(who: Viewer, path: Path, apply: bool) -> dict[str, Any]:
 
     request = ImportRequest(paths=[path], apply=apply, operator=f"console:{who.user.name}")
     plan = run_import(who.ctx, request)
-    document = plan_document(plan, applied=apply)
-    kept = path.with_suffix(".applied.json" if apply else ".dry-run.json")
-    kept.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    text = json.dumps(plan_document(plan, applied=apply), indent=2, ensure_ascii=False, default=str)
+    text = text.replace(json.dumps(str(path.parent) + "/")[1:-1], "")  # "name.csv:3:E-post", not the folder
+    (path.parent / ("applied.json" if apply else "dry-run.json")).write_text(text, encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
     return document
 
 
@@ -80,8 +82,8 @@ async def upload(request: Request) -> Response:
         await run_in_threadpool(record, who, request, 422)
         return _page(request, who, 422, error=f"{file.filename}: {problem}; nothing was imported")
     sha = hashlib.sha256(data).hexdigest()
-    UPLOADS.mkdir(parents=True, exist_ok=True)
-    path = UPLOADS / f"{sha}.csv"
+    path = UPLOADS / sha / _SAFE.sub("_", Path(file.filename).name)[-100:]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     try:
         report = await run_in_threadpool(_report, who, path, False)
@@ -101,8 +103,9 @@ async def apply(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     sha = str(form.get("sha", ""))
-    path = UPLOADS / f"{sha}.csv"
-    if not _SHA.match(sha) or not path.exists():
+    found = [p for p in (UPLOADS / sha).glob("*") if p.suffix != ".json"] if _SHA.match(sha) else []
+    path = found[0] if found else UPLOADS / "missing"
+    if not found:
         return _page(request, who, 404, error="that upload is gone; upload the file again")
     try:
         report = await run_in_threadpool(_report, who, path, True)

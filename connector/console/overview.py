@@ -60,10 +60,10 @@ def overview(ctx: AppContext) -> list[AudienceOverview]:
             item.transactional_only = counts.by_status.get("transactional", 0)
             runs = col(SyncRunRow.audience) == audience.name
             latest = select(SyncRunRow).where(runs).order_by(col(SyncRunRow.started_at).desc())
-            item.last_sync = session.exec(latest.where(col(SyncRunRow.kind) == "sync").limit(1)).first()  # type: ignore[call-overload]
-            item.last_reconcile = session.exec(  # type: ignore[call-overload]
+            item.last_sync = session.execute(latest.where(col(SyncRunRow.kind) == "sync").limit(1)).scalar()
+            item.last_reconcile = session.execute(
                 latest.where(col(SyncRunRow.kind) == "reconcile").limit(1)
-            ).first()
+            ).scalar()
             if item.last_reconcile is not None:
                 item.drift = int((item.last_reconcile.report or {}).get("drift", 0) or 0)
             since = state.last_sync_at if state else None
@@ -78,7 +78,7 @@ def overview(ctx: AppContext) -> list[AudienceOverview]:
             ).scalar_one()
             item.campaigns = session.get(CampaignCheckRow, audience.name)
             done = latest.where(col(SyncRunRow.kind) == "sync", col(SyncRunRow.status) == "done")
-            for run in session.exec(done.limit(CHART_RUNS)).all():  # type: ignore[call-overload]
+            for run in session.execute(done.limit(CHART_RUNS)).scalars():
                 members = (run.report or {}).get("members") or {}
                 tags = members.get("subscribed_by_tag") or {}
                 point = {p: int(tags.get(mapping.purpose_tag(p), 0)) for p in mapping.purposes}
