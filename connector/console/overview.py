@@ -1,5 +1,10 @@
 """The overview of every audience, from aggregate SQL only: counts grouped in the database, a handful of
-recent runs, and the campaign guard's last check. No member or contact row is loaded."""
+recent runs, and the campaign guard's last check. No member or contact row is loaded.
+
+Members by status and by segment are the counts the last sync took when it finished (one grouped scan of
+the mirror then, :mod:`connector.store.mirror_counts`), so the page does not scan a large mirror on every
+view; an audience no sync has counted yet is counted on the spot.
+"""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +44,8 @@ class AudienceOverview:
     attention: list[str] = field(default_factory=list)
     campaigns: CampaignCheckRow | None = None
     chart: list[tuple[datetime, dict[str, int]]] = field(default_factory=list)
+    counted_at: datetime | None = None
+    """When the member counts were taken: the last sync's end (its counts), or ``None`` for counted now."""
 
 
 def overview(ctx: AppContext) -> list[AudienceOverview]:
@@ -51,15 +58,20 @@ def overview(ctx: AppContext) -> list[AudienceOverview]:
             state = session.get(AudienceStateRow, audience.name)
             list_id = (state.list_id if state else None) or audience.list_id
             item = AudienceOverview(audience.name, list_id, inbox=inbox)
-            counts = mirror_counts(session, list_id)
-            item.by_status = counts.by_status
-            item.members = counts.total
-            item.marketing = {
-                p: counts.subscribed_by_tag.get(mapping.purpose_tag(p), 0) for p in mapping.purposes
-            }
-            item.transactional_only = counts.by_status.get("transactional", 0)
             runs = col(SyncRunRow.audience) == audience.name
             latest = select(SyncRunRow).where(runs).order_by(col(SyncRunRow.started_at).desc())
+            done = latest.where(col(SyncRunRow.kind) == "sync", col(SyncRunRow.status) == "done")
+            counted = session.execute(done.limit(1)).scalar()
+            by_status, by_tag = _counted(counted)
+            if by_status is None:  # no sync has counted its members yet: count them now
+                counts = mirror_counts(session, list_id)
+                by_status, by_tag = counts.by_status, counts.subscribed_by_tag
+            elif counted is not None:
+                item.counted_at = counted.finished_at
+            item.by_status = by_status
+            item.members = sum(by_status.values())
+            item.marketing = {p: by_tag.get(mapping.purpose_tag(p), 0) for p in mapping.purposes}
+            item.transactional_only = by_status.get("transactional", 0)
             item.last_sync = session.execute(latest.where(col(SyncRunRow.kind) == "sync").limit(1)).scalar()
             item.last_reconcile = session.execute(
                 latest.where(col(SyncRunRow.kind) == "reconcile").limit(1)
@@ -77,7 +89,6 @@ def overview(ctx: AppContext) -> list[AudienceOverview]:
                 select(func.count()).where(runs, col(SyncRunRow.status).in_(("failed", "refused")))
             ).scalar_one()
             item.campaigns = session.get(CampaignCheckRow, audience.name)
-            done = latest.where(col(SyncRunRow.kind) == "sync", col(SyncRunRow.status) == "done")
             for run in session.execute(done.limit(CHART_RUNS)).scalars():
                 members = (run.report or {}).get("members") or {}
                 tags = members.get("subscribed_by_tag") or {}
@@ -96,6 +107,16 @@ def overview(ctx: AppContext) -> list[AudienceOverview]:
             item.attention.append(f"webhook events not applied: {inbox['failed']}")
         found.append(item)
     return found
+
+
+def _counted(run: SyncRunRow | None) -> tuple[dict[str, int] | None, dict[str, int]]:
+    """The member counts the sync run took when it finished (grouped in the database then)."""
+    members = ((run.report or {}).get("members") if run is not None else None) or {}
+    by_status = members.get("by_status")
+    if not isinstance(by_status, dict):
+        return None, {}
+    tags = members.get("subscribed_by_tag") or {}
+    return {str(k): int(v) for k, v in by_status.items()}, {str(k): int(v) for k, v in tags.items()}
 
 
 def _inbox(ctx: AppContext, now: datetime) -> dict[str, Any]:

@@ -64,6 +64,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "started": ("Startet", "Started"),
     "plan": ("Plan", "Plan"),
     "language": ("English", "Norsk"),
+    "counted_at": ("Talt ved siste synkronisering,", "Counted at the last sync,"),
 }
 
 
