@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from connector.console import contact_pages, import_pages, run_pages
+from connector.console import contact_pages, import_pages, notice_pages, run_pages
 from connector.console.chart import members_chart
 from connector.console.overview import overview
 from connector.console.pages import (
@@ -99,5 +99,5 @@ def _check_all(who: Viewer) -> None:
             check_audience_campaigns(who.ctx, gateway, audience.name)
 
 
-for module in (contact_pages, run_pages, import_pages):
+for module in (contact_pages, run_pages, import_pages, notice_pages):
     router.include_router(module.router)

@@ -64,6 +64,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "started": ("Startet", "Started"),
     "plan": ("Plan", "Plan"),
     "language": ("English", "Norsk"),
+    "notices": ("Varsler", "Notices"),
+    "notice_id": ("Varselets id", "Notice id"),
+    "item": ("Gjelder (f.eks. konsert-id)", "About (e.g. the concert's id)"),
+    "emails": ("Eller e-postadresser, én per linje", "Or e-mail addresses, one a line"),
+    "subject": ("Emne", "Subject"),
+    "text": ("Tekst", "Text"),
+    "send": ("Send", "Send"),
+    "confirm_send": ("Jeg bekrefter utsendelsen", "I confirm the send"),
     "counted_at": ("Talt ved siste synkronisering,", "Counted at the last sync,"),
 }
 

@@ -446,12 +446,9 @@ def _finish(
         run = session.get(SyncRunRow, run_id)
         assert run is not None
         run.status, run.finished_at = "done", ctx.now()
-        run.report = {**run.report, **_applied_document(applied), "resumed": resumed}
-        members = mirror_counts(session, run.list_id)  # the console's chart of members per segment
-        run.report["members"] = {
-            "by_status": members.by_status,
-            "subscribed_by_tag": members.subscribed_by_tag,
-        }
+        members = mirror_counts(session, run.list_id)  # the console's counts and chart of members
+        counted = {"by_status": members.by_status, "subscribed_by_tag": members.subscribed_by_tag}
+        run.report = {**run.report, **_applied_document(applied), "resumed": resumed, "members": counted}
         state = session.get(AudienceStateRow, run.audience) or AudienceStateRow(audience=run.audience)
         if run.watermark is not None:
             state.last_sync_at = run.watermark

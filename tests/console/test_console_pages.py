@@ -73,3 +73,37 @@ def test_resync_an_audience_dry_run_then_apply(app_client: TestClient, console_c
     with unit_of_work(console_ctx.engine) as session:
         routes = session.exec(select(AdminAuditRow.route).where(AdminAuditRow.actor == "console:admin")).all()
     assert any("reason=shop closed" in r for r in routes)
+
+
+def test_a_marketer_plans_a_notice_and_a_viewer_may_not(console_ctx: AppContext) -> None:
+    from dataclasses import replace
+
+    from connector.api.app import create_app
+    from tests.api.conftest import with_sections
+    from tests.sync.support import account
+
+    account(console_ctx, "ola@example.no")
+    settings = with_sections(console_ctx.settings, transactional={"from_email": "billett@example.no"})
+    with TestClient(
+        create_app(replace(console_ctx, settings=settings)), base_url="http://127.0.0.1"
+    ) as client:
+        _notice(client)
+
+
+def _notice(app_client: TestClient) -> None:
+    assert sign_in(app_client, "viewer") == 303
+    assert app_client.get("/console/notices").status_code == 403
+    assert sign_in(app_client, "marketer") == 303
+    token = csrf_of(app_client.get("/console/notices").text)
+    data = {
+        "notice_id": "pw-reset-1",
+        "kind": "account",
+        "emails": "ola@example.no\n",
+        "subject": "Hei",
+        "text": "Ny kode",
+        "csrf": token,
+    }
+    planned = app_client.post("/console/notices/plan", data=data)
+    assert planned.status_code == 200, planned.text.split('alert">')[-1][:300]
+    assert "ola@example.no" in planned.text
+    assert "pw-reset-1" in planned.text
