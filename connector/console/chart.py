@@ -29,6 +29,10 @@ def members_chart(points: Sequence[tuple[datetime, dict[str, int]]], title: str)
         colour = COLOURS[index % len(COLOURS)]
         xy = " ".join(f"{PAD + i * step:.1f},{y(c.get(purpose, 0)):.1f}" for i, (_, c) in enumerate(points))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{xy}"/>')
+        parts.extend(
+            f'<circle cx="{PAD + i * step:.1f}" cy="{y(c.get(purpose, 0)):.1f}" r="3" fill="{colour}"/>'
+            for i, (_, c) in enumerate(points)
+        )
         parts.append(
             f'<text x="{WIDTH - PAD - 110}" y="{PAD + 12 * index}" font-size="11" fill="{colour}">'
             f"{escape(purpose)}: {points[-1][1].get(purpose, 0)}</text>"
