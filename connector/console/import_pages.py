@@ -116,6 +116,15 @@ async def apply(request: Request) -> Response:
     return _page(request, who, report=report, sha=None)
 
 
+def waiting_imports() -> int:
+    """Uploads whose dry-run report was read but that were never applied (they need a person)."""
+    if not UPLOADS.is_dir():
+        return 0
+    return sum(
+        1 for d in UPLOADS.iterdir() if (d / "dry-run.json").exists() and not (d / "applied.json").exists()
+    )
+
+
 def _too_big() -> str:
     return f"the file is larger than {MAX_UPLOAD // (1024 * 1024)} MB; nothing was imported"
 

@@ -107,3 +107,15 @@ def _notice(app_client: TestClient) -> None:
     assert planned.status_code == 200, planned.text.split('alert">')[-1][:300]
     assert "ola@example.no" in planned.text
     assert "pw-reset-1" in planned.text
+
+
+def test_an_import_read_but_not_applied_needs_a_person(app_client: TestClient) -> None:
+    assert sign_in(app_client, "marketer") == 303
+    token = csrf_of(app_client.get("/console/imports").text)
+    body = b"E-post;Fornavn\nventer@example.no;Vera\nikke-en-adresse;Nils\n"
+    read = app_client.post(
+        "/console/imports/upload", data={"csrf": token}, files={"file": ("venter.csv", body, "text/csv")}
+    )
+    assert read.status_code == 200
+    assert "venter.csv:3:E-post" in read.text
+    assert "imports waiting for apply" in app_client.get("/console").text
