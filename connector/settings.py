@@ -196,6 +196,8 @@ class ScheduleSettings(_Section):
     """How often a follower tries to become the scheduler leader (and the leader checks its lock)."""
     misfire_grace_seconds: int = Field(default=300, ge=1)
     """A job that could not start on time still runs if it is at most this late."""
+    campaign_check_interval_seconds: int = Field(default=900, ge=60)
+    """How often the leader checks every audience's unsent campaigns (the campaign guard)."""
 
 
 class WebhookSettings(_Section):

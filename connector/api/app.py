@@ -23,6 +23,7 @@ from connector.api.capture_cors import CaptureCors
 from connector.api.inbox_writer import InboxWriter
 from connector.api.metrics import build_metrics
 from connector.api.webhook_asgi import ServiceApp
+from connector.console.web import router as console_router
 from connector.core.signatures import TokenConfigError, parse_admin_tokens
 from connector.doctor import diagnose_mailchimp
 from connector.doctor.cache import DoctorCache
@@ -67,7 +68,7 @@ def create_app(ctx: AppContext, doctor: DoctorCache | None = None) -> FastAPI:
     if ctx.settings.consent_capture.audience is not None:
         ctx.settings.audience(ctx.settings.consent_capture.audience)  # refuse an unknown audience
     routers = (webhooks.router, transactional_webhooks.router, admin.router, admin_notices.router)
-    for router in (*routers, consents.router, preferences.router, health.router):
+    for router in (*routers, consents.router, preferences.router, health.router, console_router):
         app.include_router(router)
     app.add_middleware(AdminAudit)
     app.add_middleware(CaptureCors, origins=ctx.settings.consent_capture.allowed_origins)

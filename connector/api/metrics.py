@@ -24,6 +24,7 @@ from sqlmodel import col
 
 from connector.mailchimp.metrics import GatewayTotalsCollector, forward_totals_to_multiprocess
 from connector.services.context import AppContext
+from connector.store.console_tables import CampaignCheckRow
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
 
@@ -142,7 +143,15 @@ class _StoreCollector(Collector):
             "Members whose opt-out, bounce or deletion a reconcile held back (inbound guard), by audience.",
             labels=["audience"],
         )
+        campaigns = GaugeMetricFamily(
+            "consent_sync_flagged_campaigns",
+            "Unsent campaigns the last campaign guard check flagged, by audience.",
+            labels=["audience"],
+        )
         with unit_of_work(self._ctx.engine) as session:
+            checks = select(col(CampaignCheckRow.audience), col(CampaignCheckRow.flagged))
+            for audience, count in session.execute(checks):
+                campaigns.add_metric([audience], count)
             by_run = select(col(SyncRunRow.kind), col(SyncRunRow.status), func.count())
             for kind, status, count in session.execute(
                 by_run.group_by(col(SyncRunRow.kind), col(SyncRunRow.status))
@@ -157,3 +166,4 @@ class _StoreCollector(Collector):
         yield runs
         yield operations
         yield held
+        yield campaigns

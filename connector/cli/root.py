@@ -122,6 +122,13 @@ COMMANDS: dict[str, Entry] = {
     "preferences": Entry(
         "connector.cli.preferences:preferences_app", "The self-service privacy page: personal links."
     ),
+    "campaigns": Entry(
+        "connector.cli.campaigns:campaigns_app",
+        "The campaign guard: campaigns that would reach people who may only get notices.",
+    ),
+    "console": Entry(
+        "connector.cli.console:console_app", "The web console under /console: its users and their roles."
+    ),
 }
 
 

@@ -24,6 +24,7 @@ class DaemonMetrics:
     plan_size: Gauge
     drift: Gauge
     inbound_held: Gauge
+    flagged_campaigns: Gauge
     runs: Counter
     calls: Counter
     errors: Counter
@@ -51,6 +52,10 @@ class DaemonMetrics:
             inbound_held=gauge(
                 "last_reconcile_held_members",
                 "Members whose opt-out, bounce or deletion the last reconcile held back (inbound guard)",
+            ),
+            flagged_campaigns=gauge(
+                "campaign_guard_flagged",
+                "Unsent campaigns whose recipients are not only our marketing segments (campaign guard)",
             ),
             runs=counter(
                 "daemon_sync_runs_total", "Sync runs by outcome (done, stopped)", ("audience", "outcome")

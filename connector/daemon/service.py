@@ -3,7 +3,8 @@
 Jobs on every replica: ``sync-requests:<audience>`` (claim a queued request, sync). Jobs the leader adds
 when it takes over and drops when it loses the lock: ``sync-schedule`` (queue every audience, at once and
 then every ``sync_interval_seconds``), ``reconcile:<audience>`` (incremental, every
-``reconcile_interval_seconds``), ``reconcile-full:<audience>`` (``full_reconcile_cron``) and
+``reconcile_interval_seconds``), ``reconcile-full:<audience>`` (``full_reconcile_cron``),
+``campaign-guard:<audience>`` (every ``campaign_check_interval_seconds``) and
 ``housekeeping`` (``housekeeping_cron``). Every job: ``max_instances=1``, coalesced, with misfire grace.
 """
 
@@ -151,6 +152,12 @@ class Daemon:
             jobs.append(LeaderJob(f"reconcile:{name}", self.worker.reconcile, every, (name, False)))
             nightly = _cron(schedule.full_reconcile_cron)
             jobs.append(LeaderJob(f"reconcile-full:{name}", self.worker.reconcile, nightly, (name, True)))
+            guard = IntervalTrigger(seconds=schedule.campaign_check_interval_seconds)
+            jobs.append(
+                LeaderJob(
+                    f"campaign-guard:{name}", self.worker.check_campaigns, guard, (name,), starts_now=True
+                )
+            )
         return jobs
 
 

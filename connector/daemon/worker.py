@@ -17,6 +17,7 @@ from connector.daemon.requests import claim_request, request_sync
 from connector.errors import ListMovedError, PlanRefusedError, SyncBusyError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
+from connector.sync.campaigns import check_audience_campaigns
 from connector.sync.reconcile import reconcile_audience
 from connector.sync.repermission_answers import expire_due
 from connector.sync.run import SyncReport, sync_audience
@@ -83,6 +84,20 @@ class Worker:
         log.info("reconcile.run.finished", **report.document(), full=full)
         if report.opted_out or report.cleaned or report.drift:
             request_sync(self.ctx.engine, audience, self.ctx.now())
+
+    def check_campaigns(self, audience: str) -> None:
+        """The campaign guard's tick: flagged campaigns go to the metric and, if any, a warning."""
+        if self.should_stop():
+            return
+        try:
+            check = check_audience_campaigns(self.ctx, self.gateway, audience)
+        except Exception as exc:
+            self._failed("campaign-guard", audience, exc)
+            return
+        self.metrics.flagged_campaigns.labels(audience).set(len(check.flagged))
+        if check.flagged:
+            ids = [f.campaign_id for f in check.flagged]
+            log.warning("campaigns.flagged", audience=audience, campaigns=ids)
 
     def keep_house(self) -> None:
         try:

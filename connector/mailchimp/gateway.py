@@ -13,6 +13,7 @@ from connector.errors import ConfigError
 from connector.mailchimp.account import AccountCalls
 from connector.mailchimp.audiences import AudienceCalls
 from connector.mailchimp.batches import BatchCalls
+from connector.mailchimp.campaigns import CampaignCalls
 from connector.mailchimp.connections import ConnectionCap, shared_cap
 from connector.mailchimp.journeys import JourneyCalls
 from connector.mailchimp.members import MemberCalls
@@ -23,7 +24,7 @@ from connector.settings import MailchimpSettings
 _DATA_CENTRE = re.compile(r"^[a-z]{2,}[0-9]+$")
 
 
-class MailchimpGateway(AccountCalls, AudienceCalls, MemberCalls, BatchCalls, JourneyCalls):
+class MailchimpGateway(AccountCalls, AudienceCalls, MemberCalls, BatchCalls, JourneyCalls, CampaignCalls):
     """Typed Mailchimp Marketing API calls with pooling, a connection cap, retries and counters."""
 
     def __init__(

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from connector.sandbox import (
     api_batches,
+    api_campaigns,
     api_journeys,
     api_lists,
     api_members,
@@ -64,6 +65,8 @@ def create_app(state: SandboxState, knobs: SandboxKnobs, *, seed: int | None = N
         app.include_router(module.router)
     for extra in (api_journeys, transactional_api, transactional_sandbox):
         app.include_router(extra.router)
+    app.include_router(api_campaigns.router)
+    app.include_router(api_campaigns.sandbox_router)
     app.add_middleware(ApiGuard, runtime=runtime)
     return app
 

@@ -39,4 +39,8 @@ class SnapshotStore:
         if row is None:
             return None
         data = pickle.loads(row[0])  # noqa: S301 - the sandbox's own state file, not untrusted input
-        return data if isinstance(data, StateData) else None
+        if not isinstance(data, StateData):
+            return None
+        if not hasattr(data, "campaigns"):  # a snapshot from before the sandbox kept campaigns
+            data.campaigns = {}
+        return data

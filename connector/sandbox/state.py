@@ -101,6 +101,26 @@ class Audience:
 
 
 @dataclass
+class CampaignRecord:
+    """A campaign as a marketer left it in Mailchimp's UI: its audience, status and recipients.
+
+    ``segment_opts`` is Mailchimp's ``recipients.segment_opts`` (``saved_segment_id``, ``match``,
+    ``conditions``, ``prebuilt_segment_id``); ``None`` sends to the whole audience.
+    """
+
+    id: str
+    web_id: int
+    list_id: str
+    status: str
+    type: str
+    title: str
+    subject_line: str
+    create_time: datetime
+    segment_opts: dict[str, Any] | None = None
+    send_time: datetime | None = None
+
+
+@dataclass
 class BatchRecord:
     id: str
     status: str
@@ -132,6 +152,7 @@ class StateData:
     batches: dict[str, BatchRecord] = field(default_factory=dict)
     confirmations: list[Confirmation] = field(default_factory=list)
     counter: int = 0
+    campaigns: dict[str, CampaignRecord] = field(default_factory=dict)
 
 
 class SandboxState:

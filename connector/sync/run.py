@@ -33,6 +33,7 @@ from connector.services.preference_links import (
 )
 from connector.settings import AudienceSettings, Settings
 from connector.store.engine import unit_of_work
+from connector.store.mirror_counts import mirror_counts
 from connector.store.sync_tables import AudienceStateRow, PlanOperationRow, SyncRunRow
 from connector.sync.apply import Applier, ApplyOptions, ApplyReport, Progress, Step, apply_run
 from connector.sync.audience import AudienceTarget, ensure_audience
@@ -548,7 +549,15 @@ def _finish(
         run = session.get(SyncRunRow, run_id)
         assert run is not None
         run.status, run.finished_at = "done", ctx.now()
-        run.report = {**run.report, **_applied_document(applied), "resumed": resumed, **(extra or {})}
+        members = mirror_counts(session, run.list_id)  # the console's counts and chart of members
+        counted = {"by_status": members.by_status, "subscribed_by_tag": members.subscribed_by_tag}
+        run.report = {
+            **run.report,
+            **_applied_document(applied),
+            "resumed": resumed,
+            "members": counted,
+            **(extra or {}),
+        }
         state = session.get(AudienceStateRow, run.audience) or AudienceStateRow(audience=run.audience)
         if run.watermark is not None:
             state.last_sync_at = run.watermark

@@ -5,6 +5,7 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import connector.store.capture_tables  # public capture's rate limits (registered by import)
+import connector.store.console_tables  # console users, campaign checks (registered by import)
 import connector.store.http_tables  # HTTP service tables (registered on the metadata by import)
 import connector.store.import_tables  # applied imports (registered on the metadata by import)
 import connector.store.notice_tables  # transactional notices (registered on the metadata by import)

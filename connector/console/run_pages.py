@@ -1,0 +1,169 @@
+"""``/console/runs``: the history of runs, one run's report and plan as readable lines, and a resync of an
+audience: the dry-run plan first, then apply (``allow-destructive`` only for admins, with a reason)."""
+
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Request
+from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from connector.console.pages import Viewer, form_of, record, render, viewer
+from connector.core.console_roles import Permission
+from connector.errors import ConsentSyncError
+from connector.store.engine import unit_of_work
+from connector.store.sync_tables import PlanOperationRow, SyncRunRow
+
+router = APIRouter(prefix="/runs")
+log = structlog.get_logger("connector.console")
+SHOWN = 50
+PLAN_LINES = 500
+
+
+def _history(who: Viewer) -> list[SyncRunRow]:
+    with unit_of_work(who.ctx.engine) as session:
+        query = select(SyncRunRow).order_by(col(SyncRunRow.started_at).desc()).limit(SHOWN)
+        return list(session.exec(query).all())
+
+
+def _run(who: Viewer, run_id: str) -> tuple[SyncRunRow | None, list[str]]:
+    from connector.sync.explain import describe
+    from connector.sync.stored_plan import decode
+
+    with unit_of_work(who.ctx.engine) as session:
+        run = session.get(SyncRunRow, run_id)
+        query = (
+            select(PlanOperationRow)
+            .where(col(PlanOperationRow.run_id) == run_id)
+            .order_by(col(PlanOperationRow.seq))
+            .limit(PLAN_LINES)
+        )
+        lines = [
+            f"{op.state:8} member {op.subscriber_hash[:8]}: {describe(decode(op))}"
+            for op in session.exec(query).all()
+        ]
+    return run, lines
+
+
+@router.get("")
+async def runs_page(request: Request) -> Response:
+    who = await viewer(request, Permission.READ)
+    if isinstance(who, Response):
+        return who
+    runs = await run_in_threadpool(_history, who)
+    return render(
+        request,
+        who.session,
+        "runs.html",
+        user=who.user,
+        runs=runs,
+        planned=None,
+        audiences=[a.name for a in who.ctx.settings.audiences],
+        may_resync=who.may(Permission.RESYNC),
+        may_destroy=who.may(Permission.DESTRUCTIVE),
+    )
+
+
+@router.get("/{run_id}")
+async def run_page(request: Request, run_id: str) -> Response:
+    who = await viewer(request, Permission.READ)
+    if isinstance(who, Response):
+        return who
+    run, lines = await run_in_threadpool(_run, who, run_id)
+    if run is None:
+        return render(request, who.session, "problem.html", status=404, user=who.user, message="no such run")
+    return render(request, who.session, "run.html", user=who.user, run=run, lines=lines)
+
+
+def _options(who: Viewer, form: dict[str, Any]) -> tuple[str, bool, str]:
+    from connector.errors import InputError
+
+    audience = str(form.get("audience", "")) or who.ctx.settings.audiences[0].name
+    who.ctx.settings.audience(audience)
+    destructive = form.get("allow_destructive") == "yes"
+    reason = str(form.get("reason", "")).strip()
+    if destructive and not who.may(Permission.DESTRUCTIVE):
+        raise InputError("allow_destructive", "only an admin may allow a destructive plan; nothing was done")
+    if destructive and not reason:
+        raise InputError("reason", "give the reason for allowing a destructive plan; nothing was done")
+    return audience, destructive, reason
+
+
+def _plan(who: Viewer, form: dict[str, Any]) -> dict[str, Any]:
+    from connector.sync.explain import render as render_plan
+    from connector.sync.run import plan_audience
+
+    audience, destructive, reason = _options(who, form)
+    planned = plan_audience(who.ctx, audience, allow_destructive=destructive)
+    return {
+        "audience": audience,
+        "destructive": destructive,
+        "reason": reason,
+        "lines": render_plan(planned.plan, planned.emails)[:PLAN_LINES],
+        "violations": list(planned.safety.violations),
+        "refused": not planned.safety.ok,
+    }
+
+
+def _apply(who: Viewer, form: dict[str, Any]) -> dict[str, Any]:
+    from connector.sync.connect import open_gateway
+    from connector.sync.run import sync_audience
+
+    audience, destructive, reason = _options(who, form)
+    if destructive:
+        log.warning("console.destructive_allowed", user=who.user.name, audience=audience, reason=reason[:200])
+    with open_gateway(who.ctx.settings.mailchimp) as gateway:
+        report = sync_audience(who.ctx, gateway, audience, allow_destructive=destructive)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "nothing to change"
+    return {
+        "audience": audience,
+        "destructive": destructive,
+        "reason": reason,
+        "lines": [
+            f"run {report.run_id}: {counts}; {report.applied.done} done, {report.applied.rejected} rejected"
+        ],
+        "violations": [],
+        "refused": False,
+        "applied": True,
+    }
+
+
+async def _step(request: Request, work: Any) -> Response:
+    who = await viewer(request, Permission.RESYNC)
+    if isinstance(who, Response):
+        return who
+    form = await form_of(request, who)
+    if isinstance(form, Response):
+        return form
+    try:
+        planned = await run_in_threadpool(work, who, form)
+    except ConsentSyncError as exc:
+        await run_in_threadpool(record, who, request, 422)
+        return render(request, who.session, "problem.html", status=422, user=who.user, message=str(exc))
+    note = f"audience={planned['audience']}"
+    if planned["destructive"]:
+        note += f" allow-destructive reason={planned['reason']}"
+    await run_in_threadpool(record, who, request, 200, note)
+    runs = await run_in_threadpool(_history, who)
+    return render(
+        request,
+        who.session,
+        "runs.html",
+        user=who.user,
+        runs=runs,
+        planned=planned,
+        audiences=[a.name for a in who.ctx.settings.audiences],
+        may_resync=True,
+        may_destroy=who.may(Permission.DESTRUCTIVE),
+    )
+
+
+@router.post("/plan")
+async def plan(request: Request) -> Response:
+    return await _step(request, _plan)
+
+
+@router.post("/apply")
+async def apply(request: Request) -> Response:
+    return await _step(request, _apply)
