@@ -228,6 +228,9 @@ class StreamedRun:
             self.erasure_keys = frozenset(
                 () if self.state.contact_only else (e.subscriber_hash for e in self._erasures(session))
             )
+            self.held = held_members(session, audience.name)  # asked by a re-permission campaign
+        settings = ctx.settings
+        self.links = link_maker(settings, self.state.now) if links_enabled(settings) else None
 
     def run(self, *, resumed: bool) -> Streamed:
         """Plan the rest, sending as it goes; then send what the guard let through."""
@@ -272,21 +275,20 @@ class StreamedRun:
                 managed = frozenset(r.subscriber_hash for r in rows if r.managed)
                 facts = load_facts(session, contacts, self.ctx.suppression_key)
                 before = opted_out_in_earlier_lists(session, self.audience.name, self.list_id, keys)
-                held = held_members(session, self.audience.name)
             with self.timings.timed("decide"):
                 policy = self.ctx.settings.policy
                 entitlements = {c.id: decide(facts[c.id], policy, state.now) for c in contacts}
             with self.timings.timed("desire"):
                 desired: dict[str, DesiredMember] = {}
                 by_contact: dict[str, str] = {}
-                settings = self.ctx.settings
-                links = link_maker(settings, state.now) if links_enabled(settings) else None
                 for row, key in zip(contacts, keys, strict=True):
-                    member = build(profile(row, self.audience, links), entitlements[row.id], self.mapping)
+                    member = build(
+                        profile(row, self.audience, self.links), entitlements[row.id], self.mapping
+                    )
                     desired[key] = kept_out_after_move(member, before, mirror)
                     by_contact[row.id] = key
             with self.timings.timed("diff"):
-                plan = diff(desired, mirror, self.mapping, managed, held=held)
+                plan = diff(desired, mirror, self.mapping, managed, held=self.held)
             with self.timings.timed("guard"):
                 found = violations(plan, desired, mirror, self.mapping)
                 state.violations += found[: max(0, 5 - len(state.violations))]
