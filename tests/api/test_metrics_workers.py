@@ -12,6 +12,9 @@ from tests.api.serving import serving
 SECRET = "metrics-workers-secret"
 REJECTED = re.compile(r'^consent_sync_webhooks_rejected_total\{reason="secret"\} (\S+)$', re.MULTILINE)
 CALLS = 60
+MOST_CALLS = (
+    1200  # the kernel hands connections to whichever worker accepts first: keep on until both have some
+)
 
 
 def _rejected(url: str) -> float:
@@ -30,6 +33,10 @@ def _rejections_per_worker(directory: Path) -> dict[str, float]:
     return counts
 
 
+def _workers_that_counted(directory: Path) -> int:
+    return len([n for n in _rejections_per_worker(directory).values() if n > 0])
+
+
 def test_two_workers_add_up_their_counters(ctx: AppContext, tmp_path: Path) -> None:
     shared = tmp_path / "metrics"
     env = {
@@ -42,7 +49,8 @@ def test_two_workers_add_up_their_counters(ctx: AppContext, tmp_path: Path) -> N
     (shared / "counter_1.db").parent.mkdir()
     (shared / "counter_1.db").write_bytes(b"stale")  # a previous run's file is wiped at start
     with serving(env, workers=2) as server:
-        for _ in range(CALLS):
+        calls = 0
+        while calls < CALLS or (_workers_that_counted(shared) < 2 and calls < MOST_CALLS):
             answer = requests.post(
                 f"{server.url}/webhooks/mailchimp/wrong",
                 data=b"type=x",
@@ -50,8 +58,9 @@ def test_two_workers_add_up_their_counters(ctx: AppContext, tmp_path: Path) -> N
                 headers={"Connection": "close"},
             )
             assert answer.status_code == 404
+            calls += 1
         scraped = {_rejected(server.url) for _ in range(20)}
         per_worker = _rejections_per_worker(shared)
-    assert scraped == {float(CALLS)}
-    assert len(per_worker) == 2  # both workers run and write their own counts
-    assert sum(per_worker.values()) == CALLS
+    assert len([n for n in per_worker.values() if n > 0]) == 2  # both workers run and write their own counts
+    assert scraped == {float(calls)}  # either worker's scrape counts both workers' events
+    assert sum(per_worker.values()) == calls
