@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from connector.services.context import AppContext
 from connector.settings import Settings, load_settings
 from connector.store.engine import make_engine
-from connector.store.migrate import upgrade
-from tests.postgres import reset_postgres
+from tests.fresh_database import copy_sqlite, fresh_postgres, migrated_sqlite
 
 pytest_plugins = ["tests.cli_env"]
 """The ``env`` fixture of the command-line tests (``tests/cli_env.py``)."""
@@ -41,6 +42,35 @@ class FakeClock:
         return self.now
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets a PostgreSQL database of its own (``test_gw0``, …): the tests
+    reset their database's schema, so two workers may never share one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get(POSTGRES_VARIABLE)
+    if worker and url:
+        parsed = make_url(url)
+        own = parsed.set(database=f"{parsed.database}_{worker}")
+        _create_database(url, str(own.database))
+        os.environ[POSTGRES_VARIABLE] = own.render_as_string(hide_password=False)
+
+
+def _create_database(server_url: str, name: str) -> None:
+    """Create the database ``name`` beside the one at ``server_url`` unless it exists. An unreachable
+    server is left to the tests, which skip (or fail in CI) with the reason."""
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if exists is None:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError:
+        return
+    finally:
+        engine.dispose()
+
+
 def _postgres_url() -> str | None:
     url = os.environ.get(POSTGRES_VARIABLE)
     if url:
@@ -50,19 +80,24 @@ def _postgres_url() -> str | None:
     return None
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty SQLite store that each SQLite test gets a copy of (tests/fresh_database.py)."""
+    return migrated_sqlite(tmp_path_factory.mktemp("template") / "store.db")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A freshly migrated database: SQLite in a temp dir, or a reset PostgreSQL schema."""
+    """A freshly migrated, empty database: SQLite in a temp dir, or the PostgreSQL database emptied."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        found = _postgres_url()
-        if found is None:
-            pytest.skip(f"PostgreSQL not configured: set {POSTGRES_VARIABLE}")
-        url = found
-        reset_postgres(url)
-    upgrade(url)
-    return url
+        path = tmp_path / "store.db"
+        copy_sqlite(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    found = _postgres_url()
+    if found is None:
+        pytest.skip(f"PostgreSQL not configured: set {POSTGRES_VARIABLE}")
+    fresh_postgres(found)
+    return found
 
 
 @pytest.fixture

@@ -99,6 +99,8 @@ def reconcile_audience(
             report.read += len(page)
             seen.update(m.subscriber_hash for m in page)
             newest = max([m.last_changed for m in page] + ([newest] if newest else []))
+        if since is None:  # archived members are left out of a read unless asked for
+            seen.update(_refresh_archived(work, gateway, target.list_id, news))
         gone = missing_members(ctx, target.list_id, seen) if since is None else []
         verdict = judge_inbound(
             news.count + len(gone),
@@ -118,6 +120,18 @@ def reconcile_audience(
             ctx, name, target.list_id, report, started, None if verdict.held else newest, full=since is None
         )
     return report
+
+
+def _refresh_archived(work: "_Reconcile", gateway: MailchimpGateway, list_id: str, news: "_News") -> set[str]:
+    """Read the archived members too (a complete read only): a tag a marketer gave an archived member is
+    still there when it is unarchived, and a member archived by hand is not one deleted for good. Archived
+    is never news for the store (their status says nothing of what the person wants)."""
+    seen: set[str] = set()
+    records = gateway.iter_members(list_id, status=MemberStatus.ARCHIVED)
+    for page in batched((record.to_remote() for record in records), PAGE):
+        work.page(page, news)
+        seen.update(m.subscriber_hash for m in page)
+    return seen
 
 
 @dataclass(slots=True)

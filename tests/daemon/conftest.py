@@ -25,9 +25,9 @@ from connector.services.consents import Evidence, record_consent
 from connector.services.context import AppContext, Origin, system_clock
 from connector.settings import load_settings
 from connector.store.engine import make_engine, unit_of_work
-from connector.store.migrate import upgrade
 from connector.store.sync_tables import PlanOperationRow, SyncRunRow
 from tests.conftest import POSTGRES_VARIABLE
+from tests.fresh_database import copy_sqlite, fresh_postgres
 from tests.postgres import reset_postgres
 
 CONSENT_SYNC = Path(sys.executable).with_name("consent-sync")
@@ -185,27 +185,31 @@ def apply_calls(sandbox: SandboxHandle) -> int:
     return sum(1 for r in sandbox.runtime.observations.requests() if r["endpoint"] in endpoints)
 
 
-def postgres_url() -> str:
+def postgres_url(*, reset: bool = True) -> str:
     url = os.environ.get(POSTGRES_VARIABLE)
     if not url:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{POSTGRES_VARIABLE} must be set in CI")
         pytest.skip(f"PostgreSQL not configured: set {POSTGRES_VARIABLE}")
-    reset_postgres(url)
+    if reset:
+        reset_postgres(url)
     return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def deployment_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else postgres_url()
-    upgrade(url)
-    return url
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_deployment_url"))
+    path = tmp_path / "store.db"
+    copy_sqlite(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
 def postgres_deployment_url() -> str:
-    url = postgres_url()
-    upgrade(url)
+    """The PostgreSQL database migrated and empty (tests/fresh_database.py)."""
+    url = postgres_url(reset=False)
+    fresh_postgres(url)
     return url
 
 
