@@ -201,7 +201,7 @@ def test_faults_injected_still_deliver_each_recipient_exactly_once(ctx: AppConte
 def test_kill_9_mid_send_then_rerun_reaches_each_recipient_once(ctx: AppContext, tmp_path: Path) -> None:
     with running_sandbox(SandboxKnobs(latency_ms=150)) as sandbox:
         local = _with_transactional(ctx, sandbox)
-        emails = [f"t{i:04d}@example.no" for i in range(2000)]
+        emails = [f"t{i:04d}@example.no" for i in range(600)]
         for email in emails:
             _holder(local, email)
         _plan(local)
@@ -212,14 +212,14 @@ def test_kill_9_mid_send_then_rerun_reaches_each_recipient_once(ctx: AppContext,
             "CONSENT_SYNC_TRANSACTIONAL__API_KEY": sandbox.transactional_key,
             "CONSENT_SYNC_TRANSACTIONAL__BASE_URL": sandbox.transactional_base_url,
             "CONSENT_SYNC_TRANSACTIONAL__FROM_EMAIL": "tickets@example.no",
-            "CONSENT_SYNC_TRANSACTIONAL__BATCH_SIZE": "50",
+            "CONSENT_SYNC_TRANSACTIONAL__BATCH_SIZE": "20",
         }
         command = [sys.executable, "-m", "connector.cli", "notice", "send", NOTICE, "--yes"]
         first = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         deadline = time.monotonic() + 60
-        while len(_outbox(sandbox)) < 300 and time.monotonic() < deadline and first.poll() is None:
+        while len(_outbox(sandbox)) < 100 and time.monotonic() < deadline and first.poll() is None:
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
@@ -234,9 +234,9 @@ def test_kill_9_mid_send_then_rerun_reaches_each_recipient_once(ctx: AppContext,
         counts = Counter(m["email"] for m in messages)
         assert set(counts) == set(emails)
         repeated = [email for email, n in counts.items() if n > 1]
-        assert len(repeated) <= 50  # at most the one call in flight when it was killed
+        assert len(repeated) <= 20  # at most the one call in flight when it was killed
         assert all(n <= 2 for n in counts.values())
-        assert notice_status(local, NOTICE).totals == {"delivered": 2000}
+        assert notice_status(local, NOTICE).totals == {"delivered": 600}
 
 
 def _serve(ctx: AppContext) -> tuple[Any, str]:
