@@ -20,9 +20,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from connector.core.identity import is_mobile
-from connector.core.model import ContactFacts, Relationship, SuppressionReason
+from connector.core.model import ContactFacts, Reason, Relationship, SuppressionReason, words_of
 from connector.core.notice_spec import NoticeChannel, NoticeSpec, NoticeTarget, merge_text
-from connector.core.policy import decide_transactional, transactional_end
+from connector.core.policy import transactional_end, transactional_window
 from connector.core.policy_settings import PolicySettings
 from connector.core.remote import MemberStatus, normalise_email
 from connector.core.wording import day, describe_relationship
@@ -123,12 +123,20 @@ class Recipient:
     email: str
     name: str | None
     route: Route
-    why: str
+    because: str | Reason
+    """Why the person gets the notice and by which route, as given: words, or a :class:`Reason` put
+    into words when read (a plan of 100,000 recipients is mostly sent, rarely read whole); ``why``
+    gives the words."""
     merge_vars: Mapping[str, str] = field(default_factory=dict)
     channel: NoticeChannel = NoticeChannel.EMAIL
     phone: str | None = None
     text: str | None = None
     """An SMS's text, merged for this recipient (SMS has no merge language of its own)."""
+
+    @property
+    def why(self) -> str:
+        """Why, in words: the relationship P4 allows the notice for, then the route (``choose_route``)."""
+        return words_of(self.because)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +203,14 @@ def plan_notice(
     seen_references: set[str] = set()
     seen_emails: set[str] = set()
     targeted_emails = frozenset(normalise_email(e) for e in spec.target.emails)
+    planner = _Planner(spec, targeted_emails, routes, settings, now)
     for candidate in candidates:
         email = normalise_email(candidate.email) if candidate.email else None
-        if email is not None:
+        if email is not None and targeted_emails:
             seen_emails.add(email)
-        seen_references.update(r.reference for r in candidate.facts.relationships if r.reference)
-        for outcome in _plan_one(spec, candidate, email, targeted_emails, routes, settings, now):
+        if planner.references:
+            seen_references.update(r.reference for r in candidate.facts.relationships if r.reference)
+        for outcome in planner.plan_one(candidate, email):
             if isinstance(outcome, Recipient):
                 recipients.append(outcome)
             else:
@@ -218,60 +228,109 @@ def targeted_relationships(
     """The contact's relationships the notice concerns (all of them for an address named outright)."""
     if email_targeted:
         return facts.relationships
-    references = frozenset(target.references)
+    return _concerning(facts.relationships, target.item, frozenset(target.references))
+
+
+def _concerning(
+    relationships: Iterable[Relationship], item: str | None, references: frozenset[str]
+) -> tuple[Relationship, ...]:
     return tuple(
-        r
-        for r in facts.relationships
-        if (target.item is not None and r.item == target.item) or (r.reference in references)
+        r for r in relationships if (item is not None and r.item == item) or (r.reference in references)
     )
 
 
-def _plan_one(
-    spec: NoticeSpec,
-    candidate: NoticeCandidate,
-    email: str | None,
-    targeted_emails: frozenset[str],
-    routes: RouteSettings,
-    settings: PolicySettings,
-    now: datetime,
-) -> list[Recipient | LeftOut]:
-    facts = candidate.facts
-    contact_id = facts.contact_id
-    if facts.erased:
-        return [LeftOut(contact_id, LeftOutReason.ERASED, "the person's data was erased")]
-    relevant = targeted_relationships(spec.target, facts, email in targeted_emails)
-    if not relevant:
-        return [LeftOut(contact_id, LeftOutReason.NO_RELATIONSHIP, _no_relationship_words(spec.target))]
-    scoped = facts if len(relevant) == len(facts.relationships) else replace(facts, relationships=relevant)
-    decision = decide_transactional(scoped, settings, now)
-    if not decision.allowed:
-        return [LeftOut(contact_id, *_not_open(relevant, settings, now))]
-    merge_vars = _merge_vars(candidate, _best(relevant, settings, now))
-    found: list[Recipient | LeftOut] = []
-    for channel in spec.channels:
-        if channel is NoticeChannel.SMS:
-            found.append(_by_sms(spec, candidate, routes, decision.reason, merge_vars))
-            continue
-        email_channel = NoticeChannel.EMAIL
-        if email is None:
-            why = "no e-mail address on record"
-            found.append(LeftOut(contact_id, LeftOutReason.NO_ADDRESS, why, channel=email_channel))
-            continue
-        choice = choose_route(candidate, routes)
-        if choice.route is None:
-            reason = choice.reason or LeftOutReason.NO_ROUTE
-            found.append(LeftOut(contact_id, reason, choice.why, channel=email_channel))
-            continue
-        why = f"{decision.reason}; {choice.why}"
-        found.append(Recipient(contact_id, email, _name(candidate), choice.route, why, merge_vars))
-    return found
+class _Planner:
+    """One notice's planning, contact by contact, with what is the same for all of them worked out once:
+    the target's references, and the route's words for each member standing (``choose_route`` reads
+    nothing else of a contact with an address and no suppression)."""
+
+    def __init__(
+        self,
+        spec: NoticeSpec,
+        targeted_emails: frozenset[str],
+        routes: RouteSettings,
+        settings: PolicySettings,
+        now: datetime,
+    ) -> None:
+        self.spec = spec
+        self.targeted_emails = targeted_emails
+        self.references = frozenset(spec.target.references)
+        self.routes = routes
+        self.settings = settings
+        self.now = now
+        self._chosen: dict[tuple[MemberState | None, str | None], RouteChoice] = {}
+
+    def plan_one(self, candidate: NoticeCandidate, email: str | None) -> list[Recipient | LeftOut]:
+        spec, settings, now = self.spec, self.settings, self.now
+        facts = candidate.facts
+        contact_id = facts.contact_id
+        if facts.erased:
+            return [LeftOut(contact_id, LeftOutReason.ERASED, "the person's data was erased")]
+        relevant = self._relevant(facts, email)
+        if not relevant:
+            return [LeftOut(contact_id, LeftOutReason.NO_RELATIONSHIP, _no_relationship_words(spec.target))]
+        # P4 (``decide_transactional`` of the facts scoped to the targeted relationships): allowed while
+        # one of them is open; the open one lasting longest names why.
+        window = transactional_window(relevant, settings.transactional_days_after_service, now)
+        if window is None:
+            return [LeftOut(contact_id, *_not_open(relevant, settings, now))]
+        best = window[0]
+        merge_vars = _merge_vars(candidate, best)
+        found: list[Recipient | LeftOut] = []
+        for channel in spec.channels:
+            if channel is NoticeChannel.SMS:
+                allowed_because = Reason(lambda: describe_relationship(best))
+                found.append(_by_sms(spec, candidate, self.routes, allowed_because, merge_vars))
+                continue
+            email_channel = NoticeChannel.EMAIL
+            if email is None:
+                why = "no e-mail address on record"
+                found.append(LeftOut(contact_id, LeftOutReason.NO_ADDRESS, why, channel=email_channel))
+                continue
+            choice = self._route(candidate)
+            if choice.route is None:
+                reason = choice.reason or LeftOutReason.NO_ROUTE
+                found.append(LeftOut(contact_id, reason, choice.why, channel=email_channel))
+                continue
+            because = _Because(best, choice.why)
+            found.append(Recipient(contact_id, email, _name(candidate), choice.route, because, merge_vars))
+        return found
+
+    def _relevant(self, facts: ContactFacts, email: str | None) -> tuple[Relationship, ...]:
+        """``targeted_relationships``, the target's references read once."""
+        if email is not None and email in self.targeted_emails:
+            return facts.relationships
+        return _concerning(facts.relationships, self.spec.target.item, self.references)
+
+    def _route(self, candidate: NoticeCandidate) -> RouteChoice:
+        if candidate.facts.suppressions:
+            return choose_route(candidate, self.routes)
+        key = (candidate.member, candidate.reject_reason)
+        choice = self._chosen.get(key)
+        if choice is None:
+            choice = self._chosen[key] = choose_route(candidate, self.routes)
+        return choice
+
+
+class _Because(Reason):
+    """A recipient's why, put into words when read: the relationship in the words of P4's reason
+    (``decide_transactional``), then the route's words. One object per recipient."""
+
+    __slots__ = ("_relationship", "_route_words")
+
+    def __init__(self, relationship: Relationship, route_words: str) -> None:
+        self._relationship = relationship
+        self._route_words = route_words
+
+    def __str__(self) -> str:
+        return f"{describe_relationship(self._relationship)}; {self._route_words}"
 
 
 def _by_sms(
     spec: NoticeSpec,
     candidate: NoticeCandidate,
     routes: RouteSettings,
-    allowed_because: str,
+    allowed_because: Reason,
     merge_vars: Mapping[str, str],
 ) -> Recipient | LeftOut:
     contact_id = candidate.facts.contact_id
@@ -286,7 +345,7 @@ def _by_sms(
         candidate.email or "",
         _name(candidate),
         choice.route,
-        f"{allowed_because}; {choice.why}",
+        Reason(lambda: f"{allowed_because}; {choice.why}"),
         merge_vars,
         channel=NoticeChannel.SMS,
         phone=candidate.phone,
@@ -420,18 +479,11 @@ def _not_open(
     )
 
 
-def _best(relevant: Iterable[Relationship], settings: PolicySettings, now: datetime) -> Relationship:
-    grace = settings.transactional_days_after_service
-    open_ones = [r for r in relevant if r.started_at <= now]
-    return max(
-        open_ones,
-        key=lambda r: (transactional_end(r, grace) is None, transactional_end(r, grace) or now, r.id),
-    )
-
-
 def _name(candidate: NoticeCandidate) -> str | None:
-    name = " ".join(part for part in (candidate.first_name, candidate.last_name) if part)
-    return name or None
+    first, last = candidate.first_name, candidate.last_name
+    if first and last:
+        return f"{first} {last}"
+    return first or last or None
 
 
 def _merge_vars(candidate: NoticeCandidate, relationship: Relationship) -> dict[str, str]:

@@ -282,18 +282,32 @@ def decide_transactional(
     if facts.erased:
         contact = RecordRef(RecordKind.CONTACT, facts.contact_id)
         return TransactionalDecision(False, "the person's data was erased", None, (contact,))
-    grace = settings.transactional_days_after_service
-    open_ones = [
-        _Window(r, transactional_end(r, grace))
-        for r in facts.relationships
-        if r.started_at <= now and _open_at(transactional_end(r, grace), now)
-    ]
-    if not open_ones:
+    window = transactional_window(facts.relationships, settings.transactional_days_after_service, now)
+    if window is None:
         return _NOTHING_OPEN
-    best = open_ones[0] if len(open_ones) == 1 else max(open_ones, key=lambda w: _lasting(w, now))
-    relationship = best.relationship
+    relationship, ends_at = window
     reason = Reason(lambda: describe_relationship(relationship))
-    return TransactionalDecision(True, reason, best.ends_at, (relationship.ref,))
+    return TransactionalDecision(True, reason, ends_at, (relationship.ref,))
+
+
+def transactional_window(
+    relationships: Iterable[Relationship], grace_days: int, now: datetime
+) -> tuple[Relationship, datetime | None] | None:
+    """P4's relationship at ``now`` and when it ends: of those started and not over (``grace_days``
+    after service, or after the end), the one lasting longest (open-ended first, ties broken by the
+    id, the first of equals); ``None`` when none is open. One pass, each end computed once."""
+    best: tuple[bool, datetime, str] | None = None
+    found: tuple[Relationship, datetime | None] | None = None
+    for relationship in relationships:
+        if relationship.started_at > now:
+            continue
+        ends_at = transactional_end(relationship, grace_days)
+        if ends_at is not None and now >= ends_at:
+            continue
+        key = (ends_at is None, ends_at or now, relationship.id)
+        if best is None or key > best:
+            best, found = key, (relationship, ends_at)
+    return found
 
 
 _NOTHING_OPEN = TransactionalDecision(False, "no open order, subscription or account")

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
+from connector.collector import collector_paused
 from connector.core.notice_spec import NoticeChannel, NoticeSpec, check_spec, spec_from_document
 from connector.core.notices import (
     NoticeCandidate,
@@ -54,11 +55,23 @@ def route_settings(
 def plan_notice_now(
     ctx: AppContext, spec: NoticeSpec, now: datetime, max_recipients_per_call: int | None = None
 ) -> NoticePlan:
-    """The plan of ``spec`` at ``now``, from the store as it is (nothing is written)."""
-    from connector.core.notices import plan_notice
+    """The plan of ``spec`` at ``now``, from the store as it is (nothing is written).
 
+    The cyclic garbage collector is paused meanwhile (:mod:`connector.collector`): loading and planning
+    100,000 holders builds about a million acyclic objects that live until the plan is built, and the
+    collector walking them again and again took about 40 % of the planning time.
+    """
     check_spec(spec)
     routes = route_settings(ctx.settings, spec.audience, max_recipients_per_call)
+    with collector_paused():
+        return _plan_from_store(ctx, spec, routes, now)
+
+
+def _plan_from_store(ctx: AppContext, spec: NoticeSpec, routes: RouteSettings, now: datetime) -> NoticePlan:
+    """Load and plan; the candidates are dropped on return, before the collector runs again (it then
+    walks the plan only)."""
+    from connector.core.notices import plan_notice
+
     with unit_of_work(ctx.engine) as session:
         candidates, erased = load_candidates(session, ctx, spec)
     return plan_notice(spec, candidates, routes, ctx.settings.policy, now, erased_emails=erased)

@@ -18,6 +18,7 @@ from connector.core.model import (
 )
 from connector.core.notice_spec import NoticeKind, NoticeSpec, NoticeTarget, NoticeTemplate
 from connector.core.notices import NoticeCandidate, Route, RouteSettings, plan_notice
+from connector.core.policy import decide_transactional
 from tests.core.builders import DEFAULTS, NOW, grant, withdrawal
 
 ROUTES = RouteSettings(audience="main", route=Route.TRANSACTIONAL, transactional_ready=True)
@@ -153,3 +154,24 @@ def test_erasure_bounce_or_complaint_always_removes_a_recipient(
         for c in candidates
     )
     assert recipients(stopped) == set()
+
+
+@settings(max_examples=300)
+@given(population)
+def test_the_plan_follows_decide_transactional_for_the_targeted_relationships_and_says_so(
+    candidates: tuple[NoticeCandidate, ...],
+) -> None:
+    """The planner reads P4 set-based (``transactional_window``): a recipient is one the policy itself
+    allows for the item's relationships, and the why starts with the policy's reason in its words."""
+    plan = plan_notice(SPEC, candidates, ROUTES, DEFAULTS, NOW)
+    why = {r.contact_id: r.why for r in plan.recipients}
+    stopped = {SuppressionReason.CLEANED, SuppressionReason.COMPLAINED, SuppressionReason.ERASED}
+    for candidate in candidates:
+        facts = candidate.facts
+        scoped = replace(facts, relationships=tuple(r for r in facts.relationships if r.item == "CONCERT-99"))
+        decision = decide_transactional(scoped, DEFAULTS, NOW)
+        if facts.contact_id in why:
+            assert decision.allowed
+            assert why[facts.contact_id].startswith(f"{decision.reason}; via Mailchimp Transactional; ")
+        elif decision.allowed:
+            assert any(s.reason in stopped for s in facts.suppressions)
