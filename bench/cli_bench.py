@@ -1,6 +1,6 @@
 """Whole-process start-up of the CLI: ``--help`` and one-contact commands on SQLite, beside a bare python.
 
-    .venv/bin/python bench/cli_bench.py [--runs 7] [--imports 12]
+    .venv/bin/python bench/cli_bench.py [--runs 7] [--imports 12] [--baseline DIR]
 
 The commands run as an installed package runs them: with compiled bytecode. ``pip install`` compiles
 every module it installs, but an editable checkout is compiled only where the interpreter may write the
@@ -13,7 +13,9 @@ cache), then ``--runs`` times. Prints the median wall time of each command and t
 never assertions), and the load average before and after. The row "libraries only" imports just the
 libraries a one-contact command needs (:data:`LIBRARIES`): the floor under it. ``--imports N`` adds, for
 each command, its N most expensive top-level imports by ``python -X importtime`` (one run; cumulative,
-self).
+self). ``--baseline DIR`` measures another version beside this one (a before/after under the same load):
+the ``connector`` package in DIR, e.g. ``git archive main connector | tar -x -C DIR``, its runs taking
+turns with this one's.
 
 Targets (issue 14): ``--help`` ≤ 0.3 s, ``explain`` and ``consent grant`` ≤ 0.6 s.
 """
@@ -30,10 +32,16 @@ from pathlib import Path
 
 CLI = [sys.executable, "-m", "connector.cli"]
 EMAIL = "ola.hansen@example.no"
-LIBRARIES = "import typer.main, typer._adapters, pydantic_settings, sqlalchemy, sqlalchemy.dialects.sqlite"
+LIBRARIES = (
+    "import gc; gc.set_threshold(100_000, 10, 10)\n"
+    "import typer.main, typer._adapters, pydantic_settings, sqlalchemy, sqlalchemy.dialects.sqlite\n"
+    "gc.freeze()"
+)
 """What a one-contact command cannot start without: the parser (typer, which coerces values with
-pydantic), the settings (pydantic-settings) and SQLAlchemy Core with its SQLite dialect. Their import
-alone is the floor under ``explain`` and ``consent grant``; the rest is ours and the command's work."""
+pydantic), the settings (pydantic-settings) and SQLAlchemy Core with its SQLite dialect, imported with
+the garbage collector held back as the CLI holds it (``connector.cli.shell.start_up``/``started``).
+Their import alone is the floor under ``explain`` and ``consent grant``; the rest is ours and the
+command's work."""
 
 
 def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -80,12 +88,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--imports", type=int, default=0, metavar="N", help="show N top imports per command")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also measure the connector package in DIR (git archive COMMIT connector | tar -x -C DIR),\n"
+        "its runs alternating with this one's so both see the same load (same schema head)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         cwd = Path(folder)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["CONSENT_SYNC_LOGGING__LEVEL"] = "WARNING"
-        package = compiled_package(env, cwd)
+        variants = {"": env}
+        if args.baseline:
+            path = os.pathsep.join(p for p in (str(args.baseline.resolve()), env.get("PYTHONPATH")) if p)
+            variants["  baseline"] = {**env, "PYTHONPATH": path}
+        packages = {label: compiled_package(variant, cwd) for label, variant in variants.items()}
         subprocess.run([*CLI, "db", "upgrade"], env=env, cwd=cwd, check=True, capture_output=True)
         subprocess.run([*CLI, "contact", "add", EMAIL], env=env, cwd=cwd, check=True, capture_output=True)
         commands = {
@@ -106,18 +125,24 @@ def main() -> None:
                 "api",
             ],
         }
-        print(f"package {package} (compileall; PYTHONDONTWRITEBYTECODE unset for the commands)")
+        for label, package in packages.items():
+            print(f"package{label} {package} (compileall; PYTHONDONTWRITEBYTECODE unset for the commands)")
         print(f"python {sys.executable}; SQLite store in a temporary folder")
         print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
         for name, command in commands.items():
-            timed(command, env, cwd)  # warm-up
-            runs_done = [timed(command, env, cwd) for _ in range(args.runs)]
-            walls = [wall for wall, _ in runs_done]
-            cpus = [cpu for _, cpu in runs_done]
-            print(
-                f"{name:<28} wall median {statistics.median(walls):.3f} s (min {min(walls):.3f})"
-                f"  cpu median {statistics.median(cpus):.3f} s (min {min(cpus):.3f})  {args.runs} runs"
-            )
+            done: dict[str, list[tuple[float, float]]] = {label: [] for label in variants}
+            for variant in variants.values():
+                timed(command, variant, cwd)  # warm-up
+            for _ in range(args.runs):
+                for label, variant in variants.items():
+                    done[label].append(timed(command, variant, cwd))
+            for label, runs_done in done.items():
+                walls = [wall for wall, _ in runs_done]
+                cpus = [cpu for _, cpu in runs_done]
+                print(
+                    f"{name + label:<38} wall median {statistics.median(walls):.3f} s (min {min(walls):.3f})"
+                    f"  cpu median {statistics.median(cpus):.3f} s (min {min(cpus):.3f})  {args.runs} runs"
+                )
         print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (after)")
         if args.imports:
             for name, command in commands.items():

@@ -38,7 +38,11 @@ def test_one_contact_commands_load_no_web_framework_migrations_arrow_sandbox_or_
     env = {"CONSENT_SYNC_DATABASE__URL": f"sqlite:///{tmp_path / 'store.db'}", "PATH": "/usr/bin"}
     for args in (["db", "upgrade"], ["contact", "add", "kari@example.no"]):
         subprocess.run(
-            [sys.executable, "-m", "connector.cli", *args], env=env, check=True, capture_output=True
+            [sys.executable, "-m", "connector.cli", *args],
+            env=env,
+            cwd=tmp_path,  # the suppression key file is made in the working directory
+            check=True,
+            capture_output=True,
         )
     unwanted = (
         "fastapi",
@@ -81,7 +85,12 @@ def test_one_contact_commands_load_no_web_framework_migrations_arrow_sandbox_or_
         ],
     ):
         done = subprocess.run(
-            [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, check=False
+            [sys.executable, "-c", probe, *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "LOADED=", (args, done.stdout)
