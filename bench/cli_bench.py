@@ -12,10 +12,10 @@ cache), then ``--runs`` times. Prints the median wall time of each command and t
 (user + system) of its process, which depends less on the machine's load than the wall time (figures,
 never assertions), and the load average before and after. The row "libraries only" imports just the
 libraries a one-contact command needs (:data:`LIBRARIES`): the floor under it. ``--imports N`` adds, for
-each command, its N most expensive top-level imports by ``python -X importtime`` (one run; cumulative,
-self). ``--baseline DIR`` measures another version beside this one (a before/after under the same load):
-the ``connector`` package in DIR, e.g. ``git archive main connector | tar -x -C DIR``, its runs taking
-turns with this one's.
+each command, where its imports spend their time by ``python -X importtime`` (one run): the N packages
+whose modules took longest, and the total. ``--baseline DIR`` measures another version beside this one,
+a before/after under the same load: the ``connector`` package in DIR (e.g. ``git archive main connector
+| tar -x -C DIR``), its runs taking turns with this one's.
 
 Targets (issue 14): ``--help`` ≤ 0.3 s, ``explain`` and ``consent grant`` ≤ 0.6 s.
 """
@@ -68,26 +68,31 @@ def compiled_package(env: dict[str, str], cwd: Path) -> Path:
     return Path(where)
 
 
-def top_imports(command: list[str], env: dict[str, str], cwd: Path, count: int) -> list[str]:
-    """The ``count`` top-level imports of one run of ``command`` that took longest (``-X importtime``)."""
+def import_costs(command: list[str], env: dict[str, str], cwd: Path, count: int) -> list[str]:
+    """Where one run of ``command`` spends its import time (``-X importtime``): the modules' own times
+    summed per distribution (``connector`` per sub-package), the ``count`` largest, and their total."""
     done = subprocess.run(
         [command[0], "-X", "importtime", *command[1:]], env=env, cwd=cwd, capture_output=True, text=True
     )
-    rows = []
+    spent: dict[str, int] = {}
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "[us]" in line:
             continue
-        own, cumulative, name = line.removeprefix("import time:").split("|")
-        if name.startswith(" ") and not name.startswith("  "):  # top level: one space, no indent
-            rows.append((int(cumulative), int(own), name.strip()))
-    rows.sort(reverse=True)
-    return [f"{cum / 1000:7.1f} ms  (self {own / 1000:5.1f})  {name}" for cum, own, name in rows[:count]]
+        own, _, name = line.removeprefix("import time:").split("|")
+        parts = name.strip().split(".")
+        package = ".".join(parts[:2]) if parts[0] == "connector" else parts[0]
+        spent[package] = spent.get(package, 0) + int(own)
+    largest = sorted(spent.items(), key=lambda item: -item[1])[:count]
+    lines = [f"{us / 1000:7.1f} ms  {package}" for package, us in largest]
+    return [*lines, f"{sum(spent.values()) / 1000:7.1f} ms  all imports"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--imports", type=int, default=0, metavar="N", help="show N top imports per command")
+    parser.add_argument(
+        "--imports", type=int, default=0, metavar="N", help="show N packages' import times per command"
+    )
     parser.add_argument(
         "--baseline",
         type=Path,
@@ -147,8 +152,8 @@ def main() -> None:
         if args.imports:
             for name, command in commands.items():
                 if command[:3] == CLI:
-                    print(f"\n{name}: top-level imports (-X importtime, cumulative)")
-                    print("\n".join(top_imports(command, env, cwd, args.imports)))
+                    print(f"\n{name}: import time per package (-X importtime, one run, own times)")
+                    print("\n".join(import_costs(command, env, cwd, args.imports)))
 
 
 if __name__ == "__main__":
