@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from connector.cli import shell
+
 
 def demo(
     database: Path = typer.Option(Path("consent-sync-demo.db"), help="SQLite file for the demo (recreated)."),
@@ -11,4 +13,5 @@ def demo(
     """Run the sample flow on SQLite in the working directory and explain each contact."""
     from connector.demo import run_demo
 
+    shell.started()
     run_demo(database)

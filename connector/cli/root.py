@@ -226,6 +226,7 @@ def _root(config_file: ConfigOption = None) -> None:
 
 def main() -> None:
     """Entry point of the ``consent-sync`` console script."""
+    shell.start_up()
     try:
         app()
     except ConsentSyncError as exc:

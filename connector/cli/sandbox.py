@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from connector.cli import shell
+
 
 def sandbox(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; keep 127.0.0.1 unless you must."),
@@ -83,6 +85,8 @@ def sandbox(
     """
     from connector.sandbox.knobs import SandboxKnobs
     from connector.sandbox.server import serve
+
+    shell.started()
 
     knobs = SandboxKnobs(
         latency_ms=latency_ms,

@@ -7,6 +7,7 @@ settings or opening the store needs is imported when a command asks for it.
 
 from __future__ import annotations
 
+import gc
 import getpass
 import json
 from collections.abc import Callable
@@ -58,10 +59,41 @@ def group(help_text: str) -> typer.Typer:
 
 class _State:
     config_file: Path | None = None
+    collector_thresholds: tuple[int, int, int] | None = None
 
 
 state = _State()
-"""What the root callback read from the command line (``--config``)."""
+"""What the root callback read from the command line (``--config``), and the garbage collector's
+thresholds while a process starts (:func:`start_up`)."""
+
+START_UP_THRESHOLD = 100_000
+"""Allocations between young collections while a command starts (the usual is 700)."""
+
+
+def start_up() -> None:
+    """The entry point starts a command: hold the garbage collector back until :func:`started`.
+
+    Start-up allocates what lives until the process exits (modules, classes, settings and table
+    schemas): collecting while it imports finds almost nothing, yet took a tenth of a one-contact
+    command's CPU time. The collector still runs, rarely, for a command that never says it started.
+    """
+    state.collector_thresholds = gc.get_threshold()
+    gc.set_threshold(START_UP_THRESHOLD, *state.collector_thresholds[1:])
+
+
+def started() -> None:
+    """The command imported what it uses and starts its work (:func:`settings` says so for it).
+
+    What start-up made leaves the collector's generations (``gc.freeze``): no later collection walks
+    it again, nor the full one at exit, which took another quarter of a one-contact command's CPU time;
+    then the collector runs at its usual pace. Only in a process :func:`start_up` began (not a test
+    invoking the app): a test process's objects are never frozen.
+    """
+    if state.collector_thresholds is None:
+        return
+    gc.freeze()
+    gc.set_threshold(*state.collector_thresholds)
+    state.collector_thresholds = None
 
 
 def fail(exc: ConsentSyncError) -> NoReturn:
@@ -86,6 +118,7 @@ def settings(*, service: bool = False) -> Settings:
     from connector.logs import configure_logging
     from connector.settings import load_settings
 
+    started()
     loaded = run(lambda: load_settings(state.config_file))
     configure_logging(loaded.logging, service=service)
     return loaded

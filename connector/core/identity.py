@@ -1,15 +1,36 @@
 """Normalised identities: e-mail addresses, phone numbers and the keyed hash used for suppression.
 
 Pure: ``email-validator`` runs without DNS look-ups, ``phonenumbers`` parses offline, the HMAC key is
-an argument. ``phonenumbers`` is imported by :func:`normalise_phone` when it runs: most commands never
-read a number, and loading its metadata is a noticeable part of a one-contact command's start.
+an argument. Both are imported when they are needed: a plain address (:func:`plain_address_match`) is
+answered without ``email-validator``, and ``phonenumbers`` only by the functions that read a number —
+loading either is a noticeable part of a one-contact command's start.
 """
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
+from typing import Final
 
-from email_validator import EmailNotValidError, validate_email
+SPECIAL_USE_DOMAINS: Final = ("arpa", "invalid", "local", "localhost", "onion", "test")
+"""``email_validator.SPECIAL_USE_DOMAIN_NAMES``: the special-use domains whose addresses it refuses, copied
+so that a plain address is checked without loading the library (tests/core/test_identity.py compares)."""
+_PLAIN_ADDRESS = re.compile(
+    r"(?=.{1,254}\Z)"  # the whole address at most 254 characters
+    r"(?=[^@]{1,64}@)"  # the local part at most 64
+    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"  # an unquoted ASCII dot-atom (a subset of RFC 5322 atext)
+    r"@(?![^@]*--)"  # no "--" in the domain (IDNA "xn--" labels go through the library)
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"  # LDH labels of at most 63 characters
+    r"(?!(?:" + "|".join(sorted(re.escape(name) for name in SPECIAL_USE_DOMAINS)) + r")\Z)"
+    r"[a-z]{2,63}",  # an alphabetic top-level domain that is not a special-use name
+    re.DOTALL,
+)
+plain_address_match: Final = _PLAIN_ADDRESS.fullmatch
+"""``plain_address_match(lowered)`` is not ``None`` for a trimmed, lower-cased, plain ASCII address, one
+that email-validator accepts unchanged: the fast path of :func:`normalise_email` and of the importers.
+Anything else (quoted or unicode local parts, IDN or numeric domains, trailing dots, special-use domains,
+upper case) takes the library (property-tested: tests/core/test_identity.py, ``test_email_fast_path_*``
+in tests/imports/test_csv_rows.py)."""
 
 
 class IdentityError(ValueError):
@@ -21,6 +42,10 @@ def normalise_email(text: str) -> str:
     candidate = text.strip().lower()
     if not candidate:
         raise IdentityError("e-mail address is empty")
+    if plain_address_match(candidate):
+        return candidate  # what the library answers for a plain address (property-tested)
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(candidate, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:

@@ -14,8 +14,10 @@ from functools import lru_cache
 from typing import Final, TypeVar
 
 import phonenumbers
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, validate_email
 
+from connector.core.identity import SPECIAL_USE_DOMAINS
+from connector.core.identity import plain_address_match as plain_address_match
 from connector.core.model import Channel, ConsentMethod, RelationshipKind
 
 _T = TypeVar("_T")
@@ -25,22 +27,7 @@ class CellError(ValueError):
     """A cell could not be read; the message is the reason, fit for a report."""
 
 
-_SPECIAL_USE_TLDS: Final = frozenset(SPECIAL_USE_DOMAIN_NAMES)
-_EMAIL_FAST = re.compile(
-    r"(?=.{1,254}\Z)"  # the whole address at most 254 characters
-    r"(?=[^@]{1,64}@)"  # the local part at most 64
-    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"  # an unquoted ASCII dot-atom (a subset of RFC 5322 atext)
-    r"@(?![^@]*--)"  # no "--" in the domain (IDNA "xn--" labels go through the library)
-    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"  # LDH labels of at most 63 characters
-    r"(?!(?:" + "|".join(sorted(re.escape(name) for name in _SPECIAL_USE_TLDS)) + r")\Z)"
-    r"[a-z]{2,63}",  # an alphabetic top-level domain that is not a special-use name
-    re.DOTALL,
-)
-"""Plain lower-case ASCII addresses that email-validator accepts unchanged: the per-row fast path.
-Anything else (quoted or unicode local parts, IDN or numeric domains, trailing dots, special-use
-domains, upper case) takes the library (property-tested: ``test_email_fast_path_*``)."""
-plain_address_match: Final = _EMAIL_FAST.fullmatch
-"""``plain_address_match(lowered)`` is not ``None`` for a trimmed, lower-cased, ASCII plain address."""
+_SPECIAL_USE_TLDS: Final = frozenset(SPECIAL_USE_DOMAINS)
 PLAIN_ADDRESS_RE2: Final = (
     r"^[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 )
