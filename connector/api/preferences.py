@@ -328,8 +328,13 @@ def _render(
     def t(key: str) -> str:
         return words(lang, key)
 
+    def browser_evidence(record: Mapping[str, Any]) -> str:
+        """The IP address and user agent a consent or objection was recorded from, or a dash."""
+        parts = [f"{t(name)} {record[name]}" for name in ("ip", "user_agent") if record.get(name)]
+        return "; ".join(parts) or "–"
+
     html = _PAGES.get_template(template).render(
-        lang=lang, other=other, t=t, quote=quote, day_of=day, **values
+        lang=lang, other=other, t=t, quote=quote, day_of=day, browser_evidence=browser_evidence, **values
     )
     return HTMLResponse(html, status_code=status, headers={**HEADERS, **(headers or {})})
 

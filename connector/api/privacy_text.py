@@ -85,6 +85,10 @@ TEXT: dict[str, dict[str, str]] = {
     "how": {"en": "How", "nb": "Hvordan"},
     "notice": {"en": "Text you were shown", "nb": "Teksten du så"},
     "no_notice": {"en": "not recorded", "nb": "ikke registrert"},
+    "browser": {"en": "From (your browser)", "nb": "Fra (nettleseren din)"},
+    "ip": {"en": "IP address", "nb": "IP-adresse"},
+    "user_agent": {"en": "browser", "nb": "nettleser"},
+    "from_browser": {"en": "recorded from", "nb": "registrert fra"},
     "none": {"en": "None.", "nb": "Ingen."},
     "relationships": {
         "en": "Your purchases, subscriptions and accounts",

@@ -72,6 +72,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "text": ("Tekst", "Text"),
     "send": ("Send", "Send"),
     "confirm_send": ("Jeg bekrefter utsendelsen", "I confirm the send"),
+    "evidence": ("Dokumentasjon", "Evidence"),
+    "consents": ("Samtykker", "Consents"),
+    "objections": ("Innsigelser", "Objections"),
+    "when": ("Når", "When"),
+    "what": ("Hva", "What"),
+    "how": ("Hvordan", "How"),
+    "notice_shown": ("Tekst vist", "Notice shown"),
+    "ip": ("IP-adresse", "IP address"),
+    "user_agent": ("Nettleser", "User agent"),
     "counted_at": ("Talt ved siste synkronisering,", "Counted at the last sync,"),
 }
 
