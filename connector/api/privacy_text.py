@@ -168,6 +168,20 @@ TEXT: dict[str, dict[str, str]] = {
         "nb": "Lenken kan være gammel, eller den ble kopiert ufullstendig. Skriv inn e-postadressen din, "
         "så sender vi en ny lenke til den hvis vi har den.",
     },
+    "invalid_text_no_route": {
+        "en": "The link may be old, or it was copied incompletely. We cannot send a fresh link by e-mail "
+        "from this page: every e-mail we send you ends with your current link, or you can ask us for it.",
+        "nb": "Lenken kan være gammel, eller den ble kopiert ufullstendig. Vi kan ikke sende en ny lenke på "
+        "e-post fra denne siden: hver e-post vi sender deg har den gjeldende lenken nederst, eller du kan "
+        "be oss om den.",
+    },
+    "not_sent_title": {"en": "No e-mail was sent", "nb": "Ingen e-post ble sendt"},
+    "not_sent_text": {
+        "en": "We cannot send links by e-mail from this page, so nothing was sent to any address. Every "
+        "e-mail we send you ends with your current link, or you can ask us for it.",
+        "nb": "Vi kan ikke sende lenker på e-post fra denne siden, så ingenting ble sendt til noen adresse. "
+        "Hver e-post vi sender deg har den gjeldende lenken nederst, eller du kan be oss om den.",
+    },
     "email_label": {"en": "Your e-mail address", "nb": "E-postadressen din"},
     "send_link": {"en": "Send me a fresh link", "nb": "Send meg en ny lenke"},
     "sent_title": {"en": "Check your inbox", "nb": "Sjekk innboksen din"},
