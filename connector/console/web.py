@@ -25,11 +25,19 @@ from connector.core.console_roles import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 CSS = (HERE / "static" / "console.css").read_bytes()
+SCRIPT = (HERE / "static" / "progress.js").read_bytes()
 
 
 @router.get("/static/console.css")
 async def stylesheet() -> Response:
     return Response(CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/static/progress.js")
+async def progress_script() -> Response:
+    """The progress pages' one script: progressive enhancement (the pages work without it)."""
+    headers = {"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"}
+    return Response(SCRIPT, media_type="text/javascript", headers=headers)
 
 
 @router.get("/login")
