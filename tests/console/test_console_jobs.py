@@ -1,0 +1,91 @@
+"""The console's background jobs over HTTP: a resync's progress page before and while it runs (read from
+the worker's progress), its state for the page's script, and the CSP that allows only our script there; an
+import's progress in rows read, its end, and a job whose process died."""
+
+import json
+
+from fastapi.testclient import TestClient
+
+from connector.console import import_jobs
+from connector.console.import_pages import UPLOADS
+from connector.console.run_progress import run_progress
+from connector.services.context import AppContext
+from connector.sync.progress import SyncProgress
+from connector.sync.run_queue import RunRequest, queue_run
+
+from .conftest import csrf_of, sign_in, until_finished
+
+
+def test_a_queued_resync_shows_its_progress_page_with_a_refresh_link_and_our_script_only(
+    app_client: TestClient, console_ctx: AppContext
+) -> None:
+    run_id = queue_run(console_ctx, RunRequest("main", None, False, False, "console:marketer"))  # not run
+    assert sign_in(app_client, "viewer") == 303
+    page = app_client.get(f"/console/runs/jobs/{run_id}?lang=en")
+    assert page.status_code == 200
+    assert "Queued" in page.text
+    assert f'class="refresh" href="/console/runs/jobs/{run_id}"' in page.text  # works without script
+    assert '<script src="/console/static/progress.js" defer></script>' in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "default-src 'none'" in csp
+    state = app_client.get(f"/console/runs/jobs/{run_id}/state").json()
+    assert (state["status"], state["finished"], state["status_text"]) == ("queued", False, "Queued")
+    script = app_client.get("/console/static/progress.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "data-state-url" in script.text
+    assert "script-src" not in app_client.get("/console").headers["content-security-policy"]
+    assert app_client.get("/console/runs/jobs/no-such-run").status_code == 404
+
+
+def test_a_running_resync_shows_planned_sent_and_confirmed(console_ctx: AppContext) -> None:
+    run_id = queue_run(console_ctx, RunRequest("main", None, False, False, "console:marketer"))
+    watch = SyncProgress(planned_contacts=1200, planned_operations=1500, estimated_calls=4)
+    watch.sent_calls, watch.confirmed_operations, watch.planning_done = 3, 1000, True
+    job = run_progress(console_ctx, run_id, watch)
+    assert job is not None
+    assert not job.finished
+    assert job.facts == [
+        ("planned", "1,200 contacts, 1,500 operations"),
+        ("sent", "3 of ~4 calls"),
+        ("confirmed", "1,000 operations"),
+    ]
+    assert (job.value, job.maximum) == (3, 4)
+
+
+def test_an_import_job_counts_rows_read_and_ends_with_its_report(app_client: TestClient) -> None:
+    assert sign_in(app_client, "marketer") == 303
+    token = csrf_of(app_client.get("/console/imports").text)
+    rows = 3000
+    body = "E-post;Fornavn\n" + "".join(f"stor{i}@example.no;Navn\n" for i in range(rows))
+    answer = app_client.post(
+        "/console/imports/upload",
+        data={"csrf": token},
+        files={"file": ("stor.csv", body.encode(), "text/csv")},
+    )
+    sha = str(answer.url).rsplit("/", 1)[1]
+    done = until_finished(app_client, answer)
+    assert f"{rows} rows" in done.text
+    state = app_client.get(f"/console/imports/{sha}/state").json()
+    assert (state["status"], state["finished"], state["value"]) == ("done", True, rows)
+    applied = until_finished(
+        app_client, app_client.post("/console/imports/apply", data={"csrf": token, "sha": sha})
+    )
+    assert "Applied" in applied.text or "applied" in applied.text.lower()
+    assert json.loads((UPLOADS / sha / import_jobs.JOB_FILE).read_text())["step"] == "apply"
+
+
+def test_an_import_job_whose_process_died_says_so(app_client: TestClient) -> None:
+    sha = "0" * 63 + "1"
+    folder = UPLOADS / sha
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "gone.csv").write_text("E-post\nx@example.no\n", encoding="utf-8")
+    job = {"step": "apply", "state": "running", "user": "marketer", "rows": 5, "estimated_rows": 9}
+    (folder / import_jobs.JOB_FILE).write_text(json.dumps(job), encoding="utf-8")  # and no lock held
+    assert sign_in(app_client, "marketer") == 303
+    page = app_client.get(f"/console/imports/{sha}?lang=en")
+    assert page.status_code == 409
+    assert "interrupted" in page.text
+    assert sign_in(app_client, "viewer") == 303
+    assert app_client.get(f"/console/imports/{sha}").status_code == 403
