@@ -111,6 +111,8 @@ WORDS: dict[str, tuple[str, str]] = {
         "Jobben ble avbrutt (tjenesten stoppet). Last opp filen på nytt.",
         "The job was interrupted (the service stopped). Upload the file again.",
     ),
+    "signed_in": ("Du er logget inn", "You are signed in"),
+    "continue": ("Fortsett til konsollet", "Continue to the console"),
     "counted_at": ("Talt ved siste synkronisering,", "Counted at the last sync,"),
 }
 
