@@ -467,6 +467,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         if key in data.get(section, {}):
             variable = f"CONSENT_SYNC_{section.upper()}__{key.upper()}"
             raise ConfigError(f"{path}: {section}.{key} is a secret; set it in the environment ({variable})")
+    oidc = data.get("console", {}).get("oidc", {})
+    if isinstance(oidc, dict) and "client_secret" in oidc:
+        variable = "CONSENT_SYNC_CONSOLE__OIDC__CLIENT_SECRET"
+        raise ConfigError(
+            f"{path}: console.oidc.client_secret is a secret; set it in the environment ({variable})"
+        )
     return data
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -220,3 +221,25 @@ def test_without_the_extra_the_page_says_what_to_install(
         started = client.get("/console/login/oidc", follow_redirects=False)
         assert started.status_code == 503
         assert "optional extra is not installed" in started.text
+
+
+def test_the_client_secret_is_refused_in_the_file_and_masked_when_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connector.errors import ConfigError
+    from connector.settings import load_settings, masked
+
+    config = tmp_path / "sso.toml"
+    config.write_text(
+        '[console.oidc]\nissuer = "https://login.firma.no"\nclient_id = "c"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("CONSENT_SYNC_CONSOLE__OIDC__CLIENT_SECRET", "from-the-environment")
+    settings = load_settings(config)
+    assert settings.console.oidc is not None
+    assert settings.console.oidc.client_secret is not None
+    assert "from-the-environment" not in str(masked(settings))
+    config.write_text(
+        config.read_text(encoding="utf-8") + 'client_secret = "in-the-file"\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="CONSENT_SYNC_CONSOLE__OIDC__CLIENT_SECRET"):
+        load_settings(config)
