@@ -3,6 +3,7 @@ the worker's progress), its state for the page's script, and the CSP that allows
 import's progress in rows read, its end, and a job whose process died."""
 
 import json
+import secrets
 
 from fastapi.testclient import TestClient
 
@@ -58,7 +59,8 @@ def test_an_import_job_counts_rows_read_and_ends_with_its_report(app_client: Tes
     assert sign_in(app_client, "marketer") == 303
     token = csrf_of(app_client.get("/console/imports").text)
     rows = 3000
-    body = "E-post;Fornavn\n" + "".join(f"stor{i}@example.no;Navn\n" for i in range(rows))
+    unique = secrets.token_hex(4)  # an upload of its own (the upload folder is shared by parallel tests)
+    body = "E-post;Fornavn\n" + "".join(f"stor{i}.{unique}@example.no;Navn\n" for i in range(rows))
     answer = app_client.post(
         "/console/imports/upload",
         data={"csrf": token},
@@ -77,7 +79,7 @@ def test_an_import_job_counts_rows_read_and_ends_with_its_report(app_client: Tes
 
 
 def test_an_import_job_whose_process_died_says_so(app_client: TestClient) -> None:
-    sha = "0" * 63 + "1"
+    sha = secrets.token_hex(32)
     folder = UPLOADS / sha
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "gone.csv").write_text("E-post\nx@example.no\n", encoding="utf-8")
@@ -89,3 +91,27 @@ def test_an_import_job_whose_process_died_says_so(app_client: TestClient) -> Non
     assert "interrupted" in page.text
     assert sign_in(app_client, "viewer") == 303
     assert app_client.get(f"/console/imports/{sha}").status_code == 403
+
+
+def test_a_resync_run_by_another_process_shows_its_persisted_operations(console_ctx: AppContext) -> None:
+    from sqlalchemy import update
+
+    from connector.store.engine import unit_of_work
+    from connector.store.http_tables import AdminRunRow
+    from connector.store.sync_tables import PlanOperationRow, SyncRunRow
+
+    run_id = queue_run(console_ctx, RunRequest("main", None, False, False, "console:marketer"))
+    now = console_ctx.now()
+    with unit_of_work(console_ctx.engine) as session:
+        session.execute(update(AdminRunRow).where(AdminRunRow.id == run_id).values(status="running"))
+        session.add(SyncRunRow(id="s-1", audience="main", kind="sync", status="applying", started_at=now))
+        session.flush()
+        for seq, state in enumerate(["done", "done", "rejected", "pending", "pending"]):
+            session.add(
+                PlanOperationRow(run_id="s-1", seq=seq, kind="UpsertMember", subscriber_hash="h", state=state)
+            )
+    job = run_progress(console_ctx, run_id, None)  # no progress in this process: the store says how far
+    assert job is not None
+    assert job.status == "running"
+    assert job.facts == [("planned", "5 operations"), ("confirmed", "2 done, 1 rejected")]
+    assert (job.value, job.maximum) == (3, 5)
