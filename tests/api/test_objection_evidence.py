@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from connector.api.app import create_app
 from connector.console.users import add_user
+from connector.core.remote import subscriber_hash
 from connector.logs import configure_logging
+from connector.sandbox.server import SandboxHandle, running_sandbox
 from connector.services.context import AppContext
 from connector.services.preference_links import issue_token
 from connector.services.subjects import export_subject
@@ -27,6 +29,12 @@ from tests.sync.support import trip
 EMAIL = "ola.innsigelse@example.no"
 IP = "192.0.2.44"
 AGENT = "EvidenceBrowser/2.0 (X11; Linux x86_64)"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxHandle]:
+    with running_sandbox() as handle:
+        yield handle
 
 
 @pytest.fixture
@@ -117,3 +125,34 @@ def test_an_objection_recorded_by_staff_carries_no_browser_evidence(page_ctx: Ap
     row = record_objection(page_ctx, EMAIL, Origin("console:privacy", "console"), occurred_at=page_ctx.now())
     assert (row.ip, row.user_agent) == (None, None)
     assert export_subject(page_ctx, EMAIL)["objections"][0]["ip"] is None
+
+
+def test_an_objection_on_the_page_is_in_explain_the_history_and_after_a_sync_in_mailchimp(
+    ctx: AppContext, sandbox: SandboxHandle
+) -> None:
+    from connector.services.explain import explain_contact
+    from connector.sync.connect import open_gateway
+    from connector.sync.run import sync_audience
+    from tests.sync.support import list_id, with_sandbox
+
+    local = with_privacy(with_sandbox(replace(ctx, settings=api_settings(ctx.settings)), sandbox))
+    audience = local.settings.audiences[0].model_copy(update={"list_id": None})
+    local = replace(local, settings=local.settings.model_copy(update={"audiences": (audience,)}))
+    trip(local, EMAIL, departs_in_days=30)
+    with open_gateway(local.settings.mailchimp) as gateway, TestClient(create_app(local)) as client:
+        sync_audience(local, gateway, "main")
+        assert "cs:offers" in gateway.member_tags(list_id(local), subscriber_hash(EMAIL))
+        token = _token(local)
+        csrf = _csrf(client.get(f"/me/{token}").text)
+        form = {"csrf_token": csrf, "action": "object_all", "lang": "en"}
+        assert client.post(f"/me/{token}", data=form, follow_redirects=False).status_code == 303
+        sentences = " ".join(explain_contact(local, EMAIL).sentences)
+        assert "objected to all marketing" in sentences
+        assert "via the privacy page" in sentences or "privacy-page" in sentences
+        history = export_subject(local, EMAIL)["history"]
+        assert any(h["action"] == "objection.recorded" and h["actor"] == "person" for h in history)
+        assert "objection.recorded" in client.get(f"/me/{token}?lang=en").text  # the page's history
+        sync_audience(local, gateway, "main")
+        tags = gateway.member_tags(list_id(local), subscriber_hash(EMAIL))
+    assert "cs:offers" not in tags
+    assert "cs:transactional" in tags

@@ -115,3 +115,28 @@ def test_a_resync_run_by_another_process_shows_its_persisted_operations(console_
     assert job.status == "running"
     assert job.facts == [("planned", "5 operations"), ("confirmed", "2 done, 1 rejected")]
     assert (job.value, job.maximum) == (3, 5)
+
+
+def test_an_import_that_fails_in_its_job_says_why_and_writes_nothing(
+    app_client: TestClient, console_ctx: AppContext
+) -> None:
+    from sqlalchemy import func, select
+
+    from connector.store.engine import unit_of_work
+    from connector.store.tables import ContactRow
+
+    assert sign_in(app_client, "marketer") == 303
+    token = csrf_of(app_client.get("/console/imports").text)
+    body = f"Navn;By\nOla;Oslo-{secrets.token_hex(4)}\n".encode()  # nothing that names a person
+    answer = app_client.post(
+        "/console/imports/upload",
+        data={"csrf": token},
+        files={"file": ("uten-adresse.csv", body, "text/csv")},
+    )
+    failed = until_finished(app_client, answer)
+    assert failed.status_code == 422
+    assert "uten-adresse.csv: " in failed.text
+    assert "nothing was imported" in failed.text
+    assert str(UPLOADS) not in failed.text  # the upload folder is not shown
+    with unit_of_work(console_ctx.engine) as session:
+        assert session.execute(select(func.count()).select_from(ContactRow)).scalar_one() == 0
