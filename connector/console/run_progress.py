@@ -73,7 +73,7 @@ def run_progress(ctx: AppContext, run_id: str, watch: SyncProgress | None) -> Ru
         if request.status in FINISHED and sync is not None:
             base["report"] = dict(sync.report)
             base["counts"] = dict(sync.counts)
-    facts, value, maximum = _facts(watch, operations)
+    facts, value, maximum = _facts(watch, operations) if request.status != "queued" else ([], 0, 0)
     return RunProgress(**base, facts=facts, value=value, maximum=maximum)
 
 

@@ -41,7 +41,15 @@ def test_a_queued_resync_shows_its_progress_page_with_a_refresh_link_and_our_scr
 
 
 def test_a_running_resync_shows_planned_sent_and_confirmed(console_ctx: AppContext) -> None:
+    from sqlalchemy import update
+
+    from connector.store.engine import unit_of_work
+    from connector.store.http_tables import AdminRunRow
+
     run_id = queue_run(console_ctx, RunRequest("main", None, False, False, "console:marketer"))
+    assert run_progress(console_ctx, run_id, SyncProgress()).facts == []  # queued: nothing to say yet
+    with unit_of_work(console_ctx.engine) as session:  # the worker claimed it
+        session.execute(update(AdminRunRow).where(AdminRunRow.id == run_id).values(status="running"))
     watch = SyncProgress(planned_contacts=1200, planned_operations=1500, estimated_calls=4)
     watch.sent_calls, watch.confirmed_operations, watch.planning_done = 3, 1000, True
     job = run_progress(console_ctx, run_id, watch)
