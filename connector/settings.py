@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
+from connector.core.console_roles import Role
 from connector.core.policy_settings import PolicySettings
 from connector.core.specificity import InterestMapping
 from connector.errors import ConfigError
@@ -228,6 +229,40 @@ class SecuritySettings(_Section):
     issued) until they expire, so a key can be rotated without breaking links already mailed."""
 
 
+class OidcSettings(_Section):
+    """OpenID Connect sign-in to the console through the company's identity provider (the ``oidc`` extra:
+    ``pip install 'consent-sync[oidc]'``). Authorization code flow with PKCE; the ID token's signature
+    (the provider's JWKS), issuer, audience, expiry and nonce are checked."""
+
+    issuer: str = Field(min_length=1)
+    """The provider's issuer URL, exactly as its ID tokens name it."""
+    metadata_url: str | None = None
+    """Its discovery document; default ``<issuer>/.well-known/openid-configuration``."""
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = None
+    redirect_url: str | None = None
+    """The callback as registered with the provider (default: ``/console/login/oidc/callback`` here)."""
+    scopes: str = "openid email profile"
+    username_claim: str = "email"
+    """The claim that names the console user (``email``, ``preferred_username``…)."""
+    role_claim: str | None = None
+    """A claim (a string or a list, e.g. ``groups``) whose values ``role_map`` turns into a role."""
+    role_map: dict[str, Role] = Field(default_factory=dict)
+    """Claim value → console role; several matching values give the role with the most rights."""
+    default_role: Role | None = None
+    """The role when no ``role_map`` value matches; without one such a person may not sign in."""
+    known_users_only: bool = True
+    """Only users added with ``consent-sync console user add`` (and not disabled) may sign in; their stored
+    role applies unless ``role_map`` gives one. ``false``: a person with a role from the claims (or the
+    default role) becomes a console user at the first sign-in."""
+    button_label: str = "Sign in with your company account"
+
+
+class ConsoleSettings(_Section):
+    oidc: OidcSettings | None = None
+    """``[console.oidc]``: optional single sign-on; password sign-in stays available."""
+
+
 class PreferencesSettings(_Section):
     """The self-service privacy page ``/me/<token>`` and the ``PREFS_URL`` merge field that links to it."""
 
@@ -319,6 +354,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     consent_capture: ConsentCaptureSettings = Field(default_factory=ConsentCaptureSettings)
     preferences: PreferencesSettings = Field(default_factory=PreferencesSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
@@ -431,6 +467,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         if key in data.get(section, {}):
             variable = f"CONSENT_SYNC_{section.upper()}__{key.upper()}"
             raise ConfigError(f"{path}: {section}.{key} is a secret; set it in the environment ({variable})")
+    oidc = data.get("console", {}).get("oidc", {})
+    if isinstance(oidc, dict) and "client_secret" in oidc:
+        variable = "CONSENT_SYNC_CONSOLE__OIDC__CLIENT_SECRET"
+        raise ConfigError(
+            f"{path}: console.oidc.client_secret is a secret; set it in the environment ({variable})"
+        )
     return data
 
 

@@ -32,7 +32,7 @@ PROJECT = "consent-sync"
 NEEDED_WITHOUT_IMPORT = {
     "python-multipart": "Starlette parses the HTML form posts with it (Form(), request.form())",
 }
-OPTIONAL_EXTRAS = ("parquet",)
+OPTIONAL_EXTRAS = ("parquet", "oidc")
 """Extras whose packages runtime code imports only where it is guarded (an import that can fail)."""
 STALE = "the lock files are out of step with pyproject.toml: run scripts/lock"
 

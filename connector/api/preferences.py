@@ -212,25 +212,27 @@ async def fresh_link(token: str, request: Request, ctx: Ctx, background: Backgro
             email = checked_email(_one(form, "email"), "email")
         except InputError:
             email = None
-        if email is not None:
+        routed = privacy_mail.can_mail(ctx)
+        if email is not None and routed:
             ip = client_ip(request, ctx.settings.consent_capture)
             await run_in_threadpool(_mail_fresh_link, ctx, background, ip, email, lang)
     except _RefusedError as refused:
         return _problem(ctx, request, token, refused, _one(form, "lang"))
-    return _render("sent.html", lang, 200)
+    return _render("sent.html", lang, 200, routed=routed)
 
 
 def _mail_fresh_link(ctx: AppContext, background: BackgroundTasks, ip: str, email: str, lang: str) -> None:
+    """Mail the stored address its current link, if we hold it. Held or not, the request counts against
+    the IP and the typed address's daily limits, so that neither the answer nor the work done differs."""
     with unit_of_work(ctx.engine) as session:
         contact = find_contact(session, email)
         found = (contact.id, contact.email) if contact is not None and contact.email else None
-    if found is None:
-        return
     try:
-        admit_fresh_link(ctx, ip, found[1])
+        admit_fresh_link(ctx, ip, found[1] if found is not None else email)
     except RateLimitedError:
         return  # the same answer: a limit reached says nothing about the address either
-    background.add_task(privacy_mail.send_fresh_link, ctx, found[0], found[1], lang)
+    if found is not None:
+        background.add_task(privacy_mail.send_fresh_link, ctx, found[0], found[1], lang)
 
 
 async def _admitted(ctx: AppContext, request: Request, token: str, *, reading: bool = True) -> LinkReading:
@@ -328,15 +330,21 @@ def _render(
     def t(key: str) -> str:
         return words(lang, key)
 
+    def browser_evidence(record: Mapping[str, Any]) -> str:
+        """The IP address and user agent a consent or objection was recorded from, or a dash."""
+        parts = [f"{t(name)} {record[name]}" for name in ("ip", "user_agent") if record.get(name)]
+        return "; ".join(parts) or "–"
+
     html = _PAGES.get_template(template).render(
-        lang=lang, other=other, t=t, quote=quote, day_of=day, **values
+        lang=lang, other=other, t=t, quote=quote, day_of=day, browser_evidence=browser_evidence, **values
     )
     return HTMLResponse(html, status_code=status, headers={**HEADERS, **(headers or {})})
 
 
 def _invalid(ctx: AppContext, request: Request, token: str, lang_asked: str | None) -> HTMLResponse:
     lang = negotiate(lang_asked, request.headers.get("accept-language", ""), None)
-    return _render("invalid.html", lang, 404, token=token, csrf=_csrf(ctx, token))
+    routed = privacy_mail.can_mail(ctx)
+    return _render("invalid.html", lang, 404, token=token, csrf=_csrf(ctx, token), routed=routed)
 
 
 def _problem(

@@ -85,6 +85,10 @@ TEXT: dict[str, dict[str, str]] = {
     "how": {"en": "How", "nb": "Hvordan"},
     "notice": {"en": "Text you were shown", "nb": "Teksten du så"},
     "no_notice": {"en": "not recorded", "nb": "ikke registrert"},
+    "browser": {"en": "From (your browser)", "nb": "Fra (nettleseren din)"},
+    "ip": {"en": "IP address", "nb": "IP-adresse"},
+    "user_agent": {"en": "browser", "nb": "nettleser"},
+    "from_browser": {"en": "recorded from", "nb": "registrert fra"},
     "none": {"en": "None.", "nb": "Ingen."},
     "relationships": {
         "en": "Your purchases, subscriptions and accounts",
@@ -163,6 +167,20 @@ TEXT: dict[str, dict[str, str]] = {
         "hold it, we will send a fresh link to it.",
         "nb": "Lenken kan være gammel, eller den ble kopiert ufullstendig. Skriv inn e-postadressen din, "
         "så sender vi en ny lenke til den hvis vi har den.",
+    },
+    "invalid_text_no_route": {
+        "en": "The link may be old, or it was copied incompletely. We cannot send a fresh link by e-mail "
+        "from this page: every e-mail we send you ends with your current link, or you can ask us for it.",
+        "nb": "Lenken kan være gammel, eller den ble kopiert ufullstendig. Vi kan ikke sende en ny lenke på "
+        "e-post fra denne siden: hver e-post vi sender deg har den gjeldende lenken nederst, eller du kan "
+        "be oss om den.",
+    },
+    "not_sent_title": {"en": "No e-mail was sent", "nb": "Ingen e-post ble sendt"},
+    "not_sent_text": {
+        "en": "We cannot send links by e-mail from this page, so nothing was sent to any address. Every "
+        "e-mail we send you ends with your current link, or you can ask us for it.",
+        "nb": "Vi kan ikke sende lenker på e-post fra denne siden, så ingenting ble sendt til noen adresse. "
+        "Hver e-post vi sender deg har den gjeldende lenken nederst, eller du kan be oss om den.",
     },
     "email_label": {"en": "Your e-mail address", "nb": "E-postadressen din"},
     "send_link": {"en": "Send me a fresh link", "nb": "Send meg en ny lenke"},

@@ -91,7 +91,42 @@ def _details(who: Viewer, email: str) -> dict[str, Any]:
         "timeline": timeline,
         "mirror": mirror,
         "desired": desired,
+        "evidence": _evidence(exported) if who.may(Permission.EVIDENCE) else None,
     }
+
+
+def _evidence(exported: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """The evidence of every consent event and objection (privacy role): when, how, the notice shown,
+    and the browser's IP address and user agent where the person acted in one."""
+
+    def text(value: object) -> str:
+        return str(value) if value not in (None, "") else "–"
+
+    consents = [
+        {
+            "at": text(e.get("occurred_at"))[:19],
+            "what": f"{e.get('action')} · {e.get('purpose')} ({e.get('channel')})",
+            "how": f"{e.get('method')}, {e.get('source')}"
+            + (f", {e['source_ref']}" if e.get("source_ref") else ""),
+            "notice": text(e.get("notice_version")),
+            "ip": text(e.get("ip")),
+            "user_agent": text(e.get("user_agent")),
+        }
+        for e in exported["consent_events"]
+    ]
+    objections = [
+        {
+            "at": text(o.get("occurred_at"))[:19],
+            "what": f"{o.get('purpose') or 'all marketing'}"
+            + (f" ({o['channel']})" if o.get("channel") else ""),
+            "how": text(o.get("source")) + (f", {o['reason']}" if o.get("reason") else ""),
+            "notice": "–",
+            "ip": text(o.get("ip")),
+            "user_agent": text(o.get("user_agent")),
+        }
+        for o in exported["objections"]
+    ]
+    return {"consents": consents, "objections": objections}
 
 
 @router.get("")

@@ -12,11 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.responses import Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from connector.console import import_jobs
 from connector.console.pages import Viewer, form_of, record, render, viewer
+from connector.console.words import word
 from connector.core.console_roles import Permission
-from connector.errors import ConsentSyncError
 
 router = APIRouter(prefix="/imports")
 MAX_UPLOAD = 5 * 1024 * 1024
@@ -25,17 +26,36 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def _report(who: Viewer, path: Path, apply: bool) -> dict[str, Any]:
+def _report(
+    who: Viewer, path: Path, apply: bool, advance: import_jobs.Advance | None = None
+) -> dict[str, Any]:
     from connector.imports.report import plan_document
     from connector.imports.service import ImportRequest, run_import
 
     request = ImportRequest(paths=[path], apply=apply, operator=f"console:{who.user.name}")
-    plan = run_import(who.ctx, request)
+    plan = run_import(who.ctx, request, advance)
     text = json.dumps(plan_document(plan, applied=apply), indent=2, ensure_ascii=False, default=str)
     text = text.replace(json.dumps(str(path.parent) + "/")[1:-1], "")  # "name.csv:3:E-post", not the folder
     (path.parent / ("applied.json" if apply else "dry-run.json")).write_text(text, encoding="utf-8")
     document: dict[str, Any] = json.loads(text)
     return document
+
+
+def _start(who: Viewer, path: Path, apply: bool) -> None:
+    """The dry-run (or the apply) of the upload at ``path`` as a background job (none if one runs)."""
+    from connector.imports.estimate import estimated_rows
+
+    step = "apply" if apply else "dry-run"
+    if not apply:
+        for stale in ("dry-run.json", "applied.json"):
+            (path.parent / stale).unlink(missing_ok=True)
+    import_jobs.start(
+        path.parent,
+        step,
+        who.user.name,
+        estimated_rows([path]),
+        lambda advance: _report(who, path, apply, advance),
+    )
 
 
 @router.get("")
@@ -84,18 +104,17 @@ async def upload(request: Request) -> Response:
     sha = hashlib.sha256(data).hexdigest()
     path = UPLOADS / sha / _SAFE.sub("_", Path(file.filename).name)[-100:]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    try:
-        report = await run_in_threadpool(_report, who, path, False)
-    except ConsentSyncError as exc:
-        await run_in_threadpool(record, who, request, 422)
-        return _page(request, who, 422, error=f"{file.filename}: {exc}; nothing was imported")
-    await run_in_threadpool(record, who, request, 200, f"sha256={sha[:12]}")
-    return _page(request, who, report=report, sha=sha)
+    current = import_jobs.read(path.parent)
+    if current is None or current.finished:
+        await run_in_threadpool(_write_upload, path, data)
+        await run_in_threadpool(_start, who, path, False)
+    await run_in_threadpool(record, who, request, 303, f"sha256={sha[:12]}")
+    return RedirectResponse(f"/console/imports/{sha}", status_code=303)
 
 
 @router.post("/apply")
 async def apply(request: Request) -> Response:
+    """Apply the upload read before, as a background job, and show its progress (``303``)."""
     who = await viewer(request, Permission.IMPORT)
     if isinstance(who, Response):
         return who
@@ -103,17 +122,95 @@ async def apply(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     sha = str(form.get("sha", ""))
-    found = [p for p in (UPLOADS / sha).glob("*") if p.suffix != ".json"] if _SHA.match(sha) else []
-    path = found[0] if found else UPLOADS / "missing"
-    if not found:
-        return _page(request, who, 404, error="that upload is gone; upload the file again")
+    path = _upload(sha)
+    if path is None:
+        return _page(request, who, 404, error=_GONE)
+    job = import_jobs.read(path.parent)
+    if job is None or job.finished:
+        await run_in_threadpool(_start, who, path, True)
+    await run_in_threadpool(record, who, request, 303, f"sha256={sha[:12]}")
+    return RedirectResponse(f"/console/imports/{sha}", status_code=303)
+
+
+@router.get("/{sha}")
+async def upload_page(request: Request, sha: str) -> Response:
+    """The upload's job: its progress (rows read) while it runs, then its report (with Apply after a
+    dry-run). Reloaded by its link without script; ``progress.js`` redraws it and reloads at the end."""
+    who = await viewer(request, Permission.IMPORT)
+    if isinstance(who, Response):
+        return who
+    path = _upload(sha)
+    job = import_jobs.read(path.parent) if path is not None else None
+    if path is None or job is None:
+        return _page(request, who, 404, error=_GONE)
+    name = path.name
+    if not job.finished:
+        return render(
+            request,
+            who.session,
+            "import_progress.html",
+            user=who.user,
+            sha=sha,
+            name=name,
+            job=job,
+            facts=_facts(who, job),
+            scripts=True,
+        )
+    if job.state == "interrupted":
+        return _page(request, who, 409, error=f"{name}: {word('interrupted', who.lang)}")
+    if job.state == "failed":
+        return _page(request, who, 422, error=f"{name}: {job.error}; nothing was imported")
+    report_file = path.parent / ("applied.json" if job.step == "apply" else "dry-run.json")
     try:
-        report = await run_in_threadpool(_report, who, path, True)
-    except ConsentSyncError as exc:
-        await run_in_threadpool(record, who, request, 422)
-        return _page(request, who, 422, error=str(exc))
-    await run_in_threadpool(record, who, request, 200, f"sha256={sha[:12]}")
-    return _page(request, who, report=report, sha=None)
+        report = json.loads(report_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return _page(request, who, 404, error=_GONE)
+    return _page(request, who, report=report, sha=sha if job.step == "dry-run" else None)
+
+
+@router.get("/{sha}/state")
+async def upload_state(request: Request, sha: str) -> Response:
+    """The job's progress as JSON, for the page's script."""
+    who = await viewer(request, Permission.IMPORT)
+    if isinstance(who, Response):
+        return who
+    path = _upload(sha)
+    job = import_jobs.read(path.parent) if path is not None else None
+    if job is None:
+        return JSONResponse({"detail": "no such upload"}, status_code=404, headers=_NO_STORE)
+    state = {
+        "status": job.state,
+        "status_text": word(f"status_{job.state}", who.lang) if job.state != "interrupted" else job.state,
+        "finished": job.finished,
+        "facts": [list(pair) for pair in _facts(who, job)],
+        "value": job.rows,
+        "max": max(job.estimated_rows, job.rows),
+    }
+    return JSONResponse(state, headers=_NO_STORE)
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+_GONE = "that upload is gone; upload the file again"
+
+
+def _facts(who: Viewer, job: import_jobs.ImportJob) -> list[tuple[str, str]]:
+    step = word("import_apply" if job.step == "apply" else "import_dry_run", who.lang)
+    return [
+        (word("kind", who.lang), step),
+        (word("rows_read", who.lang), f"{job.rows:,} of ~{job.estimated_rows:,}"),
+    ]
+
+
+def _upload(sha: str) -> Path | None:
+    """The uploaded file of ``sha``, if it is still kept."""
+    if not _SHA.match(sha):
+        return None
+    found = [p for p in (UPLOADS / sha).glob("*") if p.is_file() and not p.name.endswith((".json", ".lock"))]
+    return found[0] if found else None
+
+
+def _write_upload(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
 
 
 def waiting_imports() -> int:

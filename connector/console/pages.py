@@ -40,6 +40,13 @@ HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
+SCRIPT_HEADERS = {
+    **HEADERS,
+    "Content-Security-Policy": HEADERS["Content-Security-Policy"].replace(
+        "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';"
+    ),
+}
+"""A progress page's: its one script (``/console/static/progress.js``, ours) and its reads of ``…/state``."""
 CSRF_MESSAGE = (
     "The form's security token is missing or wrong, so nothing was changed. Reload the page and try again."
 )
@@ -102,8 +109,15 @@ async def form_of(request: Request, who: Viewer) -> dict[str, Any] | Response:
 
 
 def render(
-    request: Request, session: Session, template: str, status: int = 200, **values: Any
+    request: Request,
+    session: Session,
+    template: str,
+    status: int = 200,
+    *,
+    scripts: bool = False,
+    **values: Any,
 ) -> HTMLResponse:
+    """The page; ``scripts``: it loads our progress script (the CSP allows scripts from us, only then)."""
     key = key_of(request)
     lang = session.lang
 
@@ -112,9 +126,9 @@ def render(
 
     values.setdefault("user", None)
     html = TEMPLATES.get_template(template).render(
-        t=t, lang=lang, csrf=csrf_token(key, session), path=request.url.path, **values
+        t=t, lang=lang, csrf=csrf_token(key, session), path=request.url.path, scripts=scripts, **values
     )
-    response = HTMLResponse(html, status_code=status, headers=HEADERS)
+    response = HTMLResponse(html, status_code=status, headers=SCRIPT_HEADERS if scripts else HEADERS)
     write_session(response, request, key, session)
     return response
 

@@ -7,13 +7,16 @@ import structlog
 from fastapi import APIRouter, Request
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from connector.console.pages import Viewer, form_of, record, render, viewer
+from connector.console.run_progress import RunProgress, run_progress
+from connector.console.words import word
 from connector.core.console_roles import Permission
 from connector.errors import ConsentSyncError
 from connector.store.engine import unit_of_work
 from connector.store.sync_tables import PlanOperationRow, SyncRunRow
+from connector.sync.run_queue import RunWorker
 
 router = APIRouter(prefix="/runs")
 log = structlog.get_logger("connector.console")
@@ -106,27 +109,16 @@ def _plan(who: Viewer, form: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _apply(who: Viewer, form: dict[str, Any]) -> dict[str, Any]:
-    from connector.sync.connect import open_gateway
-    from connector.sync.run import sync_audience
+def _queue(who: Viewer, form: dict[str, Any], worker: RunWorker) -> dict[str, Any]:
+    """Queue the resync on the service's run worker (the admin API's), to run in the background."""
+    from connector.sync.run_queue import RunRequest, queue_run
 
     audience, destructive, reason = _options(who, form)
     if destructive:
         log.warning("console.destructive_allowed", user=who.user.name, audience=audience, reason=reason[:200])
-    with open_gateway(who.ctx.settings.mailchimp) as gateway:
-        report = sync_audience(who.ctx, gateway, audience, allow_destructive=destructive)
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "nothing to change"
-    return {
-        "audience": audience,
-        "destructive": destructive,
-        "reason": reason,
-        "lines": [
-            f"run {report.run_id}: {counts}; {report.applied.done} done, {report.applied.rejected} rejected"
-        ],
-        "violations": [],
-        "refused": False,
-        "applied": True,
-    }
+    run_id = queue_run(who.ctx, RunRequest(audience, None, False, destructive, f"console:{who.user.name}"))
+    worker.submit(run_id)
+    return {"audience": audience, "destructive": destructive, "reason": reason, "run_id": run_id}
 
 
 async def _step(request: Request, work: Any) -> Response:
@@ -166,4 +158,62 @@ async def plan(request: Request) -> Response:
 
 @router.post("/apply")
 async def apply(request: Request) -> Response:
-    return await _step(request, _apply)
+    """Queue the resync and show its progress page (``303``): it runs in the background."""
+    who = await viewer(request, Permission.RESYNC)
+    if isinstance(who, Response):
+        return who
+    form = await form_of(request, who)
+    if isinstance(form, Response):
+        return form
+    worker: RunWorker = request.app.state.run_worker
+    try:
+        queued = await run_in_threadpool(_queue, who, form, worker)
+    except ConsentSyncError as exc:
+        await run_in_threadpool(record, who, request, 422)
+        return render(request, who.session, "problem.html", status=422, user=who.user, message=str(exc))
+    note = f"audience={queued['audience']} run={queued['run_id']}"
+    if queued["destructive"]:
+        note += f" allow-destructive reason={queued['reason']}"
+    await run_in_threadpool(record, who, request, 303, note)
+    return RedirectResponse(f"/console/runs/jobs/{queued['run_id']}", status_code=303)
+
+
+async def _progress_of(request: Request, who: Viewer, run_id: str) -> RunProgress | None:
+    worker: RunWorker = request.app.state.run_worker
+    return await run_in_threadpool(run_progress, who.ctx, run_id, worker.watch(run_id))
+
+
+@router.get("/jobs/{run_id}")
+async def job_page(request: Request, run_id: str) -> Response:
+    """The resync's progress (planned, sent, confirmed) until it ends, then its report. Without script
+    the page is reloaded by its link; with it (``progress.js``) it redraws itself and reloads at the end."""
+    who = await viewer(request, Permission.READ)
+    if isinstance(who, Response):
+        return who
+    job = await _progress_of(request, who, run_id)
+    if job is None:
+        return render(request, who.session, "problem.html", status=404, user=who.user, message="no such run")
+    return render(
+        request,
+        who.session,
+        "run_progress.html",
+        user=who.user,
+        job=job,
+        labelled=lambda facts: [(word(key, who.lang), text) for key, text in facts],
+        scripts=not job.finished,
+    )
+
+
+@router.get("/jobs/{run_id}/state")
+async def job_state(request: Request, run_id: str) -> Response:
+    """The progress as JSON, for the page's script."""
+    who = await viewer(request, Permission.READ)
+    if isinstance(who, Response):
+        return who
+    job = await _progress_of(request, who, run_id)
+    if job is None:
+        return JSONResponse({"detail": "no such run"}, status_code=404, headers={"Cache-Control": "no-store"})
+    state = job.state()
+    state["facts"] = [[word(key, who.lang), value] for key, value in state["facts"]]
+    state["status_text"] = word(f"status_{job.status}", who.lang)
+    return JSONResponse(state, headers={"Cache-Control": "no-store"})

@@ -7,6 +7,7 @@ the limit holds across workers; over it, sign-in is refused before the password 
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from sqlmodel import select
 from connector.core.console_roles import Role, role_of
 from connector.errors import InputError, NotFoundError
 from connector.services.context import AppContext
+from connector.settings import OidcSettings
 from connector.store.capture_limits import count_hit
 from connector.store.console_tables import ConsoleUserRow
 from connector.store.engine import unit_of_work
@@ -99,6 +101,36 @@ def sign_in(ctx: AppContext, name: str, password: str, client: str) -> ConsoleUs
         row = session.get(ConsoleUserRow, name.strip())
         if row is None or row.disabled or not _verify(row.password_hash, password):
             raise LoginRefusedError("wrong user name or password")
+        row.last_login_at = now
+        session.add(row)
+        return _user(row)
+
+
+def sign_in_by_identity_provider(
+    ctx: AppContext, name: str, role: Role | None, settings: OidcSettings
+) -> ConsoleUser:
+    """The user an identity provider vouched for (the caller checked its ID token).
+
+    A disabled user is refused. With ``known_users_only`` a name never added is refused; the role from the
+    claims (``role``) replaces the stored one, else the stored one stays. Without it, an unknown name with a
+    role (from the claims, or ``default_role``) becomes a user, with a random password nobody knows."""
+    now = ctx.now()
+    with unit_of_work(ctx.engine) as session:
+        row = session.get(ConsoleUserRow, name)
+        if row is not None and row.disabled:
+            raise LoginRefusedError("this console user is disabled")
+        if row is None:
+            chosen = role or settings.default_role
+            if settings.known_users_only or chosen is None:
+                raise LoginRefusedError("you are not a console user here; ask an admin to add you")
+            row = ConsoleUserRow(
+                name=name,
+                role=chosen.value,
+                password_hash=_HASHER.hash(secrets.token_urlsafe(32)),
+                created_at=now,
+            )
+        elif role is not None:
+            row.role = role.value
         row.last_login_at = now
         session.add(row)
         return _user(row)

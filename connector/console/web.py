@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from connector.console import contact_pages, import_pages, notice_pages, run_pages
+from connector.console import contact_pages, import_pages, notice_pages, oidc_pages, run_pages
 from connector.console.chart import members_chart
 from connector.console.overview import overview
 from connector.console.pages import (
@@ -25,6 +25,7 @@ from connector.core.console_roles import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 CSS = (HERE / "static" / "console.css").read_bytes()
+SCRIPT = (HERE / "static" / "progress.js").read_bytes()
 
 
 @router.get("/static/console.css")
@@ -32,9 +33,18 @@ async def stylesheet() -> Response:
     return Response(CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
 
+@router.get("/static/progress.js")
+async def progress_script() -> Response:
+    """The progress pages' one script: progressive enhancement (the pages work without it)."""
+    headers = {"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"}
+    return Response(SCRIPT, media_type="text/javascript", headers=headers)
+
+
 @router.get("/login")
 async def login_page(request: Request) -> Response:
-    return render(request, current_session(request), "login.html", error=None)
+    return render(
+        request, current_session(request), "login.html", error=None, **oidc_pages.login_values(request)
+    )
 
 
 @router.post("/login")
@@ -42,13 +52,23 @@ async def login(request: Request) -> Response:
     session = current_session(request)
     form = await request.form()
     if not csrf_ok(key_of(request), session, str(form.get("csrf", ""))):
-        return render(request, session, "login.html", status=403, error="security token; reload the page")
+        return render(
+            request,
+            session,
+            "login.html",
+            status=403,
+            error="security token; reload the page",
+            **oidc_pages.login_values(request),
+        )
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     client = request.client.host if request.client else "unknown"
     try:
         user = await run_in_threadpool(sign_in, context_of(request), name, password, client)
     except LoginRefusedError as exc:
-        return render(request, session, "login.html", status=429 if exc.limited else 401, error=str(exc))
+        status = 429 if exc.limited else 401
+        return render(
+            request, session, "login.html", status=status, error=str(exc), **oidc_pages.login_values(request)
+        )
     response = RedirectResponse("/console", status_code=303)
     write_session(response, request, key_of(request), new_session(user.name, session.lang))  # a new nonce
     return response
@@ -102,5 +122,5 @@ def _check_all(who: Viewer) -> None:
             check_audience_campaigns(who.ctx, gateway, audience.name)
 
 
-for module in (contact_pages, run_pages, import_pages, notice_pages):
+for module in (contact_pages, run_pages, import_pages, notice_pages, oidc_pages):
     router.include_router(module.router)

@@ -43,7 +43,14 @@ def add_objection(
     purpose: str | None,
     channel: Channel | None,
     reason: str | None,
+    *,
+    ip: str | None = None,
+    user_agent: str | None = None,
 ) -> ObjectionRow:
+    """The objection row, and its history entry (which names the row, never its evidence).
+
+    ``ip`` and ``user_agent``: the browser's, when the person objected on a page of ours (evidence, as a
+    consent's; shown to the person and exported, never logged)."""
     row = ObjectionRow(
         id=str(uuid.uuid4()),
         contact_id=contact.id,
@@ -53,6 +60,8 @@ def add_objection(
         channel=channel.value if channel else None,
         reason=reason,
         source=origin.source,
+        ip=ip,
+        user_agent=user_agent,
     )
     session.add(row)
     record_change(

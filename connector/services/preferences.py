@@ -324,7 +324,16 @@ def withdraw(ctx: AppContext, contact_id: str, keys: Sequence[str] | None, act: 
             soft = choice.decision is not None and choice.decision.basis is Basis.EXISTING_CUSTOMER
             if wanted is not None and choice.allowed and soft and not choice.objected:
                 add_objection(
-                    session, contact, ORIGIN, act.at, act.at, choice.purpose, choice.channel, _REASON
+                    session,
+                    contact,
+                    ORIGIN,
+                    act.at,
+                    act.at,
+                    choice.purpose,
+                    choice.channel,
+                    _REASON,
+                    ip=act.ip,
+                    user_agent=act.user_agent,
                 )
                 objections += 1
         if rows or objections:
@@ -341,7 +350,18 @@ def object_to_all(ctx: AppContext, contact_id: str, act: Act) -> Outcome:
         contact = _locked(session, contact_id)
         if contact is None or (None, None) in _objections(session, contact_id):
             return Outcome()
-        add_objection(session, contact, ORIGIN, act.at, act.at, None, None, _REASON)
+        add_objection(
+            session,
+            contact,
+            ORIGIN,
+            act.at,
+            act.at,
+            None,
+            None,
+            _REASON,
+            ip=act.ip,
+            user_agent=act.user_agent,
+        )
         mark_changed(session, ctx, contact, act.at)
     return Outcome(objections=1)
 

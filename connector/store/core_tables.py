@@ -75,6 +75,8 @@ objections = table(
     column("channel", String),
     column("reason", String),
     column("source", String),
+    column("ip", String),
+    column("user_agent", String),
 )
 
 suppressions = table(

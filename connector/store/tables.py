@@ -101,6 +101,9 @@ class ObjectionRow(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=16)
     reason: str | None = Field(default=None, max_length=300)
     source: str = Field(max_length=200)
+    ip: str | None = Field(default=None, max_length=64)
+    """Evidence of an objection the person made in a browser (the privacy page): never logged."""
+    user_agent: str | None = Field(default=None, max_length=300)
 
 
 class SuppressionRow(SQLModel, table=True):

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from connector.api.app import create_app
+from connector.sandbox.server import SandboxHandle, running_sandbox
 from connector.services.context import AppContext
 from connector.services.explain import explain_contact
 from connector.services.preference_links import issue_token
@@ -21,10 +22,18 @@ from tests.sync.support import subscribe, trip
 EMAIL = "kari.page@example.no"
 
 
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxHandle]:
+    with running_sandbox() as handle:
+        yield handle
+
+
 @pytest.fixture
-def page_ctx(ctx: AppContext, clock: FakeClock) -> AppContext:
+def page_ctx(ctx: AppContext, clock: FakeClock, sandbox: SandboxHandle) -> AppContext:
+    """The page with its e-mails routed through the sandbox's Transactional (the fresh-link offer needs a
+    route: without one the page says so instead, ``test_fresh_link_mail.py``)."""
     local = replace(ctx, settings=api_settings(ctx.settings), clock=clock)
-    return with_privacy(local)
+    return with_privacy(local, sandbox)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from connector.api.app import create_app
 from connector.console.users import add_user
@@ -50,3 +51,17 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> int:
         "/console/login", data={"name": name, "password": password, "csrf": token}, follow_redirects=False
     )
     return answer.status_code
+
+
+def until_finished(client: TestClient, answer: Response, seconds: float = 30.0) -> Response:
+    """The progress page ``answer`` led to, reloaded by its Refresh link (as a browser without script
+    would) until the job has ended: then the page holds the job's report."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while 'class="refresh"' in answer.text:
+        assert time.monotonic() < deadline, "the job did not end"
+        time.sleep(0.05)
+        link = answer.text.split('class="refresh" href="', 1)[1].split('"', 1)[0]
+        answer = client.get(link)
+    return answer

@@ -10,7 +10,7 @@ from connector.store.http_tables import AdminAuditRow
 from tests.cli_env import runner
 from tests.sync.support import subscribe
 
-from .conftest import csrf_of, sign_in
+from .conftest import csrf_of, sign_in, until_finished
 
 
 def test_console_users_from_the_command_line(env: dict[str, str]) -> None:
@@ -53,9 +53,12 @@ def test_resync_an_audience_dry_run_then_apply(app_client: TestClient, console_c
     planned = app_client.post("/console/runs/plan", data={"audience": "main", "csrf": token})
     assert planned.status_code == 200
     assert "kari@example.no" in planned.text
-    applied = app_client.post("/console/runs/apply", data={"audience": "main", "csrf": token})
-    assert applied.status_code == 200
-    assert "1 done" in applied.text or "done" in applied.text
+    queued = app_client.post("/console/runs/apply", data={"audience": "main", "csrf": token})
+    assert queued.status_code == 200
+    assert "/console/runs/jobs/" in str(queued.url)  # a progress page: the resync runs in the background
+    applied = until_finished(app_client, queued)
+    assert "Report: Done" in applied.text or "Rapport: Ferdig" in applied.text
+    assert '<dd class="done-count">2</dd>' in applied.text  # the upsert and its tags, confirmed
     overview = app_client.get("/console")
     assert "<svg" in overview.text
 
@@ -116,6 +119,7 @@ def test_an_import_read_but_not_applied_needs_a_person(app_client: TestClient) -
     read = app_client.post(
         "/console/imports/upload", data={"csrf": token}, files={"file": ("venter.csv", body, "text/csv")}
     )
+    read = until_finished(app_client, read)
     assert read.status_code == 200
     assert "venter.csv:3:E-post" in read.text
     assert "imports waiting for apply" in app_client.get("/console").text
