@@ -12,10 +12,12 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:  # not at run time: a one-contact command reads facts without loading the ORM
+    from sqlalchemy.orm import Session
 
 IN_CHUNK = 500
 """Values per ``IN (…)`` list: far below both databases' limits on bound parameters."""
@@ -24,8 +26,8 @@ IN_CHUNK = 500
 class Raw:
     """The DBAPI cursor of a session (or connection) and the conversions its dialect needs."""
 
-    def __init__(self, reader: Session | Connection) -> None:
-        connection = reader.connection() if isinstance(reader, Session) else reader
+    def __init__(self, reader: "Session | Connection") -> None:
+        connection = reader if isinstance(reader, Connection) else reader.connection()
         self.sqlite = connection.dialect.name == "sqlite"
         self.mark = "?" if self.sqlite else "%s"
         dbapi = connection.connection.dbapi_connection

@@ -1,8 +1,10 @@
 """Gather a run's inputs from the store: the contacts to look at, their facts, erasures, the mirror."""
 
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
@@ -19,8 +21,10 @@ from connector.core.remote import (
 from connector.errors import NotFoundError
 from connector.settings import Settings
 from connector.store.facts import load_facts
+from connector.store.raw import Raw
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
 from connector.store.tables import ContactRow
+from connector.store.types import UTCDateTime
 from connector.sync.binding import bound_list_id
 from connector.sync.erasures import pending_erasures
 
@@ -143,28 +147,75 @@ def load_changed_contacts(
     transactions that committed after the last run read the store) or due for review.
 
     ``after`` and ``limit``: the next ``limit`` of them by id after ``after`` (a streamed run's chunk).
-    ``plain``: read-only rows with the same attributes (SQLAlchemy Core rows), no ORM instances."""
-    table = ContactRow.__table__  # type: ignore[attr-defined]
-    query = select(*table.columns) if plain else select(ContactRow)
-    query = query.where(col(ContactRow.email).is_not(None))
-    if email is not None:
-        query = query.where(col(ContactRow.email) == normalise_email(email))
-    elif not full:
+    ``plain``: read-only rows with the same attributes (named tuples read on the raw cursor,
+    ``connector/store/raw.py``), no ORM instances."""
+    since: datetime | None = None
+    if email is None and not full:
         state = session.get(AudienceStateRow, audience)
         since = state.last_sync_at if state is not None else None
-        if since is not None:
+    if plain:
+        found = _plain_contacts(session, now, email, since, overlap, after, limit)
+    else:
+        query = select(ContactRow).where(col(ContactRow.email).is_not(None))
+        if email is not None:
+            query = query.where(col(ContactRow.email) == normalise_email(email))
+        elif since is not None:
             due = col(ContactRow.next_review_at) <= now
             query = query.where(or_(col(ContactRow.changed_at) >= since - overlap, due))
-    if after is not None:
-        query = query.where(col(ContactRow.id) > after)
-    query = query.order_by(col(ContactRow.id))
-    if limit is not None:
-        query = query.limit(limit)
-    result = session.execute(query)
-    found: list[ContactRow] = list(result if plain else result.scalars())  # type: ignore[arg-type]
+        if after is not None:
+            query = query.where(col(ContactRow.id) > after)
+        query = query.order_by(col(ContactRow.id))
+        if limit is not None:
+            query = query.limit(limit)
+        found = list(session.execute(query).scalars())
     if email is not None and not found:
         raise NotFoundError("--contact", "no contact with that e-mail address")
     return found
+
+
+_CONTACT_TABLE = ContactRow.__table__  # type: ignore[attr-defined]
+_CONTACT_COLUMNS = tuple(c.name for c in _CONTACT_TABLE.columns)
+_CONTACT_MOMENTS = frozenset(
+    i for i, c in enumerate(_CONTACT_TABLE.columns) if isinstance(c.type, UTCDateTime)
+)
+_PlainContact = namedtuple("_PlainContact", _CONTACT_COLUMNS)  # type: ignore[misc]
+
+
+def _plain_contacts(
+    session: Session,
+    now: datetime,
+    email: str | None,
+    since: datetime | None,
+    overlap: timedelta,
+    after: str | None,
+    limit: int | None,
+) -> list[ContactRow]:
+    """``load_changed_contacts`` on the raw cursor: the same query, each value converted once."""
+    raw = Raw(session)
+    where, params = ["email IS NOT NULL"], list[Any]()
+    if email is not None:
+        where.append("email = {m}")
+        params.append(normalise_email(email))
+    elif since is not None:
+        where.append("(changed_at >= {m} OR next_review_at <= {m})")
+        params += [raw.at(since - overlap), raw.at(now)]
+    if after is not None:
+        where.append("id > {m}")
+        params.append(after)
+    sql = _CONTACTS_SELECT + " AND ".join(where) + " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT {m}"
+        params.append(limit)
+    moments, restricted = _CONTACT_MOMENTS, _CONTACT_COLUMNS.index("processing_restricted")
+    found: list[Any] = []
+    for row in raw.rows(sql, params):
+        values = [raw.moment(v) if i in moments else v for i, v in enumerate(row)]
+        values[restricted] = bool(values[restricted])
+        found.append(_PlainContact(*values))
+    return found
+
+
+_CONTACTS_SELECT = f"SELECT {', '.join(_CONTACT_COLUMNS)} FROM contacts WHERE "  # noqa: S608 (column names)
 
 
 def remote_member(row: MirrorMemberRow) -> RemoteMember:
