@@ -3,8 +3,9 @@
 Seeds N contacts (``tests/sync/bulk.py``) into a fresh SQLite file or PostgreSQL database, starts the
 sandbox in its own process without injected latency (the engine's CPU is the figure here, not the wall
 time: ``bench/sync_bench.py`` measures that), runs one streamed full sync and prints, per phase of
-``SyncReport.timings``, the thread CPU in µs per contact. ``--profile FILE`` writes a cProfile of the
-run's thread and of the sending thread (where answers are recorded) and prints the top functions.
+``SyncReport.timings``, the thread CPU in µs per contact. ``--profile FILE`` writes a cProfile (of
+thread CPU time) of the run's thread and of the sending thread (where answers are recorded) and prints
+the top functions.
 
 Run: .venv/bin/python bench/engine_bench.py [--n 10000] [--db sqlite|URL] [--profile out.prof]
 """
@@ -101,11 +102,11 @@ def _profiling(enabled: bool) -> list[cProfile.Profile]:
     """cProfile on this thread and on every sending thread (``StreamSender._run``)."""
     if not enabled:
         return []
-    profiles = [cProfile.Profile()]
+    profiles = [cProfile.Profile(time.thread_time)]
     original = stream_apply.StreamSender._run
 
     def profiled(self: Any) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)
         profiles.append(profile)
         profile.enable()
         try:

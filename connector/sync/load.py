@@ -4,7 +4,7 @@ from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
@@ -98,6 +98,48 @@ def load_mirror(session: Session, list_id: str, keys: Sequence[str] | None) -> l
     return rows
 
 
+class MirrorValues(NamedTuple):
+    """A mirror row as :func:`remote_member` and the planner read it, read on the raw cursor."""
+
+    subscriber_hash: str
+    email: str
+    status: str
+    merge_fields: dict[str, str]
+    tags: list[str]
+    interests: dict[str, bool]
+    last_changed: datetime | None
+    forgotten: bool
+    managed: bool
+
+
+_MIRROR_OF_KEYS = (
+    "SELECT subscriber_hash, email, status, merge_fields, tags, interests, last_changed, forgotten, "
+    "managed FROM mirror_members WHERE list_id = {m} AND subscriber_hash IN ({in})"
+)
+
+
+def load_mirror_of(session: Session, list_id: str, keys: Sequence[str]) -> list[MirrorValues]:
+    """``load_mirror`` for some keys, on the raw cursor: plain values, no ORM instances."""
+    raw = Raw(session)
+    loaded, moment = raw.loaded, raw.moment
+    return [
+        MirrorValues(
+            key,
+            email,
+            status,
+            loaded(merge),
+            loaded(tags),
+            loaded(interests),
+            moment(changed),
+            bool(forgotten),
+            bool(managed),
+        )
+        for key, email, status, merge, tags, interests, changed, forgotten, managed in raw.rows_in(
+            _MIRROR_OF_KEYS, (list_id,), sorted(set(keys))
+        )
+    ]
+
+
 def present_members(session: Session, list_id: str) -> int:
     """Members on the list as contacts (neither archived nor deleted): the safety guards' base."""
     query = select(func.count()).where(
@@ -120,15 +162,16 @@ def opted_out_in_earlier_lists(
     )
     if keys is None:
         return frozenset(session.execute(query).scalars())
-    wanted = sorted(set(keys))
-    found: set[str] = set()
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        found.update(session.execute(query.where(col(row.subscriber_hash).in_(chunk))).scalars())
-    return frozenset(found)
+    raw = Raw(session)
+    params = (audience, list_id or "", *_OPTED_OUT)
+    return frozenset(key for (key,) in raw.rows_in(_OPTED_OUT_OF_KEYS, params, sorted(set(keys))))
 
 
 _OPTED_OUT = (MemberStatus.UNSUBSCRIBED.value, MemberStatus.CLEANED.value)
+_OPTED_OUT_OF_KEYS = (
+    "SELECT subscriber_hash FROM mirror_members WHERE audience = {m} AND list_id <> {m} "
+    "AND (status IN ({m}, {m}) OR forgotten) AND subscriber_hash IN ({in})"
+)
 
 
 def load_changed_contacts(
@@ -218,7 +261,7 @@ def _plain_contacts(
 _CONTACTS_SELECT = f"SELECT {', '.join(_CONTACT_COLUMNS)} FROM contacts WHERE "  # noqa: S608 (column names)
 
 
-def remote_member(row: MirrorMemberRow) -> RemoteMember:
+def remote_member(row: MirrorMemberRow | MirrorValues) -> RemoteMember:
     return RemoteMember(
         subscriber_hash=row.subscriber_hash,
         email=row.email,

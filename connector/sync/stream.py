@@ -54,6 +54,7 @@ from connector.sync.erasures import pending_erasures, purge_confirmed_erasures, 
 from connector.sync.load import (
     load_changed_contacts,
     load_mirror,
+    load_mirror_of,
     opted_out_in_earlier_lists,
     present_members,
     remote_member,
@@ -271,7 +272,7 @@ class StreamedRun:
                     self._finish_planning(session)
                     return []
                 keys = [subscriber_hash(c.email or "") for c in contacts]
-                rows = load_mirror(session, self.list_id, keys)
+                rows = load_mirror_of(session, self.list_id, keys)
                 mirror = {r.subscriber_hash: remote_member(r) for r in rows}
                 managed = frozenset(r.subscriber_hash for r in rows if r.managed)
                 facts = load_facts(session, contacts, self.ctx.suppression_key)
