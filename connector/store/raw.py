@@ -23,6 +23,10 @@ IN_CHUNK = 500
 """Values per ``IN (…)`` list: far below both databases' limits on bound parameters."""
 
 
+_INSERT = "INSERT INTO {table} ({names}) VALUES ({values})"
+_COPY = "COPY {table} ({names}) FROM STDIN"
+
+
 class Raw:
     """The DBAPI cursor of a session (or connection) and the conversions its dialect needs."""
 
@@ -74,6 +78,24 @@ class Raw:
         cursor = self._dbapi.cursor()
         try:
             cursor.executemany(self.sql(template, len(rows[0])), rows)
+        finally:
+            cursor.close()
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows into ``table``: one executemany on SQLite, ``COPY … FROM STDIN`` on PostgreSQL
+        (several times cheaper per row than an INSERT each). Values as :meth:`at` and :meth:`json` make
+        them."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.sqlite:
+            self.many(_INSERT.format(table=table, names=names, values="{in}"), rows)
+            return
+        cursor = self._dbapi.cursor()
+        try:
+            with cursor.copy(_COPY.format(table=table, names=names)) as copy:
+                for row in rows:
+                    copy.write_row(row)
         finally:
             cursor.close()
 

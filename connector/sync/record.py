@@ -162,8 +162,7 @@ class Recorder:
             marks.append((step, "done", None))
             if (tag_step := carried.get(key)) is not None and added:
                 marks.append((tag_step, _tags_confirmed(tag_step, added), None))
-        if inserts:
-            raw.many(_MIRROR_INSERT, inserts)
+        raw.insert("mirror_members", _MIRROR_INSERT_COLUMNS, inserts)
         if updates:
             raw.many(_MIRROR_UPDATE, updates)
         self._mark_many(session, marks)
@@ -350,10 +349,10 @@ def _tags_confirmed(step: Step, tags: set[str]) -> str:
     return "done" if set(step.payload["done_tags"]) >= set(step.payload["tags"]) else "pending"
 
 
-_MIRROR_INSERT = (
-    "INSERT INTO mirror_members (list_id, subscriber_hash, email, status, contact_id, merge_fields, "
-    "last_changed, tags, interests, confirmed_at, audience, managed, forgotten) VALUES ({in})"
-)
+_MIRROR_INSERT_COLUMNS = (
+    "list_id", "subscriber_hash", "email", "status", "contact_id", "merge_fields", "last_changed", "tags",
+    "interests", "confirmed_at", "audience", "managed", "forgotten",
+)  # fmt: skip
 _MIRROR_KNOWN = (
     "SELECT subscriber_hash, contact_id, merge_fields, last_changed, tags, interests "
     "FROM mirror_members WHERE list_id = {m} AND subscriber_hash IN ({in})"

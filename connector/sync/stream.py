@@ -531,17 +531,16 @@ class StreamedRun:
 
 
 _REVIEW_UPDATE = "UPDATE contacts SET next_review_at = {m} WHERE id = {m}"
-_OPERATION_INSERT = (
-    "INSERT INTO plan_operations (run_id, seq, kind, subscriber_hash, payload, state, outcome) VALUES ({in})"
-)
+_OPERATION_COLUMNS = ("run_id", "seq", "kind", "subscriber_hash", "payload", "state", "outcome")
 
 
 def store_operations(raw: Raw, rows: Sequence[dict[str, Any]]) -> None:
-    """``plan_operations`` rows (the mappings ``_rows`` makes) in one executemany, each payload encoded
-    once."""
+    """``plan_operations`` rows (the mappings ``_rows`` makes) in one executemany (``COPY`` on
+    PostgreSQL), each payload encoded once."""
     dumps = raw.json
-    raw.many(
-        _OPERATION_INSERT,
+    raw.insert(
+        "plan_operations",
+        _OPERATION_COLUMNS,
         [
             (r["run_id"], r["seq"], r["kind"], r["subscriber_hash"], dumps(r["payload"]), r["state"], None)
             for r in rows
