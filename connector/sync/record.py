@@ -7,7 +7,7 @@ key, one per kind of change, instead of ORM objects or ORM bulk updates.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,8 +151,8 @@ class Recorder:
                 contact or payload.get("contact_id"),
                 dumps({**merge, **payload["merge_fields"]}),
                 raw.at(record.last_changed if record is not None else changed),
-                dumps(sorted({*tags, *added})),
-                dumps({**(interests or {}), **payload.get("interests", {})}),
+                dumps(sorted({*tags, *added})) if tags or added else "[]",
+                _interests(dumps, interests, payload),
                 now,
             )
             if key in known:
@@ -329,6 +329,12 @@ class Recorder:
             return
         row.state, row.outcome, row.payload = state, outcome, dict(step.payload)
         self._count(step, state, outcome)
+
+
+def _interests(dumps: Callable[[Any], str], held: dict[str, bool] | None, payload: dict[str, Any]) -> str:
+    """The mirror's interests once the upsert is confirmed, encoded (most members have none)."""
+    merged = {**(held or {}), **payload.get("interests", {})}
+    return dumps(merged) if merged else "{}"
 
 
 def _carried_tags_confirmed(tag_step: Step | None, record: MemberRecord | None) -> set[str]:
