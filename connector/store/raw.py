@@ -25,6 +25,8 @@ IN_CHUNK = 500
 
 _encode = json.JSONEncoder().encode
 """``json.dumps`` with its defaults, without its per-call keyword checks."""
+_STORED = len("2026-01-01 00:00:00.000000")
+"""The text SQLAlchemy's SQLite ``DATETIME`` writes (and :meth:`Raw.at`)."""
 _INSERT = "INSERT INTO {table} ({names}) VALUES ({values})"
 _COPY = "COPY {table} ({names}) FROM STDIN"
 
@@ -125,8 +127,11 @@ class Raw:
         """A UTC date-time column's value, timezone-aware UTC (``UTCDateTime.process_result_value``)."""
         if value is None:
             return None
-        if isinstance(value, str):  # naive UTC text (SQLite): parsed with its zone, 6x cheaper than .replace
-            return datetime.fromisoformat(value + "+00:00")
+        if isinstance(value, str):  # text on SQLite: naive UTC, as SQLAlchemy writes it
+            if len(value) == _STORED:  # parsed with its zone in one call, 6x cheaper than ``replace``
+                return datetime.fromisoformat(value + "+00:00")
+            # other text (written by hand, with an offset): its offset ignored, as SQLAlchemy's parser does
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
         moment: datetime = value
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
