@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, cast
-
-from sqlalchemy import Executable, Result, TableClause, select
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 from connector.core.identity import address_hash
 from connector.core.model import (
@@ -26,7 +25,7 @@ from connector.core.model import (
     Suppression,
     SuppressionReason,
 )
-from connector.store import core_tables
+from connector.store.raw import Raw
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -72,52 +71,131 @@ def load_contact_facts(session: Reader, contact: ContactKey, key: bytes) -> Cont
 
 
 def _load_chunk(session: Reader, contacts: Sequence[ContactKey], key: bytes) -> dict[str, ContactFacts]:
+    raw = Raw(session)
     ids = [c.id for c in contacts]
-    events = _grouped(session, core_tables.consent_events, ids, to_consent_event)
-    relationships = _grouped(session, core_tables.relationships, ids, to_relationship)
-    objections = _grouped(session, core_tables.objections, ids, to_objection)
+    events = _grouped_raw(raw, _EVENTS, ids, _event_of)
+    relationships = _grouped_raw(raw, _RELATIONSHIPS, ids, _relationship_of)
+    objections = _grouped_raw(raw, _OBJECTIONS, ids, _objection_of)
     hashes = {c.id: address_hash(c.email, key) for c in contacts if c.email}
-    suppressions = suppressions_by_hash(session, hashes.values())
+    suppressions = _suppressions_raw(raw, hashes.values())
+    none: tuple[Any, ...] = ()
     return {
         c.id: ContactFacts(
             contact_id=c.id,
             has_email=c.email is not None,
             has_phone=c.phone is not None,
-            processing_restricted=c.processing_restricted,
-            consent_events=tuple(events.get(c.id, ())),
-            relationships=tuple(relationships.get(c.id, ())),
-            objections=tuple(objections.get(c.id, ())),
-            suppressions=tuple(suppressions.get(hashes.get(c.id, ""), ())),
+            processing_restricted=bool(c.processing_restricted),
+            consent_events=tuple(events.get(c.id, none)),
+            relationships=tuple(relationships.get(c.id, none)),
+            objections=tuple(objections.get(c.id, none)),
+            suppressions=tuple(suppressions.get(hashes.get(c.id, ""), none)),
         )
         for c in contacts
     }
 
 
-def _grouped(
-    session: Reader, table: TableClause, ids: Sequence[str], convert: Callable[[_RowT], _ValueT]
+# --- read on the raw cursor: the sync's hot path (``connector/store/raw.py``) -----------------------
+
+_EVENTS = (
+    "SELECT contact_id, id, purpose, channel, action, occurred_at, method, source, notice_version, "
+    "active_act, ip, user_agent, double_opt_in_requested_at, recorded_by, source_ref "
+    "FROM consent_events WHERE contact_id IN ({in})"
+)
+_RELATIONSHIPS = (
+    "SELECT contact_id, id, kind, started_at, reference, categories, service_date, ended_at, "
+    "opt_out_offered, order_value, source, item FROM relationships WHERE contact_id IN ({in})"
+)
+_OBJECTIONS = (
+    "SELECT contact_id, id, occurred_at, source, purpose, channel, reason FROM objections "
+    "WHERE contact_id IN ({in})"
+)
+_SUPPRESSIONS = (
+    "SELECT address_hash, reason, created_at, source FROM suppressions WHERE address_hash IN ({in})"
+)
+_EnumT = TypeVar("_EnumT", bound=StrEnum)
+
+
+def _members(kind: type[_EnumT]) -> Callable[[str], _EnumT]:
+    """``kind(value)`` by a dictionary look-up (an enum's own call costs several times more)."""
+    known = {member.value: member for member in kind}
+
+    def member(value: str) -> _EnumT:
+        found = known.get(value)
+        return found if found is not None else kind(value)  # an unknown value raises as ``kind`` does
+
+    return member
+
+
+_channel, _action, _method = _members(Channel), _members(ConsentAction), _members(ConsentMethod)
+_actor, _kind, _reason = _members(Actor), _members(RelationshipKind), _members(SuppressionReason)
+
+
+def _grouped_raw(
+    raw: Raw,
+    query: str,
+    ids: Sequence[str],
+    convert: Callable[[Raw, tuple[Any, ...]], _ValueT],
 ) -> dict[str, list[_ValueT]]:
-    """Rows of ``table`` per contact, read as plain rows (no ORM instances: they cost ~5x more)."""
     grouped: dict[str, list[_ValueT]] = defaultdict(list)
-    rows = _execute(session, select(*table.c).where(table.c.contact_id.in_(ids)))
-    for row in rows:
-        grouped[row.contact_id].append(convert(cast(_RowT, row)))
+    for row in raw.rows_in(query, (), ids):
+        grouped[row[0]].append(convert(raw, row))
     return grouped
 
 
-def suppressions_by_hash(session: Reader, hashes: Iterable[str]) -> dict[str, list[Suppression]]:
-    wanted = list(set(hashes))
+def _event_of(raw: Raw, row: tuple[Any, ...]) -> ConsentEvent:
+    _, id_, purpose, channel, action, occurred, method, source, notice, active, ip, agent, doi, by, ref = row
+    return ConsentEvent(
+        id_,
+        purpose,
+        _channel(channel),
+        _action(action),
+        raw.moment(occurred),  # type: ignore[arg-type]
+        _method(method),
+        source,
+        notice,
+        bool(active),
+        ip,
+        agent,
+        raw.moment(doi),
+        _actor(by),
+        ref,
+    )
+
+
+def _relationship_of(raw: Raw, row: tuple[Any, ...]) -> Relationship:
+    _, id_, kind, started, reference, categories, service, ended, offered, value, source, item = row
+    return Relationship(
+        id_,
+        _kind(kind),
+        raw.moment(started),  # type: ignore[arg-type]
+        reference,
+        frozenset(raw.loaded(categories)),
+        raw.moment(service),
+        raw.moment(ended),
+        bool(offered),
+        raw.decimal(value),
+        source,
+        item,
+    )
+
+
+def _objection_of(raw: Raw, row: tuple[Any, ...]) -> Objection:
+    _, id_, occurred, source, purpose, channel, reason = row
+    return Objection(
+        id_,
+        raw.moment(occurred),  # type: ignore[arg-type]
+        source,
+        purpose,
+        _channel(channel) if channel else None,
+        reason,
+    )
+
+
+def _suppressions_raw(raw: Raw, hashes: Iterable[str]) -> dict[str, list[Suppression]]:
     found: dict[str, list[Suppression]] = defaultdict(list)
-    table = core_tables.suppressions
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        rows = _execute(session, select(*table.c).where(table.c.address_hash.in_(chunk)))
-        for row in rows:
-            found[row.address_hash].append(to_suppression(cast("SuppressionRow", row)))
+    for address, reason, created, source in raw.rows_in(_SUPPRESSIONS, (), set(hashes)):
+        found[address].append(Suppression(address, _reason(reason), raw.moment(created), source))  # type: ignore[arg-type]
     return found
-
-
-def _execute(session: Reader, statement: Executable) -> Result[Any]:
-    return session.execute(statement)
 
 
 def to_consent_event(row: ConsentEventRow) -> ConsentEvent:

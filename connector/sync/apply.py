@@ -132,12 +132,15 @@ def tags_to_send(step: Step) -> tuple[str, ...]:
 def load_pending(ctx: AppContext, run_id: str) -> tuple[list[Step], set[str]]:
     """The run's pending steps in order, and the members whose upsert Mailchimp rejected."""
     plan = PlanOperationRow
-    columns = (col(plan.seq), col(plan.kind), col(plan.subscriber_hash), col(plan.payload), col(plan.state))
+    columns = (col(plan.seq), col(plan.kind), col(plan.subscriber_hash), col(plan.payload))
+    mine = col(plan.run_id) == run_id
     with unit_of_work(ctx.engine) as session:
-        query = select(*columns).where(col(plan.run_id) == run_id).order_by(col(plan.seq))
-        rows = list(session.execute(query))
-    pending = [Step(r.seq, decode(r), dict(r.payload)) for r in rows if r.state == "pending"]
-    unwritten = {r.subscriber_hash for r in rows if r.kind == "upsert" and r.state == "rejected"}
+        query = select(*columns).where(mine, col(plan.state) == "pending").order_by(col(plan.seq))
+        pending = [Step(r.seq, decode(r), dict(r.payload)) for r in session.execute(query)]
+        rejected = select(col(plan.subscriber_hash)).where(
+            mine, col(plan.kind) == "upsert", col(plan.state) == "rejected"
+        )
+        unwritten = set(session.execute(rejected).scalars())
     return pending, unwritten
 
 

@@ -1,8 +1,10 @@
 """Gather a run's inputs from the store: the contacts to look at, their facts, erasures, the mirror."""
 
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_, select
 from sqlmodel import Session, col
@@ -19,8 +21,10 @@ from connector.core.remote import (
 from connector.errors import NotFoundError
 from connector.settings import Settings
 from connector.store.facts import load_facts
+from connector.store.raw import Raw
 from connector.store.sync_tables import AudienceStateRow, MirrorMemberRow
 from connector.store.tables import ContactRow
+from connector.store.types import UTCDateTime
 from connector.sync.binding import bound_list_id
 from connector.sync.erasures import pending_erasures
 
@@ -94,6 +98,48 @@ def load_mirror(session: Session, list_id: str, keys: Sequence[str] | None) -> l
     return rows
 
 
+class MirrorValues(NamedTuple):
+    """A mirror row as :func:`remote_member` and the planner read it, read on the raw cursor."""
+
+    subscriber_hash: str
+    email: str
+    status: str
+    merge_fields: dict[str, str]
+    tags: list[str]
+    interests: dict[str, bool]
+    last_changed: datetime | None
+    forgotten: bool
+    managed: bool
+
+
+_MIRROR_OF_KEYS = (
+    "SELECT subscriber_hash, email, status, merge_fields, tags, interests, last_changed, forgotten, "
+    "managed FROM mirror_members WHERE list_id = {m} AND subscriber_hash IN ({in})"
+)
+
+
+def load_mirror_of(session: Session, list_id: str, keys: Sequence[str]) -> list[MirrorValues]:
+    """``load_mirror`` for some keys, on the raw cursor: plain values, no ORM instances."""
+    raw = Raw(session)
+    loaded, moment = raw.loaded, raw.moment
+    return [
+        MirrorValues(
+            key,
+            email,
+            status,
+            loaded(merge),
+            loaded(tags),
+            loaded(interests),
+            moment(changed),
+            bool(forgotten),
+            bool(managed),
+        )
+        for key, email, status, merge, tags, interests, changed, forgotten, managed in raw.rows_in(
+            _MIRROR_OF_KEYS, (list_id,), sorted(set(keys))
+        )
+    ]
+
+
 def present_members(session: Session, list_id: str) -> int:
     """Members on the list as contacts (neither archived nor deleted): the safety guards' base."""
     query = select(func.count()).where(
@@ -116,15 +162,16 @@ def opted_out_in_earlier_lists(
     )
     if keys is None:
         return frozenset(session.execute(query).scalars())
-    wanted = sorted(set(keys))
-    found: set[str] = set()
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        found.update(session.execute(query.where(col(row.subscriber_hash).in_(chunk))).scalars())
-    return frozenset(found)
+    raw = Raw(session)
+    params = (audience, list_id or "", *_OPTED_OUT)
+    return frozenset(key for (key,) in raw.rows_in(_OPTED_OUT_OF_KEYS, params, sorted(set(keys))))
 
 
 _OPTED_OUT = (MemberStatus.UNSUBSCRIBED.value, MemberStatus.CLEANED.value)
+_OPTED_OUT_OF_KEYS = (
+    "SELECT subscriber_hash FROM mirror_members WHERE audience = {m} AND list_id <> {m} "
+    "AND (status IN ({m}, {m}) OR forgotten) AND subscriber_hash IN ({in})"
+)
 
 
 def load_changed_contacts(
@@ -143,31 +190,78 @@ def load_changed_contacts(
     transactions that committed after the last run read the store) or due for review.
 
     ``after`` and ``limit``: the next ``limit`` of them by id after ``after`` (a streamed run's chunk).
-    ``plain``: read-only rows with the same attributes (SQLAlchemy Core rows), no ORM instances."""
-    table = ContactRow.__table__  # type: ignore[attr-defined]
-    query = select(*table.columns) if plain else select(ContactRow)
-    query = query.where(col(ContactRow.email).is_not(None))
-    if email is not None:
-        query = query.where(col(ContactRow.email) == normalise_email(email))
-    elif not full:
+    ``plain``: read-only rows with the same attributes (named tuples read on the raw cursor,
+    ``connector/store/raw.py``), no ORM instances."""
+    since: datetime | None = None
+    if email is None and not full:
         state = session.get(AudienceStateRow, audience)
         since = state.last_sync_at if state is not None else None
-        if since is not None:
+    if plain:
+        found = _plain_contacts(session, now, email, since, overlap, after, limit)
+    else:
+        query = select(ContactRow).where(col(ContactRow.email).is_not(None))
+        if email is not None:
+            query = query.where(col(ContactRow.email) == normalise_email(email))
+        elif since is not None:
             due = col(ContactRow.next_review_at) <= now
             query = query.where(or_(col(ContactRow.changed_at) >= since - overlap, due))
-    if after is not None:
-        query = query.where(col(ContactRow.id) > after)
-    query = query.order_by(col(ContactRow.id))
-    if limit is not None:
-        query = query.limit(limit)
-    result = session.execute(query)
-    found: list[ContactRow] = list(result if plain else result.scalars())  # type: ignore[arg-type]
+        if after is not None:
+            query = query.where(col(ContactRow.id) > after)
+        query = query.order_by(col(ContactRow.id))
+        if limit is not None:
+            query = query.limit(limit)
+        found = list(session.execute(query).scalars())
     if email is not None and not found:
         raise NotFoundError("--contact", "no contact with that e-mail address")
     return found
 
 
-def remote_member(row: MirrorMemberRow) -> RemoteMember:
+_CONTACT_TABLE = ContactRow.__table__  # type: ignore[attr-defined]
+_CONTACT_COLUMNS = tuple(c.name for c in _CONTACT_TABLE.columns)
+_CONTACT_MOMENTS = frozenset(
+    i for i, c in enumerate(_CONTACT_TABLE.columns) if isinstance(c.type, UTCDateTime)
+)
+_PlainContact = namedtuple("_PlainContact", _CONTACT_COLUMNS)  # type: ignore[misc]
+
+
+def _plain_contacts(
+    session: Session,
+    now: datetime,
+    email: str | None,
+    since: datetime | None,
+    overlap: timedelta,
+    after: str | None,
+    limit: int | None,
+) -> list[ContactRow]:
+    """``load_changed_contacts`` on the raw cursor: the same query, each value converted once."""
+    raw = Raw(session)
+    where, params = ["email IS NOT NULL"], list[Any]()
+    if email is not None:
+        where.append("email = {m}")
+        params.append(normalise_email(email))
+    elif since is not None:
+        where.append("(changed_at >= {m} OR next_review_at <= {m})")
+        params += [raw.at(since - overlap), raw.at(now)]
+    if after is not None:
+        where.append("id > {m}")
+        params.append(after)
+    sql = _CONTACTS_SELECT + " AND ".join(where) + " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT {m}"
+        params.append(limit)
+    moments, restricted = _CONTACT_MOMENTS, _CONTACT_COLUMNS.index("processing_restricted")
+    found: list[Any] = []
+    for row in raw.rows(sql, params):
+        values = [raw.moment(v) if i in moments else v for i, v in enumerate(row)]
+        values[restricted] = bool(values[restricted])
+        found.append(_PlainContact(*values))
+    return found
+
+
+_CONTACTS_SELECT = f"SELECT {', '.join(_CONTACT_COLUMNS)} FROM contacts WHERE "  # noqa: S608 (column names)
+
+
+def remote_member(row: MirrorMemberRow | MirrorValues) -> RemoteMember:
     return RemoteMember(
         subscriber_hash=row.subscriber_hash,
         email=row.email,

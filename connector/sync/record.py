@@ -6,13 +6,13 @@ common paths (confirmed upserts and tag edits) write with Core executemany state
 key, one per kind of change, instead of ORM objects or ORM bulk updates.
 """
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.sql.dml import Update
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from connector.core.model import SuppressionReason
@@ -27,6 +27,7 @@ from connector.mailchimp.payloads import (
 )
 from connector.services.context import AppContext
 from connector.store.engine import unit_of_work
+from connector.store.raw import IN_CHUNK, Raw
 from connector.store.sync_tables import MirrorMemberRow, PlanOperationRow
 from connector.sync.erasures import record_erasure_done
 from connector.sync.inbound import record_opt_out, record_undeliverable
@@ -68,6 +69,10 @@ class _Rows:
     """The plan rows and mirror rows one call touches, loaded in two queries."""
 
     def __init__(self, session: Session, run_id: str, list_id: str, steps: Sequence[Step]) -> None:
+        self.plan: dict[int, PlanOperationRow] = {}
+        self.mirror: dict[str, MirrorMemberRow] = {}
+        if not steps:  # the common answer: every member confirmed (written set-based, not through these)
+            return
         seqs = [s.seq for s in steps]
         keys = sorted({s.op.subscriber_hash for s in steps})
         plan_rows = select(PlanOperationRow).where(
@@ -128,9 +133,11 @@ class Recorder:
         updated: set[str],
         carried: Mapping[str, Step],
     ) -> None:
-        """Mirror rows written and plan rows marked ``done`` with a few executemany statements."""
-        known = self._known_members(session, steps)
-        now = self.ctx.now()
+        """Mirror rows written and plan rows marked ``done`` with a few statements on the raw cursor."""
+        raw = Raw(session)
+        known = self._known_members(raw, steps)
+        now = raw.at(self.ctx.now())
+        dumps = raw.json
         inserts, updates = [], []
         marks: list[tuple[Step, str, str | None]] = []
         for step in steps:
@@ -138,45 +145,35 @@ class Recorder:
             record = records.get(key)
             contact, merge, changed, tags, interests = known.get(key, (None, {}, None, [], {}))
             added = _carried_tags_confirmed(carried.get(key), record)
-            values = {
-                "b_list": self.list_id,
-                "b_hash": key,
-                "email": payload["email"],
-                "status": record.status.value if record is not None else payload["send_status"],
-                "contact_id": contact or payload.get("contact_id"),
-                "merge_fields": {**merge, **payload["merge_fields"]},
-                "last_changed": record.last_changed if record is not None else changed,
-                "tags": sorted({*tags, *added}),
-                "interests": {**(interests or {}), **payload.get("interests", {})},
-                "confirmed_at": now,
-            }
+            values = (
+                payload["email"],
+                record.status.value if record is not None else payload["send_status"],
+                contact or payload.get("contact_id"),
+                dumps({**merge, **payload["merge_fields"]}),
+                raw.at(record.last_changed if record is not None else changed),
+                dumps(sorted({*tags, *added})) if tags or added else "[]",
+                _interests(dumps, interests, payload),
+                now,
+            )
             if key in known:
-                updates.append(values)
+                updates.append((*values, self.list_id, key))
             else:
-                inserts.append(
-                    {**values, "audience": self.audience, "managed": key not in updated, "forgotten": False}
-                )
+                inserts.append((self.list_id, key, *values, self.audience, key not in updated, False))
             marks.append((step, "done", None))
             if (tag_step := carried.get(key)) is not None and added:
                 marks.append((tag_step, _tags_confirmed(tag_step, added), None))
-        if inserts:
-            session.execute(_MIRROR_INSERT, inserts)
+        raw.insert("mirror_members", _MIRROR_INSERT_COLUMNS, inserts)
         if updates:
-            session.execute(_MIRROR_UPSERT_UPDATE, updates)
+            raw.many(_MIRROR_UPDATE, updates)
         self._mark_many(session, marks)
 
-    def _known_members(self, session: Session, steps: Sequence[Step]) -> dict[str, tuple[Any, ...]]:
+    def _known_members(self, raw: Raw, steps: Sequence[Step]) -> dict[str, tuple[Any, ...]]:
         """Contact, merge fields, last change and tags of the steps' members the mirror already holds."""
-        mirror = MirrorMemberRow
-        query = select(
-            col(mirror.subscriber_hash),
-            col(mirror.contact_id),
-            col(mirror.merge_fields),
-            col(mirror.last_changed),
-            col(mirror.tags),
-            col(mirror.interests),
-        ).where(col(mirror.list_id) == self.list_id, col(mirror.subscriber_hash).in_(_keys(steps)))
-        return {key: tuple(rest) for key, *rest in session.execute(query)}
+        found = raw.rows_in(_MIRROR_KNOWN, (self.list_id,), _keys(steps))
+        return {
+            key: (contact, raw.loaded(merge), raw.moment(changed), raw.loaded(tags), raw.loaded(interests))
+            for key, contact, merge, changed, tags, interests in found
+        }
 
     def _upsert_rejected(self, session: Session, rows: _Rows, step: Step, outcome: MemberOutcome) -> None:
         self.unwritten.add(step.op.subscriber_hash)
@@ -229,14 +226,11 @@ class Recorder:
         errors = {key_of(e): e for e in answer.errors}
         pairs = [*((s, True) for s in adds), *((s, False) for s in removes)]
         with self._session(()) as (session, _):
-            mirror = MirrorMemberRow
-            query = select(col(mirror.subscriber_hash), col(mirror.tags)).where(
-                col(mirror.list_id) == self.list_id,
-                col(mirror.subscriber_hash).in_(_keys([*adds, *removes])),
-            )
-            current: dict[str, list[str]] = {key: tags for key, tags in session.execute(query)}
-            now = self.ctx.now()
-            changes: list[dict[str, Any]] = []
+            raw = Raw(session)
+            found = raw.rows_in(_MIRROR_TAGS, (self.list_id,), _keys([*adds, *removes]))
+            current: dict[str, list[str]] = {key: raw.loaded(tags) for key, tags in found}
+            now = raw.at(self.ctx.now())
+            changes: list[tuple[Any, ...]] = []
             marks: list[tuple[Step, str, str | None]] = []
             for step, adding in pairs:
                 error = errors.get(step.op.subscriber_hash)
@@ -245,17 +239,9 @@ class Recorder:
                     continue
                 if (tags := current.get(step.op.subscriber_hash)) is not None:
                     new = set(tags) | {tag} if adding else set(tags) - {tag}
-                    changes.append(
-                        {
-                            "b_list": self.list_id,
-                            "b_hash": step.op.subscriber_hash,
-                            "tags": sorted(new),
-                            "confirmed_at": now,
-                        }
-                    )
+                    changes.append((raw.json(sorted(new)), now, self.list_id, step.op.subscriber_hash))
                 marks.append((step, _tags_confirmed(step, {tag}), None))
-            if changes:
-                session.execute(_MIRROR_TAGS_UPDATE, changes)
+            raw.many(_MIRROR_TAGS_UPDATE, changes)
             self._mark_many(session, marks)
 
     # --- archive and delete ----------------------------------------------------------------------
@@ -306,22 +292,25 @@ class Recorder:
             yield session, _Rows(session, self.run_id, self.list_id, steps)
 
     def _mark_many(self, session: Session, marks: Sequence[tuple[Step, str, str | None]]) -> None:
-        """Plan rows to a new state in one executemany; a row already ``rejected`` stays so. The payload is
-        written only for rows still ``pending``."""
-        states, with_payload = [], []
+        """Plan rows to a new state, set-based: one ``UPDATE … WHERE seq IN (…)`` per new state and
+        outcome; a row already ``rejected`` stays so. The payload is written only for rows still
+        ``pending`` (one executemany)."""
+        raw = Raw(session)
+        states: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+        with_payload: list[tuple[Any, ...]] = []
         for step, state, outcome in marks:
             if step.seq in self.rejected:
                 continue
-            change = {"b_run": self.run_id, "b_seq": step.seq, "state": state, "outcome": outcome}
             if state == "pending":  # partial progress (``done_tags``) a resume must know
-                with_payload.append({**change, "payload": dict(step.payload)})
-            else:  # a finished row's payload is read by nobody: only its state changes
-                states.append(change)
+                with_payload.append((state, outcome, raw.json(step.payload), self.run_id, step.seq))
+            else:  # the payload of a finished row is read by nobody: only its state changes
+                states[(state, outcome)].append(step.seq)
             self._count(step, state, outcome)
-        if states:
-            session.execute(_PLAN_STATE_UPDATE, states)
-        if with_payload:
-            session.execute(_PLAN_STATE_PAYLOAD_UPDATE, with_payload)
+        for (state, outcome), seqs in states.items():
+            for start in range(0, len(seqs), IN_CHUNK):
+                chunk = seqs[start : start + IN_CHUNK]
+                raw.execute(_PLAN_STATES, (state, outcome, self.run_id, *chunk), len(chunk))
+        raw.many(_PLAN_STATE_PAYLOAD_UPDATE, with_payload)
 
     def _count(self, step: Step, state: str, outcome: str | None) -> None:
         if state == "done":
@@ -342,6 +331,12 @@ class Recorder:
         self._count(step, state, outcome)
 
 
+def _interests(dumps: Callable[[Any], str], held: dict[str, bool] | None, payload: dict[str, Any]) -> str:
+    """The mirror's interests once the upsert is confirmed, encoded (most members have none)."""
+    merged = {**(held or {}), **payload.get("interests", {})}
+    return dumps(merged) if merged else "{}"
+
+
 def _carried_tags_confirmed(tag_step: Step | None, record: MemberRecord | None) -> set[str]:
     """The carried tags the member Mailchimp answered with does carry."""
     if tag_step is None or record is None:
@@ -360,46 +355,29 @@ def _tags_confirmed(step: Step, tags: set[str]) -> str:
     return "done" if set(step.payload["done_tags"]) >= set(step.payload["tags"]) else "pending"
 
 
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def _mirror_update(*columns: str) -> Update:
-    """UPDATE of one mirror row by primary key (``b_list``, ``b_hash``), for executemany."""
-    table = _table(MirrorMemberRow)
-    return (
-        update(table)
-        .where(table.c.list_id == bindparam("b_list"), table.c.subscriber_hash == bindparam("b_hash"))
-        .values({name: bindparam(name) for name in columns})
-    )
-
-
-def _plan_update(*columns: str) -> Update:
-    """UPDATE of one plan row by primary key (``b_run``, ``b_seq``), for executemany."""
-    table = _table(PlanOperationRow)
-    return (
-        update(table)
-        .where(table.c.run_id == bindparam("b_run"), table.c.seq == bindparam("b_seq"))
-        .values({name: bindparam(name) for name in columns})
-    )
-
-
-_MIRROR_COLUMNS = (
-    "email", "status", "contact_id", "merge_fields", "last_changed", "tags", "interests", "confirmed_at",
+_MIRROR_INSERT_COLUMNS = (
+    "list_id", "subscriber_hash", "email", "status", "contact_id", "merge_fields", "last_changed", "tags",
+    "interests", "confirmed_at", "audience", "managed", "forgotten",
 )  # fmt: skip
-_MIRROR_INSERT = insert(_table(MirrorMemberRow)).values(
-    {
-        "list_id": bindparam("b_list"),
-        "subscriber_hash": bindparam("b_hash"),
-        **{name: bindparam(name) for name in (*_MIRROR_COLUMNS, "audience", "managed", "forgotten")},
-    }
+_MIRROR_KNOWN = (
+    "SELECT subscriber_hash, contact_id, merge_fields, last_changed, tags, interests "
+    "FROM mirror_members WHERE list_id = {m} AND subscriber_hash IN ({in})"
 )
-_MIRROR_UPSERT_UPDATE = _mirror_update(*_MIRROR_COLUMNS)
-_MIRROR_TAGS_UPDATE = _mirror_update("tags", "confirmed_at")
-_PLAN_STATE_UPDATE = _plan_update("state", "outcome")
-_PLAN_STATE_PAYLOAD_UPDATE = _plan_update("state", "outcome", "payload")
+_MIRROR_TAGS = (
+    "SELECT subscriber_hash, tags FROM mirror_members WHERE list_id = {m} AND subscriber_hash IN ({in})"
+)
+_PLAN_STATES = "UPDATE plan_operations SET state = {m}, outcome = {m} WHERE run_id = {m} AND seq IN ({in})"
+_MIRROR_UPDATE = (
+    "UPDATE mirror_members SET email = {m}, status = {m}, contact_id = {m}, merge_fields = {m}, "
+    "last_changed = {m}, tags = {m}, interests = {m}, confirmed_at = {m} "
+    "WHERE list_id = {m} AND subscriber_hash = {m}"
+)
+_MIRROR_TAGS_UPDATE = (
+    "UPDATE mirror_members SET tags = {m}, confirmed_at = {m} WHERE list_id = {m} AND subscriber_hash = {m}"
+)
+_PLAN_STATE_PAYLOAD_UPDATE = (
+    "UPDATE plan_operations SET state = {m}, outcome = {m}, payload = {m} WHERE run_id = {m} AND seq = {m}"
+)
 
 
 def _keys(steps: Sequence[Step]) -> list[str]:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from connector.collector import collector_paused
@@ -45,6 +45,7 @@ from connector.services.preference_links import link_maker
 from connector.settings import AudienceSettings
 from connector.store.engine import unit_of_work
 from connector.store.facts import load_facts
+from connector.store.raw import Raw
 from connector.store.sync_tables import PlanOperationRow, SyncRunRow
 from connector.store.tables import ContactRow
 from connector.sync.apply import Applier, ApplyReport, Step, load_pending
@@ -53,6 +54,7 @@ from connector.sync.erasures import pending_erasures, purge_confirmed_erasures, 
 from connector.sync.load import (
     load_changed_contacts,
     load_mirror,
+    load_mirror_of,
     opted_out_in_earlier_lists,
     present_members,
     remote_member,
@@ -270,7 +272,7 @@ class StreamedRun:
                     self._finish_planning(session)
                     return []
                 keys = [subscriber_hash(c.email or "") for c in contacts]
-                rows = load_mirror(session, self.list_id, keys)
+                rows = load_mirror_of(session, self.list_id, keys)
                 mirror = {r.subscriber_hash: remote_member(r) for r in rows}
                 managed = frozenset(r.subscriber_hash for r in rows if r.managed)
                 facts = load_facts(session, contacts, self.ctx.suppression_key)
@@ -306,15 +308,14 @@ class StreamedRun:
                 reviews = {c.id: review_at(facts[c.id], entitlements[c.id]) for c in contacts}
                 deferred = {by_contact[c]: (c, at) for c, at in reviews.items() if by_contact[c] in bulk}
                 rows_out = self._rows(plan.operations, kinds, desired, mirror, deferred)
-                if rows_out:
-                    session.execute(insert(PlanOperationRow), rows_out)
+                raw = Raw(session)
+                store_operations(raw, rows_out)
                 changed = [
-                    {"b_id": c.id, "next_review_at": reviews[c.id]}
+                    (raw.at(reviews[c.id]), c.id)
                     for c in contacts
                     if by_contact[c.id] not in bulk and reviews[c.id] != c.next_review_at
                 ]
-                if changed:
-                    session.execute(REVIEW_UPDATE, changed)
+                raw.many(_REVIEW_UPDATE, changed)
                 for key in self.erasure_keys & desired.keys():
                     if desired[key].present:
                         state.superseded.append(key)
@@ -417,8 +418,7 @@ class StreamedRun:
         with self.timings.timed("persist"):
             kinds = holds(ops, {}, mirror, self.mapping, hold_all=True)
             rows = self._rows(ops, kinds, {}, mirror, {})
-            if rows:
-                session.execute(insert(PlanOperationRow), rows)
+            store_operations(Raw(session), rows)
             state.seq += len(rows)
             state.tally.add(ops)
             for kind, count in Plan(self.audience.name, tuple(ops)).counts().items():
@@ -528,6 +528,24 @@ class StreamedRun:
             run.status, run.finished_at = "refused", self.ctx.now()
             session.add(run)
         return True
+
+
+_REVIEW_UPDATE = "UPDATE contacts SET next_review_at = {m} WHERE id = {m}"
+_OPERATION_COLUMNS = ("run_id", "seq", "kind", "subscriber_hash", "payload", "state", "outcome")
+
+
+def store_operations(raw: Raw, rows: Sequence[dict[str, Any]]) -> None:
+    """``plan_operations`` rows (the mappings ``_rows`` makes) in one executemany (``COPY`` on
+    PostgreSQL), each payload encoded once."""
+    dumps = raw.json
+    raw.insert(
+        "plan_operations",
+        _OPERATION_COLUMNS,
+        [
+            (r["run_id"], r["seq"], r["kind"], r["subscriber_hash"], dumps(r["payload"]), r["state"], None)
+            for r in rows
+        ],
+    )
 
 
 def _refusal(safety: SafetyReport, opt_out_members: int) -> str:
