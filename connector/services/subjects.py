@@ -33,6 +33,8 @@ from connector.store.tables import (
 )
 
 NOTICE_NOT_RECORDED = "notice text not recorded"
+ERASED_VALUE = "<erased>"
+"""What the mirror holds of a merge field whose value belonged to an erased contact."""
 
 _PER_CONTACT = (ConsentEventRow, RelationshipRow, ObjectionRow, HistoryRow)
 
@@ -97,13 +99,18 @@ def _scrub_sync_records(session: Session, key: str, address: str) -> None:
 
     The mirror keeps the member's tags (our own tag names, which identify nobody): if the person signs up
     again before the deletion reaches Mailchimp, the sync keeps the member and must still take off the
-    marketing tags the erased contact had.
+    marketing tags the erased contact had. For the same reason each merge field Mailchimp still holds a
+    value in is kept as :data:`ERASED_VALUE` (a value that is nobody's), not dropped: the member kept for
+    the person who came back then gets every such field overwritten with what the store holds now, and
+    Mailchimp keeps nothing of the erased contact's name.
     """
-    session.execute(
-        update(MirrorMemberRow)
-        .where(col(MirrorMemberRow.subscriber_hash) == key)
-        .values(email="", merge_fields={}, contact_id=None)
-    )
+    mirrored = session.execute(
+        select(MirrorMemberRow).where(col(MirrorMemberRow.subscriber_hash) == key)
+    ).scalars()
+    for row in mirrored:
+        row.merge_fields = {tag: ERASED_VALUE for tag, value in row.merge_fields.items() if value}
+        row.email, row.contact_id = "", None
+        session.add(row)
     operations = col(PlanOperationRow.subscriber_hash) == key
     session.execute(
         update(PlanOperationRow)

@@ -9,6 +9,7 @@ from connector.core.model import ConsentAction
 from connector.core.remote import MemberStatus, subscriber_hash
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.sandbox.server import SandboxHandle
+from connector.services.contacts import ContactInput, upsert_contact
 from connector.services.context import AppContext
 from connector.services.subjects import erase_subject
 from connector.settings import AudienceSettings
@@ -160,5 +161,36 @@ def test_a_person_who_comes_back_without_consent_loses_the_erased_contacts_marke
     member = gateway.get_member(list_id(ctx), key)
     assert member is not None
     assert "cs:newsletter" not in member.tags
+    for full in (False, True):
+        assert plan_audience(ctx, "main", full=full).plan.operations == ()
+
+
+def test_a_person_who_comes_back_gets_the_erased_contacts_name_taken_off_the_member_kept(
+    synced: Synced, clock: FakeClock
+) -> None:
+    """Erased, then back (a new consent, no name) before the deletion reached Mailchimp: the member is
+    kept for the new contact, and Mailchimp keeps nothing of the erased contact's name.
+
+    Found by the incremental property (contact with a name, sync, erase, consent, purchase): the mirror had
+    dropped the merge fields with the address, so the sync believed FNAME empty and left "Kari" there.
+    """
+    ctx, gateway = synced
+    with unit_of_work(ctx.engine) as session:
+        upsert_contact(session, ctx, ContactInput("kari@example.no", first_name="Kari"), ORIGIN, ctx.now())
+    subscribe(ctx, "kari@example.no")
+    sync_audience(ctx, gateway, "main")
+    key = subscriber_hash("kari@example.no")
+    held = gateway.get_member(list_id(ctx), key)
+    assert held is not None
+    assert held.merge_fields.get("FNAME") == "Kari"
+    erase_subject(ctx, "kari@example.no", ORIGIN)
+    clock.advance(minutes=1)
+    subscribe(ctx, "kari@example.no", at=ctx.now())  # a new contact, with no name
+    sync_audience(ctx, gateway, "main")
+    member = gateway.get_member(list_id(ctx), key)
+    assert member is not None
+    assert member.status is MemberStatus.SUBSCRIBED
+    assert "cs:newsletter" in member.tags
+    assert member.merge_fields.get("FNAME", "") == ""
     for full in (False, True):
         assert plan_audience(ctx, "main", full=full).plan.operations == ()
