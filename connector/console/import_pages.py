@@ -18,12 +18,22 @@ from connector.console import import_jobs
 from connector.console.pages import Viewer, form_of, record, render, viewer
 from connector.console.words import word
 from connector.core.console_roles import Permission
+from connector.services.context import AppContext
 
 router = APIRouter(prefix="/imports")
 MAX_UPLOAD = 5 * 1024 * 1024
 UPLOADS = Path(tempfile.gettempdir()) / "consent-sync-console-uploads"
+"""Every store's upload folders, each in a folder of its own (:func:`upload_folder`)."""
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def upload_folder(ctx: AppContext) -> Path:
+    """The upload folder of this store: a folder named by a hash of the database's URL, so that two
+    deployments on one host (or two test databases) never see each other's uploads, jobs or reports,
+    while the serve workers of one deployment share them."""
+    name = hashlib.sha256(ctx.settings.database.url.encode()).hexdigest()[:16]
+    return UPLOADS / name
 
 
 def _report(
@@ -102,7 +112,7 @@ async def upload(request: Request) -> Response:
         await run_in_threadpool(record, who, request, 422)
         return _page(request, who, 422, error=f"{file.filename}: {problem}; nothing was imported")
     sha = hashlib.sha256(data).hexdigest()
-    path = UPLOADS / sha / _SAFE.sub("_", Path(file.filename).name)[-100:]
+    path = upload_folder(who.ctx) / sha / _SAFE.sub("_", Path(file.filename).name)[-100:]
     path.parent.mkdir(parents=True, exist_ok=True)
     current = import_jobs.read(path.parent)
     if current is None or current.finished:
@@ -122,7 +132,7 @@ async def apply(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     sha = str(form.get("sha", ""))
-    path = _upload(sha)
+    path = _upload(who.ctx, sha)
     if path is None:
         return _page(request, who, 404, error=_GONE)
     job = import_jobs.read(path.parent)
@@ -139,7 +149,7 @@ async def upload_page(request: Request, sha: str) -> Response:
     who = await viewer(request, Permission.IMPORT)
     if isinstance(who, Response):
         return who
-    path = _upload(sha)
+    path = _upload(who.ctx, sha)
     job = import_jobs.read(path.parent) if path is not None else None
     if path is None or job is None:
         return _page(request, who, 404, error=_GONE)
@@ -174,7 +184,7 @@ async def upload_state(request: Request, sha: str) -> Response:
     who = await viewer(request, Permission.IMPORT)
     if isinstance(who, Response):
         return who
-    path = _upload(sha)
+    path = _upload(who.ctx, sha)
     job = import_jobs.read(path.parent) if path is not None else None
     if job is None:
         return JSONResponse({"detail": "no such upload"}, status_code=404, headers=_NO_STORE)
@@ -201,11 +211,15 @@ def _facts(who: Viewer, job: import_jobs.ImportJob) -> list[tuple[str, str]]:
     ]
 
 
-def _upload(sha: str) -> Path | None:
+def _upload(ctx: AppContext, sha: str) -> Path | None:
     """The uploaded file of ``sha``, if it is still kept."""
     if not _SHA.match(sha):
         return None
-    found = [p for p in (UPLOADS / sha).glob("*") if p.is_file() and not p.name.endswith((".json", ".lock"))]
+    found = [
+        p
+        for p in (upload_folder(ctx) / sha).glob("*")
+        if p.is_file() and not p.name.endswith((".json", ".lock"))
+    ]
     return found[0] if found else None
 
 
@@ -213,12 +227,13 @@ def _write_upload(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def waiting_imports() -> int:
+def waiting_imports(ctx: AppContext) -> int:
     """Uploads whose dry-run report was read but that were never applied (they need a person)."""
-    if not UPLOADS.is_dir():
+    folder = upload_folder(ctx)
+    if not folder.is_dir():
         return 0
     return sum(
-        1 for d in UPLOADS.iterdir() if (d / "dry-run.json").exists() and not (d / "applied.json").exists()
+        1 for d in folder.iterdir() if (d / "dry-run.json").exists() and not (d / "applied.json").exists()
     )
 
 

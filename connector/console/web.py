@@ -93,7 +93,7 @@ async def overview_page(request: Request) -> Response:
     if isinstance(who, Response):
         return who
     audiences = await run_in_threadpool(overview, who.ctx)
-    waiting = import_pages.waiting_imports()
+    waiting = import_pages.waiting_imports(who.ctx)
     for audience in audiences[:1] if waiting else []:
         audience.attention.append(f"imports waiting for apply: {waiting}")
     charts = {a.name: members_chart(a.chart, f"{a.name}: members per segment") for a in audiences}

@@ -4,11 +4,12 @@ import's progress in rows read, its end, and a job whose process died."""
 
 import json
 import secrets
+from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
 from connector.console import import_jobs
-from connector.console.import_pages import UPLOADS
+from connector.console.import_pages import UPLOADS, upload_folder
 from connector.console.run_progress import run_progress
 from connector.services.context import AppContext
 from connector.sync.progress import SyncProgress
@@ -63,7 +64,9 @@ def test_a_running_resync_shows_planned_sent_and_confirmed(console_ctx: AppConte
     assert (job.value, job.maximum) == (3, 4)
 
 
-def test_an_import_job_counts_rows_read_and_ends_with_its_report(app_client: TestClient) -> None:
+def test_an_import_job_counts_rows_read_and_ends_with_its_report(
+    app_client: TestClient, console_ctx: AppContext
+) -> None:
     assert sign_in(app_client, "marketer") == 303
     token = csrf_of(app_client.get("/console/imports").text)
     rows = 3000
@@ -83,12 +86,14 @@ def test_an_import_job_counts_rows_read_and_ends_with_its_report(app_client: Tes
         app_client, app_client.post("/console/imports/apply", data={"csrf": token, "sha": sha})
     )
     assert "Applied" in applied.text or "applied" in applied.text.lower()
-    assert json.loads((UPLOADS / sha / import_jobs.JOB_FILE).read_text())["step"] == "apply"
+    assert (
+        json.loads((upload_folder(console_ctx) / sha / import_jobs.JOB_FILE).read_text())["step"] == "apply"
+    )
 
 
-def test_an_import_job_whose_process_died_says_so(app_client: TestClient) -> None:
+def test_an_import_job_whose_process_died_says_so(app_client: TestClient, console_ctx: AppContext) -> None:
     sha = secrets.token_hex(32)
-    folder = UPLOADS / sha
+    folder = upload_folder(console_ctx) / sha
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "gone.csv").write_text("E-post\nx@example.no\n", encoding="utf-8")
     job = {"step": "apply", "state": "running", "user": "marketer", "rows": 5, "estimated_rows": 9}
@@ -148,3 +153,18 @@ def test_an_import_that_fails_in_its_job_says_why_and_writes_nothing(
     assert str(UPLOADS) not in failed.text  # the upload folder is not shown
     with unit_of_work(console_ctx.engine) as session:
         assert session.execute(select(func.count()).select_from(ContactRow)).scalar_one() == 0
+
+
+def test_two_stores_never_share_an_upload(console_ctx: AppContext) -> None:
+    """The same file uploaded to two deployments on one host (say staging and production): each has its
+    own job and reports, so one's "applied" is never shown by the other."""
+    other = replace(
+        console_ctx,
+        settings=console_ctx.settings.model_copy(
+            update={
+                "database": console_ctx.settings.database.model_copy(update={"url": "sqlite:///other.db"})
+            }
+        ),
+    )
+    assert upload_folder(console_ctx) != upload_folder(other)
+    assert upload_folder(console_ctx).parent == upload_folder(other).parent == UPLOADS
