@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import BindParameter, Update, bindparam, select, update
 from sqlmodel import Session, col
 
+from connector.api.driver_rows import insert_rows
 from connector.core.consent import fold
 from connector.core.identity import address_hash
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, SuppressionReason
@@ -32,7 +33,7 @@ from connector.core.webhook_events import (
     Withdraw,
 )
 from connector.errors import InputError
-from connector.services.consents import Evidence, consent_change, consent_event_values, insert_consent_rows
+from connector.services.consents import Evidence, consent_change, consent_event_values
 from connector.services.contacts import (
     ContactInput,
     LoadedContact,
@@ -43,9 +44,10 @@ from connector.services.contacts import (
     normalised,
 )
 from connector.services.context import AppContext, Origin
-from connector.services.history import record_change, record_changes
+from connector.services.history import record_change
 from connector.services.objections import add_objection
 from connector.services.suppressions import suppress
+from connector.store import core_tables
 from connector.store.facts import to_consent_event
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow, SuppressionRow
@@ -138,9 +140,8 @@ class Batch:
         connection = self.session.connection()
         for statement, rows in self._contact_updates():
             connection.execute(statement, rows)
-        if self.consent_events:
-            insert_consent_rows(connection, self.consent_events)
-        record_changes(self.session, self.history)
+        insert_rows(connection, core_tables.consent_events, self.consent_events)
+        insert_rows(connection, core_tables.history, self.history)
         if self.mirror_statuses:
             connection.execute(_MIRROR_TAKES_STATUS, self.mirror_statuses)
         self.consent_events, self.history, self.mirror_statuses = [], [], []
