@@ -31,7 +31,7 @@ def insert_rows(connection: Connection, table: TableClause, rows: Sequence[Mappi
     for columns, run in groupby(rows, key=tuple):
         same = list(run)
         statement, encoders = _insert(table, columns, postgres)
-        values = [tuple(encode(row[name]) for name, encode in encoders) for row in same]
+        values = [tuple([encode(row[name]) for name, encode in encoders]) for row in same]
         connection.exec_driver_sql(statement, values)
 
 

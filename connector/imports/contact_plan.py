@@ -65,6 +65,7 @@ from connector.imports.store_state import (
     contacts_by_email,
     existing_contact,
     load_state,
+    stored_contacts,
     stored_suppressions,
     suppressed_hashes,
 )
@@ -114,9 +115,6 @@ class ContactRows:
         return pa.concat_tables(self.tables)
 
 
-_ALL_HASHES: frozenset[str] = frozenset({"*"})
-"""The marker of a suppression list too long to hold (``store_state.suppressed_hashes`` said ``None``)."""
-
 CLASSIFIED_AHEAD = 2
 """How many batches are classified in the pool while the one before them is merged."""
 
@@ -158,9 +156,6 @@ class ContactPlanBuilder:
         self._unusual_stored: dict[str, tuple[Any, ...]] = {}
         """Stored contacts (``store_state.contacts_by_email`` rows) of the people decided by a draft."""
         self._suppressed: dict[str, tuple[StoredSuppression, ...]] = {}
-        self._suppressed_hashes: frozenset[str] | None = None
-        """Every hash on the suppression list (read at the first look-up), or ``_ALL_HASHES`` when
-        it is too long to hold: then every address's hash is asked for."""
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -235,41 +230,49 @@ class ContactPlanBuilder:
         return errors
 
     def _add(self, table: ContactTable) -> None:
-        if self._look_up and table.num_rows:
-            self._load_store(table)
+        if self._look_up and self._rows.unusual_keys and table.num_rows:
+            self._load_others_of(table)
         self._rows.add(table)
 
-    def _load_store(self, table: ContactTable) -> None:
-        """What the store holds for the keys not seen before: contacts and suppressions only."""
+    def _load_others_of(self, table: ContactTable) -> None:
+        """The stored contacts of the batch's keys that are not addresses (rare: asked per batch)."""
         keys: list[str] = table.column("key").to_pylist()  # type: ignore[assignment]  # no nulls
-        fresh = set(keys)  # asked again when seen in an earlier batch: cheaper than holding every key
-        others = fresh & self._rows.unusual_keys  # customer ids and phones
-        emails = fresh - others
-        stored = contacts_by_email(self._session, emails, with_updated_at=False)
-        if stored:
-            self._keep_stored(stored, keys, _row_values(table))
+        others = set(keys) & self._rows.unusual_keys  # customer ids and phones
         if others:
             self._load_others(others)
-        if self._extent.suppressions:
-            hashes = dict(zip(map(self._hasher, emails), emails, strict=True))
-            if self._suppressed_hashes is None:
-                held = suppressed_hashes(self._session)
-                self._suppressed_hashes = _ALL_HASHES if held is None else held
-            if self._suppressed_hashes is not _ALL_HASHES:  # ask only for the hashes on the list
-                hashes = {h: e for h, e in hashes.items() if h in self._suppressed_hashes}
-            for hashed, entries in stored_suppressions(self._session, hashes).items():
-                self._suppressed[hashes[hashed]] = entries
 
-    def _keep_stored(
-        self, stored: dict[str, tuple[Any, ...]], keys: list[str], values: list[tuple[str | None, ...]]
-    ) -> None:
-        first = dict(zip(reversed(keys), reversed(values), strict=True))  # each key's first row
+    def _load_suppressions(self, keys: list[str]) -> None:
+        """The suppression entries of every address of the import (once, when every row is read)."""
+        if not self._extent.suppressions:
+            return
+        emails = [key for key in keys if key not in self._rows.unusual_keys]
+        held = suppressed_hashes(self._session)
+        hasher = self._hasher
+        if held is None:  # too long to hold: ask for every address's hash
+            hashes = dict(zip(map(hasher, emails), emails, strict=True))
+        else:  # ask only for the hashes on the list
+            hashes = {h: e for e in emails if (h := hasher(e)) in held}
+        for hashed, entries in stored_suppressions(self._session, hashes).items():
+            self._suppressed[hashes[hashed]] = entries
+
+    def _load_stored(self, keys: list[str], values: list[tuple[str | None, ...]]) -> None:
+        """The stored contacts of the import's addresses, each compared with its person's first row.
+
+        Asked once every row is read, for all the distinct addresses at once: a store not much larger
+        than the import is read in one pass over its contacts (``store_state.stored_contacts``, a
+        sequential read, cheaper per row than an index look-up per address), a larger one by the
+        addresses (``contacts_by_email``, a batch of keys per query)."""
+        if not self._extent.contacts:
+            return
+        unusual = self._rows.unusual_keys
+        codes = {key: code for code, key in enumerate(keys) if key not in unusual}
         kept = self._stored
-        for email, row in stored.items():
-            if email in kept:
-                continue  # seen in an earlier batch, whose row came first
+        for row in stored_contacts(self._session, codes):
+            code = codes.get(row[1])
+            if code is None:
+                continue  # a stored contact the import does not name
             values_stored = row[2:7]
-            kept[email] = row[0] if first[email] == values_stored else (row[0], values_stored)
+            kept[row[1]] = row[0] if values[code] == values_stored else (row[0], values_stored)
 
     def _load_others(self, keys: set[str]) -> None:
         """The stored contacts of keys that are not addresses (``ext:…``, ``tel:…``)."""
@@ -299,14 +302,18 @@ class ContactPlanBuilder:
         columns = {name: table.column(name) for name in CONTACT_COLUMNS}
         del table
         people = _People(columns["key"])
+        keys: list[str] = people.keys.to_pylist()  # type: ignore[assignment]  # no nulls
+        if self._look_up:
+            self._load_suppressions(keys)
         unusual = people.unusual_codes(self._rows.unusual_keys | self._suppressed.keys())
         unusual_rows = people.rows_of(unusual, columns) if unusual else {}
-        keys: list[str] = people.keys.to_pylist()  # type: ignore[assignment]  # no nulls
         first = people.first
         del people, columns["key"], columns["line"]
         pool.release_unused()  # the keys' hash table and copies, before the values are made
         values = _first_values(columns, first)  # frees the rows' columns as it goes
         pool.release_unused()  # before the decisions are built
+        if self._look_up:
+            self._load_stored(keys, values)
         decisions = list(self._decisions(keys, values))
         del values
         parts = PlanParts()
@@ -445,11 +452,6 @@ def _first_values(
             strict=True,
         )
     )
-
-
-def _row_values(table: ContactTable) -> list[tuple[str | None, ...]]:
-    columns = [table.column(name).to_pylist() for name in CONTACT_COLUMNS[1:-1]]
-    return list(zip(*columns, strict=True))
 
 
 def _interned(cells: "pa.ChunkedArray[Any]") -> list[str | None]:
