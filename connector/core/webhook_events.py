@@ -71,8 +71,8 @@ def form_pairs(body: bytes) -> list[tuple[str, str]]:
     if not body:
         return []
     pairs = []
-    for field in body.split(b"&"):
-        name, equals, value = field.partition(b"=")
+    for part in body.split(b"&"):
+        name, equals, value = part.partition(b"=")
         if not equals:  # strict parsing: a field without "=" (an empty one too) is refused
             raise PayloadError("body: not a form-encoded payload")
         text = _NAMES.get(name)
