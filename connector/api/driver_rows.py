@@ -35,6 +35,28 @@ def insert_rows(connection: Connection, table: TableClause, rows: Sequence[Mappi
         connection.exec_driver_sql(statement, values)
 
 
+def update_rows(
+    connection: Connection,
+    table: TableClause,
+    assignments: Sequence[str],
+    conditions: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[object]],
+) -> None:
+    """``UPDATE table SET <assignments> WHERE <conditions>`` once per row, in one call.
+
+    ``conditions`` are (column, operator) pairs joined by ``AND``; each row holds the values of the
+    assignments, then of the conditions, in that order.
+    """
+    if not rows:
+        return
+    statement, encoders = _update(
+        table, tuple(assignments), tuple(conditions), connection.dialect.name == "postgresql"
+    )
+    values = [tuple([encode(value) for encode, value in zip(encoders, row, strict=True)]) for row in rows]
+    connection.exec_driver_sql(statement, values)
+
+
+@functools.lru_cache(maxsize=1024)
 def utc_text(moment: datetime | None) -> str | None:
     """A moment as SQLite holds a ``UTCDateTime``: naive UTC, always with microseconds."""
     if moment is None:
@@ -63,6 +85,36 @@ def _same(value: object) -> object:
     return value
 
 
+def _encoder(table: TableClause, name: str, postgres: bool) -> tuple[Encode, str]:
+    """How a value of the column goes to the driver, and its placeholder."""
+    kind = table.c[name].type
+    placeholder = "%s" if postgres else "?"
+    if isinstance(kind, UTCDateTime):
+        return (utc_aware if postgres else utc_text), placeholder
+    if isinstance(kind, JSON):
+        return json_text, "CAST(%s AS JSON)" if postgres else placeholder
+    return _same, placeholder
+
+
+@functools.cache
+def _update(
+    table: TableClause, assignments: tuple[str, ...], conditions: tuple[tuple[str, str], ...], postgres: bool
+) -> tuple[str, tuple[Encode, ...]]:
+    encoders: list[Encode] = []
+    sets: list[str] = []
+    for name in assignments:
+        encode, placeholder = _encoder(table, name, postgres)
+        encoders.append(encode)
+        sets.append(f"{name} = {placeholder}")
+    wheres: list[str] = []
+    for name, operator in conditions:
+        encode, placeholder = _encoder(table, name, postgres)
+        encoders.append(encode)
+        wheres.append(f"{name} {operator} {placeholder}")
+    statement = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {' AND '.join(wheres)}"  # noqa: S608 - our own table and column names
+    return statement, tuple(encoders)
+
+
 @functools.cache
 def _insert(
     table: TableClause, columns: tuple[str, ...], postgres: bool
@@ -71,15 +123,8 @@ def _insert(
     encoders: list[tuple[str, Encode]] = []
     placeholders: list[str] = []
     for name in columns:
-        kind = table.c[name].type
-        placeholder = "%s" if postgres else "?"
-        if isinstance(kind, UTCDateTime):
-            encoders.append((name, utc_aware if postgres else utc_text))
-        elif isinstance(kind, JSON):
-            encoders.append((name, json_text))
-            placeholder = "CAST(%s AS JSON)" if postgres else placeholder
-        else:
-            encoders.append((name, _same))
+        encode, placeholder = _encoder(table, name, postgres)
+        encoders.append((name, encode))
         placeholders.append(placeholder)
     names = ", ".join(columns)
     statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(placeholders)})"  # noqa: S608 - our own table and column names

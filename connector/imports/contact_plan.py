@@ -20,7 +20,7 @@ when they differ from the person's first row), so a re-import against a large st
 
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -148,9 +148,6 @@ class ContactPlanBuilder:
         self._rejected: list[RowError] = []
         self._look_up = extent.contacts or extent.suppressions
         self._extent = replace(extent, events=False, objections=False, relationships=False)
-        self._stored: dict[str, str | tuple[str, tuple[Any, ...]]] = {}
-        """Stored contacts by address: the id when the stored values are the address's first row's
-        (a re-import), else the id and the stored values (small: a million people are held)."""
         self._existing: dict[str, ExistingContact] = {}
         """Stored contacts of the keys that are not addresses."""
         self._unusual_stored: dict[str, tuple[Any, ...]] = {}
@@ -255,8 +252,11 @@ class ContactPlanBuilder:
         for hashed, entries in stored_suppressions(self._session, hashes).items():
             self._suppressed[hashes[hashed]] = entries
 
-    def _load_stored(self, keys: list[str], values: list[tuple[str | None, ...]]) -> None:
-        """The stored contacts of the import's addresses, each compared with its person's first row.
+    def _decide_stored(
+        self, keys: list[str], values: list[tuple[str | None, ...]], decisions: list[ContactDecision]
+    ) -> None:
+        """The decisions of the people the store holds, in place of ``decisions``' new ones: each stored
+        contact compared with its person's first row.
 
         Asked once every row is read, for all the distinct addresses at once: a store not much larger
         than the import is read in one pass over its contacts (``store_state.stored_contacts``, a
@@ -266,13 +266,16 @@ class ContactPlanBuilder:
             return
         unusual = self._rows.unusual_keys
         codes = {key: code for code, key in enumerate(keys) if key not in unusual}
-        kept = self._stored
+        code_of, unchanged = codes.get, ContactStatus.UNCHANGED
         for row in stored_contacts(self._session, codes):
-            code = codes.get(row[1])
+            code = code_of(row[1])
             if code is None:
                 continue  # a stored contact the import does not name
-            values_stored = row[2:7]
-            kept[row[1]] = row[0] if values[code] == values_stored else (row[0], values_stored)
+            key, first, stored = keys[code], values[code], row[2:7]
+            if first == stored:  # a re-import: the stored values are the row's
+                decisions[code] = _new_decision((key, row[0], key, first, (), unchanged, False))
+            else:
+                decisions[code] = _stored_decision(key, row[0], stored, first)
 
     def _load_others(self, keys: set[str]) -> None:
         """The stored contacts of keys that are not addresses (``ext:…``, ``tel:…``)."""
@@ -312,17 +315,18 @@ class ContactPlanBuilder:
         pool.release_unused()  # the keys' hash table and copies, before the values are made
         values = _first_values(columns, first)  # frees the rows' columns as it goes
         pool.release_unused()  # before the decisions are built
+        decisions = list(_new_decisions(keys, values))
         if self._look_up:
-            self._load_stored(keys, values)
-        decisions = list(self._decisions(keys, values))
+            self._decide_stored(keys, values, decisions)
         del values
         parts = PlanParts()
         self._unusual_stored = contacts_by_email(
-            self._session, (keys[code] for code in unusual_rows if keys[code] in self._stored)
+            self._session, (keys[code] for code in unusual_rows if decisions[code].contact_id is not None)
         )
         dropped: set[int] = set()
         for code, rows in unusual_rows.items():
-            decision = self._unusual_decision(keys[code], rows, parts)
+            stored = decisions[code].contact_id is not None
+            decision = self._unusual_decision(keys[code], stored, rows, parts)
             if decision is None:
                 dropped.add(code)
             else:
@@ -332,34 +336,12 @@ class ContactPlanBuilder:
         parts.contacts = decisions
         return parts.plan(self._rules.source, files, done, self._rejected)
 
-    def _decisions(
-        self, keys: list[str], values: Iterable[tuple[str | None, ...]]
-    ) -> Iterable[ContactDecision]:
-        """Each person's decision from its first row, as if it had one row and no suppression (the
-        unusual ones are decided again)."""
-        if not self._stored:
-            return map(
-                _new_decision,
-                zip(keys, repeat(None), keys, values, repeat(()), repeat(ContactStatus.NEW), repeat(True)),
-            )
-        return map(self._stored_decision, keys, values)
-
-    def _stored_decision(self, key: str, values: tuple[str | None, ...]) -> ContactDecision:
-        """``decisions.contact_decision`` of a person with one undated row of contact data."""
-        kept = self._stored.get(key)
-        if kept is None:
-            return _new_decision((key, None, key, values, (), ContactStatus.NEW, True))
-        if isinstance(kept, str):  # a re-import: the stored values are the row's
-            return _new_decision((key, kept, key, values, (), ContactStatus.UNCHANGED, False))
-        contact_id, stored = kept
-        merged = tuple(new if new is not None else old for old, new in zip(stored, values, strict=True))
-        changed = _changed_fields(stored, merged)
-        status = ContactStatus.UPDATED if changed else ContactStatus.UNCHANGED
-        return _new_decision((key, contact_id, key, merged, changed, status, bool(changed)))
-
-    def _unusual_decision(self, key: str, rows: list[_Row], parts: PlanParts) -> ContactDecision | None:
-        """The reference planner's decision for one person, from a draft of its rows."""
-        if is_email_key(key) and key not in self._stored and key not in self._suppressed:
+    def _unusual_decision(
+        self, key: str, stored: bool, rows: list[_Row], parts: PlanParts
+    ) -> ContactDecision | None:
+        """The reference planner's decision for one person, from a draft of its rows (``stored``: the
+        store holds a contact with the person's address)."""
+        if is_email_key(key) and not stored and key not in self._suppressed:
             return self._new_person(key, rows, parts)
         draft = self._draft(key)
         for index, line, values in rows:
@@ -430,6 +412,24 @@ class _People:
         for code, row in zip(self._codes.take(indices).to_pylist(), rows, strict=True):
             found.setdefault(cast(int, code), []).append(cast(_Row, row))
         return dict(sorted(found.items()))
+
+
+def _new_decisions(keys: list[str], values: list[tuple[str | None, ...]]) -> Iterator[ContactDecision]:
+    """Each person's decision from its first row as a new contact (built in C), for
+    ``ContactPlanBuilder._decide_stored`` and the unusual people to replace."""
+    new = ContactStatus.NEW
+    return map(_new_decision, zip(keys, repeat(None), keys, values, repeat(()), repeat(new), repeat(True)))
+
+
+def _stored_decision(
+    key: str, contact_id: str, stored: tuple[str | None, ...], values: tuple[str | None, ...]
+) -> ContactDecision:
+    """``decisions.contact_decision`` of a stored person with one undated row of contact data that
+    differs from the stored values: each field the row's value where it has one."""
+    merged = tuple(new if new is not None else old for old, new in zip(stored, values, strict=True))
+    changed = _changed_fields(stored, merged)
+    status = ContactStatus.UPDATED if changed else ContactStatus.UNCHANGED
+    return _new_decision((key, contact_id, key, merged, changed, status, bool(changed)))
 
 
 def _first_values(
