@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import JSON, Connection, TableClause
+from sqlalchemy import JSON, Boolean, Connection, Integer, TableClause
 
 from connector.store.types import UTCDateTime
 
@@ -32,7 +32,49 @@ def insert_rows(connection: Connection, table: TableClause, rows: Sequence[Mappi
         same = list(run)
         statement, encoders = _insert(table, columns, postgres)
         values = [tuple([encode(row[name]) for name, encode in encoders]) for row in same]
-        connection.exec_driver_sql(statement, values)
+        if postgres:
+            _in_one_statement(connection, statement, values)
+        else:
+            connection.exec_driver_sql(statement, values)
+
+
+def _in_one_statement(connection: Connection, statement: str, rows: list[tuple[object, ...]]) -> None:
+    """PostgreSQL: ``statement``'s one ``VALUES`` row repeated for all the rows (``ROWS_PER_STATEMENT``
+    at a time), so the server answers once: psycopg's ``executemany`` sends a statement per row, and
+    reading their answers in its pipeline cost more of the service's CPU than the rest of the batch."""
+    head, _, row = statement.rpartition(" VALUES ")
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[start : start + ROWS_PER_STATEMENT]
+        flat = tuple(value for values in part for value in values)
+        _execute_numbered(connection, f"{head} VALUES {', '.join([row] * len(part))}", flat)
+
+
+ROWS_PER_STATEMENT = 500
+"""Rows of one multi-row statement on PostgreSQL (its parameters stay far below the protocol's 65,535)."""
+
+
+def _execute_numbered(connection: Connection, statement: str, parameters: tuple[object, ...]) -> None:
+    """PostgreSQL: ``statement`` with its ``%s`` numbered ``$1, $2, …`` once per text (``_numbered``),
+    run through SQLAlchemy (its events, its errors) on a ``psycopg.RawCursor``, which sends the text as
+    it is. A multi-row statement is too long for psycopg's cache of converted queries, and converting
+    it on every call (a Python scan of the text for placeholders) cost more than the rows' values."""
+    import psycopg  # PostgreSQL only: SQLite never imports it
+
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    factory = driver.cursor_factory
+    driver.cursor_factory = psycopg.RawCursor
+    try:
+        connection.exec_driver_sql(_numbered(statement), parameters)
+    finally:
+        driver.cursor_factory = factory
+
+
+@functools.lru_cache(maxsize=512)
+def _numbered(statement: str) -> str:
+    """``%s`` placeholders as PostgreSQL's ``$n`` (our statements hold no other ``%``)."""
+    parts = statement.split("%s")
+    return "".join(f"{part}${number}" for number, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 def update_rows(
@@ -49,11 +91,59 @@ def update_rows(
     """
     if not rows:
         return
-    statement, encoders = _update(
-        table, tuple(assignments), tuple(conditions), connection.dialect.name == "postgresql"
-    )
+    postgres = connection.dialect.name == "postgresql"
+    statement, encoders = _update(table, tuple(assignments), tuple(conditions), postgres)
     values = [tuple([encode(value) for encode, value in zip(encoders, row, strict=True)]) for row in rows]
+    if postgres and _each_row_once(assignments, conditions, values):
+        _update_in_one_statement(connection, table, tuple(assignments), tuple(conditions), values)
+        return
     connection.exec_driver_sql(statement, values)
+
+
+def _each_row_once(
+    assignments: Sequence[str], conditions: Sequence[tuple[str, str]], values: list[tuple[object, ...]]
+) -> bool:
+    """Whether no two rows name the same row by their ``=`` conditions: an ``UPDATE … FROM (VALUES …)``
+    updates a row once, with one of the rows that name it, where statements one per row apply them all
+    in order."""
+    at = [len(assignments) + i for i, (_, operator) in enumerate(conditions) if operator == "="]
+    if not at:
+        return False
+    keys = {tuple(row[i] for i in at) for row in values}
+    return len(keys) == len(values)
+
+
+def _update_in_one_statement(
+    connection: Connection,
+    table: TableClause,
+    assignments: tuple[str, ...],
+    conditions: tuple[tuple[str, str], ...],
+    rows: list[tuple[object, ...]],
+) -> None:
+    """PostgreSQL: ``UPDATE … FROM (VALUES …)``, ``ROWS_PER_STATEMENT`` rows at a time."""
+    head, row = _update_from_values(table, assignments, conditions)
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[start : start + ROWS_PER_STATEMENT]
+        flat = tuple(value for values in part for value in values)
+        _execute_numbered(connection, head.format(", ".join([row] * len(part))), flat)
+
+
+@functools.cache
+def _update_from_values(
+    table: TableClause, assignments: tuple[str, ...], conditions: tuple[tuple[str, str], ...]
+) -> tuple[str, str]:
+    """The statement (``{}`` where the ``VALUES`` rows go) and one row of typed placeholders (a
+    ``VALUES`` list takes its columns' types from its rows, so each is cast to its column's)."""
+    names = [*assignments, *(name for name, _ in conditions)]
+    casts = [f"CAST(%s AS {_pg_type(table, name)})" for name in names]
+    sets = ", ".join(f"{name} = v.p{i}" for i, name in enumerate(assignments))
+    offset = len(assignments)
+    wheres = " AND ".join(
+        f"t.{name} {operator} v.p{offset + i}" for i, (name, operator) in enumerate(conditions)
+    )
+    parameters = ", ".join(f"p{i}" for i in range(len(names)))
+    statement = f"UPDATE {table.name} AS t SET {sets} FROM (VALUES {{}}) AS v({parameters}) WHERE {wheres}"  # noqa: S608 - our own table and column names
+    return statement, f"({', '.join(casts)})"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -113,6 +203,21 @@ def _update(
         wheres.append(f"{name} {operator} {placeholder}")
     statement = f"UPDATE {table.name} SET {', '.join(sets)} WHERE {' AND '.join(wheres)}"  # noqa: S608 - our own table and column names
     return statement, tuple(encoders)
+
+
+def _pg_type(table: TableClause, name: str) -> str:
+    """The column's PostgreSQL type for a cast; text without a length (a cast to ``VARCHAR(n)`` would
+    cut a longer value where the column refuses it)."""
+    kind = table.c[name].type
+    if isinstance(kind, UTCDateTime):
+        return "TIMESTAMP WITH TIME ZONE"
+    if isinstance(kind, JSON):
+        return "JSON"
+    if isinstance(kind, Boolean):
+        return "BOOLEAN"
+    if isinstance(kind, Integer):
+        return "INTEGER"
+    return "TEXT"
 
 
 @functools.cache
