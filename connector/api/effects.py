@@ -5,16 +5,16 @@ origin source ``mailchimp-webhook`` and ``occurred_at`` = the event's ``fired_at
 orders webhooks by when they happened, not when they arrived.
 """
 
-import functools
 from collections.abc import Sequence, Set
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import BindParameter, Update, bindparam, select, update
+from sqlalchemy import select
 from sqlmodel import Session, col
 
+from connector.api.driver_rows import insert_rows, update_rows
 from connector.core.consent import fold
 from connector.core.identity import address_hash
 from connector.core.model import Actor, Channel, ConsentAction, ConsentMethod, SuppressionReason
@@ -32,7 +32,7 @@ from connector.core.webhook_events import (
     Withdraw,
 )
 from connector.errors import InputError
-from connector.services.consents import Evidence, consent_change, consent_event_values, insert_consent_rows
+from connector.services.consents import Evidence, consent_change, consent_event_values
 from connector.services.contacts import (
     ContactInput,
     LoadedContact,
@@ -43,9 +43,10 @@ from connector.services.contacts import (
     normalised,
 )
 from connector.services.context import AppContext, Origin
-from connector.services.history import record_change, record_changes
+from connector.services.history import record_change
 from connector.services.objections import add_objection
 from connector.services.suppressions import suppress
+from connector.store import core_tables
 from connector.store.facts import to_consent_event
 from connector.store.sync_tables import MirrorMemberRow
 from connector.store.tables import ConsentEventRow, ContactRow, SuppressionRow
@@ -93,7 +94,7 @@ class Batch:
         self._changed: dict[str, tuple[LoadedContact, set[str]]] = {}
         self.consent_events: list[dict[str, Any]] = []
         self.history: list[dict[str, object]] = []
-        self.mirror_statuses: list[dict[str, object]] = []
+        self.mirror_statuses: list[tuple[object, ...]] = []
 
     def contact(self, email: str) -> Contact | None:
         """The contact with this address, as the batch's earlier events left it."""
@@ -136,31 +137,24 @@ class Batch:
     def write_values(self) -> None:
         """Only the rows kept as values, one statement per table (the caller flushed the session)."""
         connection = self.session.connection()
-        for statement, rows in self._contact_updates():
-            connection.execute(statement, rows)
-        if self.consent_events:
-            insert_consent_rows(connection, self.consent_events)
-        record_changes(self.session, self.history)
-        if self.mirror_statuses:
-            connection.execute(_MIRROR_TAKES_STATUS, self.mirror_statuses)
+        for names, rows in self._contact_updates().items():
+            update_rows(connection, core_tables.contacts, names, _BY_ID, rows)
+        insert_rows(connection, core_tables.consent_events, self.consent_events)
+        insert_rows(connection, core_tables.history, self.history)
+        update_rows(connection, _MIRROR, _MIRROR_SETS, _MIRROR_TAKES_STATUS, self.mirror_statuses)
         self.consent_events, self.history, self.mirror_statuses = [], [], []
 
-    def _contact_updates(self) -> list[tuple[Update, list[dict[str, object]]]]:
-        """One UPDATE per set of changed columns, with each changed contact's current values."""
-        by_columns: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    def _contact_updates(self) -> dict[tuple[str, ...], list[tuple[object, ...]]]:
+        """One UPDATE per set of changed columns: each changed contact's current values, then its id."""
+        by_columns: dict[tuple[str, ...], list[tuple[object, ...]]] = {}
         for contact, columns in self._changed.values():
             names = tuple(sorted(columns))
-            values: dict[str, object] = {f"new_{name}": getattr(contact, name) for name in names}
-            by_columns.setdefault(names, []).append({"contact_id": contact.id, **values})
+            by_columns.setdefault(names, []).append((*(getattr(contact, n) for n in names), contact.id))
         self._changed = {}
-        return [(_contact_update(names), rows) for names, rows in by_columns.items()]
+        return by_columns
 
 
-@functools.cache
-def _contact_update(columns: tuple[str, ...]) -> Update:
-    """``UPDATE contacts SET <columns> WHERE id = :contact_id``, built once per set of columns."""
-    values: dict[str, BindParameter[Any]] = {name: bindparam(f"new_{name}") for name in columns}
-    return update(_CONTACTS).where(_CONTACTS.c.id == bindparam("contact_id")).values(values)
+_BY_ID = (("id", "="),)
 
 
 class _Target:
@@ -224,24 +218,17 @@ def _mirror_follows(batch: Batch, list_id: str, event: WebhookEvent) -> bool:
     status = _STATUS_REPORTED.get(event.type)
     if status is None or not event.email or not list_id:
         return False
-    values: dict[str, object] = {
-        "in_list": list_id,
-        "hash": subscriber_hash(event.email),
-        "new_status": status.value,
-        "at": batch.now,
-        "news_before": (event.fired_at or batch.now) + SECOND,
-    }
-    batch.mirror_statuses.append(values)  # one UPDATE per batch, no load
+    news_before = (event.fired_at or batch.now) + SECOND
+    values = (status.value, batch.now, list_id, subscriber_hash(event.email), status.value, news_before)
+    batch.mirror_statuses.append(values)  # one UPDATE per batch, no load (``_MIRROR_TAKES_STATUS``)
     return True
 
 
 _MIRROR = MirrorMemberRow.__table__  # type: ignore[attr-defined]
-_MIRROR_TAKES_STATUS = (
-    update(_MIRROR)
-    .where(_MIRROR.c.list_id == bindparam("in_list"), _MIRROR.c.subscriber_hash == bindparam("hash"))
-    .where(_MIRROR.c.status != bindparam("new_status"), _MIRROR.c.confirmed_at < bindparam("news_before"))
-    .values(status=bindparam("new_status"), confirmed_at=bindparam("at"))
-)
+_MIRROR_SETS = ("status", "confirmed_at")
+_MIRROR_TAKES_STATUS = (("list_id", "="), ("subscriber_hash", "="), ("status", "!="), ("confirmed_at", "<"))
+"""The member's row takes the reported status where it has another one and was confirmed before the
+event (``_mirror_follows``): set status, confirmed_at; where list, hash, status differs, older."""
 
 
 def touch(batch: Batch, contact: Contact) -> None:

@@ -24,7 +24,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     bindparam,
-    insert,
     literal_column,
     null,
     select,
@@ -33,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from connector.api.driver_rows import insert_rows
 from connector.api.effects import CONTACT_COLUMNS, Batch, apply_effects, loaded_contact
 from connector.api.metrics import Metrics
 from connector.core.identity import address_hash
@@ -285,13 +285,10 @@ def _inbox_row(delivery: Delivery, outcome: Intake, now: datetime, erased: bool)
 
 
 def _insert(session: Session, rows: list[dict[str, object]]) -> None:
-    if rows:
-        session.connection().execute(_INSERT_INBOX, rows)
+    insert_rows(session.connection(), _TABLE, rows)
 
 
 _TABLE = WebhookInboxRow.__table__  # type: ignore[attr-defined]
-_INSERT_INBOX = insert(_TABLE).inline()
-"""``inline``: no RETURNING of the generated key (nobody reads it), so it runs in the write pipeline."""
 _SUPPRESSIONS = SuppressionRow.__table__  # type: ignore[attr-defined]
 _CONTACT, _KNOWN_KEY, _ERASED_HASH = "c", "k", "e"
 _VALUE = 1

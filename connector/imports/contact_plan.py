@@ -20,7 +20,7 @@ when they differ from the person's first row), so a re-import against a large st
 
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -65,6 +65,7 @@ from connector.imports.store_state import (
     contacts_by_email,
     existing_contact,
     load_state,
+    stored_contacts,
     stored_suppressions,
     suppressed_hashes,
 )
@@ -114,9 +115,6 @@ class ContactRows:
         return pa.concat_tables(self.tables)
 
 
-_ALL_HASHES: frozenset[str] = frozenset({"*"})
-"""The marker of a suppression list too long to hold (``store_state.suppressed_hashes`` said ``None``)."""
-
 CLASSIFIED_AHEAD = 2
 """How many batches are classified in the pool while the one before them is merged."""
 
@@ -150,17 +148,11 @@ class ContactPlanBuilder:
         self._rejected: list[RowError] = []
         self._look_up = extent.contacts or extent.suppressions
         self._extent = replace(extent, events=False, objections=False, relationships=False)
-        self._stored: dict[str, str | tuple[str, tuple[Any, ...]]] = {}
-        """Stored contacts by address: the id when the stored values are the address's first row's
-        (a re-import), else the id and the stored values (small: a million people are held)."""
         self._existing: dict[str, ExistingContact] = {}
         """Stored contacts of the keys that are not addresses."""
         self._unusual_stored: dict[str, tuple[Any, ...]] = {}
         """Stored contacts (``store_state.contacts_by_email`` rows) of the people decided by a draft."""
         self._suppressed: dict[str, tuple[StoredSuppression, ...]] = {}
-        self._suppressed_hashes: frozenset[str] | None = None
-        """Every hash on the suppression list (read at the first look-up), or ``_ALL_HASHES`` when
-        it is too long to hold: then every address's hash is asked for."""
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -235,41 +227,55 @@ class ContactPlanBuilder:
         return errors
 
     def _add(self, table: ContactTable) -> None:
-        if self._look_up and table.num_rows:
-            self._load_store(table)
+        if self._look_up and self._rows.unusual_keys and table.num_rows:
+            self._load_others_of(table)
         self._rows.add(table)
 
-    def _load_store(self, table: ContactTable) -> None:
-        """What the store holds for the keys not seen before: contacts and suppressions only."""
+    def _load_others_of(self, table: ContactTable) -> None:
+        """The stored contacts of the batch's keys that are not addresses (rare: asked per batch)."""
         keys: list[str] = table.column("key").to_pylist()  # type: ignore[assignment]  # no nulls
-        fresh = set(keys)  # asked again when seen in an earlier batch: cheaper than holding every key
-        others = fresh & self._rows.unusual_keys  # customer ids and phones
-        emails = fresh - others
-        stored = contacts_by_email(self._session, emails, with_updated_at=False)
-        if stored:
-            self._keep_stored(stored, keys, _row_values(table))
+        others = set(keys) & self._rows.unusual_keys  # customer ids and phones
         if others:
             self._load_others(others)
-        if self._extent.suppressions:
-            hashes = dict(zip(map(self._hasher, emails), emails, strict=True))
-            if self._suppressed_hashes is None:
-                held = suppressed_hashes(self._session)
-                self._suppressed_hashes = _ALL_HASHES if held is None else held
-            if self._suppressed_hashes is not _ALL_HASHES:  # ask only for the hashes on the list
-                hashes = {h: e for h, e in hashes.items() if h in self._suppressed_hashes}
-            for hashed, entries in stored_suppressions(self._session, hashes).items():
-                self._suppressed[hashes[hashed]] = entries
 
-    def _keep_stored(
-        self, stored: dict[str, tuple[Any, ...]], keys: list[str], values: list[tuple[str | None, ...]]
+    def _load_suppressions(self, keys: list[str]) -> None:
+        """The suppression entries of every address of the import (once, when every row is read)."""
+        if not self._extent.suppressions:
+            return
+        emails = [key for key in keys if key not in self._rows.unusual_keys]
+        held = suppressed_hashes(self._session)
+        hasher = self._hasher
+        if held is None:  # too long to hold: ask for every address's hash
+            hashes = dict(zip(map(hasher, emails), emails, strict=True))
+        else:  # ask only for the hashes on the list
+            hashes = {h: e for e in emails if (h := hasher(e)) in held}
+        for hashed, entries in stored_suppressions(self._session, hashes).items():
+            self._suppressed[hashes[hashed]] = entries
+
+    def _decide_stored(
+        self, keys: list[str], values: list[tuple[str | None, ...]], decisions: list[ContactDecision]
     ) -> None:
-        first = dict(zip(reversed(keys), reversed(values), strict=True))  # each key's first row
-        kept = self._stored
-        for email, row in stored.items():
-            if email in kept:
-                continue  # seen in an earlier batch, whose row came first
-            values_stored = row[2:7]
-            kept[email] = row[0] if first[email] == values_stored else (row[0], values_stored)
+        """The decisions of the people the store holds, in place of ``decisions``' new ones: each stored
+        contact compared with its person's first row.
+
+        Asked once every row is read, for all the distinct addresses at once: a store not much larger
+        than the import is read in one pass over its contacts (``store_state.stored_contacts``, a
+        sequential read, cheaper per row than an index look-up per address), a larger one by the
+        addresses (``contacts_by_email``, a batch of keys per query)."""
+        if not self._extent.contacts:
+            return
+        unusual = self._rows.unusual_keys
+        codes = {key: code for code, key in enumerate(keys) if key not in unusual}
+        code_of, unchanged = codes.get, ContactStatus.UNCHANGED
+        for row in stored_contacts(self._session, codes):
+            code = code_of(row[1])
+            if code is None:
+                continue  # a stored contact the import does not name
+            key, first, stored = keys[code], values[code], row[2:7]
+            if first == stored:  # a re-import: the stored values are the row's
+                decisions[code] = _new_decision((key, row[0], key, first, (), unchanged, False))
+            else:
+                decisions[code] = _stored_decision(key, row[0], stored, first)
 
     def _load_others(self, keys: set[str]) -> None:
         """The stored contacts of keys that are not addresses (``ext:…``, ``tel:…``)."""
@@ -299,23 +305,28 @@ class ContactPlanBuilder:
         columns = {name: table.column(name) for name in CONTACT_COLUMNS}
         del table
         people = _People(columns["key"])
+        keys: list[str] = people.keys.to_pylist()  # type: ignore[assignment]  # no nulls
+        if self._look_up:
+            self._load_suppressions(keys)
         unusual = people.unusual_codes(self._rows.unusual_keys | self._suppressed.keys())
         unusual_rows = people.rows_of(unusual, columns) if unusual else {}
-        keys: list[str] = people.keys.to_pylist()  # type: ignore[assignment]  # no nulls
         first = people.first
         del people, columns["key"], columns["line"]
         pool.release_unused()  # the keys' hash table and copies, before the values are made
         values = _first_values(columns, first)  # frees the rows' columns as it goes
         pool.release_unused()  # before the decisions are built
-        decisions = list(self._decisions(keys, values))
+        decisions = list(_new_decisions(keys, values))
+        if self._look_up:
+            self._decide_stored(keys, values, decisions)
         del values
         parts = PlanParts()
         self._unusual_stored = contacts_by_email(
-            self._session, (keys[code] for code in unusual_rows if keys[code] in self._stored)
+            self._session, (keys[code] for code in unusual_rows if decisions[code].contact_id is not None)
         )
         dropped: set[int] = set()
         for code, rows in unusual_rows.items():
-            decision = self._unusual_decision(keys[code], rows, parts)
+            stored = decisions[code].contact_id is not None
+            decision = self._unusual_decision(keys[code], stored, rows, parts)
             if decision is None:
                 dropped.add(code)
             else:
@@ -325,34 +336,12 @@ class ContactPlanBuilder:
         parts.contacts = decisions
         return parts.plan(self._rules.source, files, done, self._rejected)
 
-    def _decisions(
-        self, keys: list[str], values: Iterable[tuple[str | None, ...]]
-    ) -> Iterable[ContactDecision]:
-        """Each person's decision from its first row, as if it had one row and no suppression (the
-        unusual ones are decided again)."""
-        if not self._stored:
-            return map(
-                _new_decision,
-                zip(keys, repeat(None), keys, values, repeat(()), repeat(ContactStatus.NEW), repeat(True)),
-            )
-        return map(self._stored_decision, keys, values)
-
-    def _stored_decision(self, key: str, values: tuple[str | None, ...]) -> ContactDecision:
-        """``decisions.contact_decision`` of a person with one undated row of contact data."""
-        kept = self._stored.get(key)
-        if kept is None:
-            return _new_decision((key, None, key, values, (), ContactStatus.NEW, True))
-        if isinstance(kept, str):  # a re-import: the stored values are the row's
-            return _new_decision((key, kept, key, values, (), ContactStatus.UNCHANGED, False))
-        contact_id, stored = kept
-        merged = tuple(new if new is not None else old for old, new in zip(stored, values, strict=True))
-        changed = _changed_fields(stored, merged)
-        status = ContactStatus.UPDATED if changed else ContactStatus.UNCHANGED
-        return _new_decision((key, contact_id, key, merged, changed, status, bool(changed)))
-
-    def _unusual_decision(self, key: str, rows: list[_Row], parts: PlanParts) -> ContactDecision | None:
-        """The reference planner's decision for one person, from a draft of its rows."""
-        if is_email_key(key) and key not in self._stored and key not in self._suppressed:
+    def _unusual_decision(
+        self, key: str, stored: bool, rows: list[_Row], parts: PlanParts
+    ) -> ContactDecision | None:
+        """The reference planner's decision for one person, from a draft of its rows (``stored``: the
+        store holds a contact with the person's address)."""
+        if is_email_key(key) and not stored and key not in self._suppressed:
             return self._new_person(key, rows, parts)
         draft = self._draft(key)
         for index, line, values in rows:
@@ -425,6 +414,24 @@ class _People:
         return dict(sorted(found.items()))
 
 
+def _new_decisions(keys: list[str], values: list[tuple[str | None, ...]]) -> Iterator[ContactDecision]:
+    """Each person's decision from its first row as a new contact (built in C), for
+    ``ContactPlanBuilder._decide_stored`` and the unusual people to replace."""
+    new = ContactStatus.NEW
+    return map(_new_decision, zip(keys, repeat(None), keys, values, repeat(()), repeat(new), repeat(True)))
+
+
+def _stored_decision(
+    key: str, contact_id: str, stored: tuple[str | None, ...], values: tuple[str | None, ...]
+) -> ContactDecision:
+    """``decisions.contact_decision`` of a stored person with one undated row of contact data that
+    differs from the stored values: each field the row's value where it has one."""
+    merged = tuple(new if new is not None else old for old, new in zip(stored, values, strict=True))
+    changed = _changed_fields(stored, merged)
+    status = ContactStatus.UPDATED if changed else ContactStatus.UNCHANGED
+    return _new_decision((key, contact_id, key, merged, changed, status, bool(changed)))
+
+
 def _first_values(
     columns: "dict[str, pa.ChunkedArray[Any]]", first: pa.BooleanArray
 ) -> list[tuple[str | None, ...]]:
@@ -445,11 +452,6 @@ def _first_values(
             strict=True,
         )
     )
-
-
-def _row_values(table: ContactTable) -> list[tuple[str | None, ...]]:
-    columns = [table.column(name).to_pylist() for name in CONTACT_COLUMNS[1:-1]]
-    return list(zip(*columns, strict=True))
 
 
 def _interned(cells: "pa.ChunkedArray[Any]") -> list[str | None]:

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from connector.core.model import SuppressionReason
 from connector.errors import InputError
-from connector.imports import plain_csv
+from connector.imports import plain_csv, store_state
 from connector.imports.contact_columns import (
     national_number_test,
     plain_address_mask,
@@ -223,6 +223,23 @@ def test_set_based_plan_equals_the_reference_plan(
     if isinstance(fast, ImportPlan) and isinstance(reference, ImportPlan):
         assert render_text(fast, False) == render_text(reference, False)
         assert plan_document(fast, False) == plan_document(reference, False)
+
+
+@PLANS
+@given(st.lists(contact_files(), min_size=1, max_size=2), store_states())
+def test_set_based_plan_by_address_look_ups_equals_the_reference_plan(
+    ctx: AppContext,
+    monkeypatch: pytest.MonkeyPatch,
+    contents: list[tuple[bytes, str]],
+    state: list[tuple[str, str]],
+) -> None:
+    """As above, with the stored contacts asked for by address (a store larger than the import) rather
+    than read in one pass over the contacts table."""
+    monkeypatch.setattr(store_state, "SCAN_FACTOR", 0)
+    _seed(ctx, state)
+    with _files(contents) as paths:
+        fast, reference = _outcome(ctx, paths, True), _outcome(ctx, paths, False)
+    assert fast == reference
 
 
 @settings(max_examples=300, deadline=None)
