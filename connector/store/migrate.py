@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 """The latest migration's revision: change it with every new migration (a test says so)."""
 
 

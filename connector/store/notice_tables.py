@@ -38,7 +38,10 @@ class NoticeDeliveryRow(SQLModel, table=True):
     channel)`` is the key)."""
 
     __tablename__ = "notice_deliveries"
-    __table_args__ = (Index("ix_notice_deliveries_notice_id_state", "notice_id", "state"),)
+    __table_args__ = (
+        Index("ix_notice_deliveries_notice_id_state", "notice_id", "state"),
+        Index("ix_notice_deliveries_reject_reason_channel", "reject_reason", "channel"),
+    )
 
     notice_id: str = Field(
         sa_column=Column(
