@@ -50,4 +50,7 @@ def test_invoking_the_app_in_a_process_leaves_its_collector_alone(tmp_path: Path
         app, ["check-config"], env={"CONSENT_SYNC_DATABASE__URL": f"sqlite:///{tmp_path / 'store.db'}"}
     )
     assert result.exit_code == 0, result.output
-    assert (gc.get_threshold(), gc.get_freeze_count()) == (thresholds, frozen)
+    assert gc.get_threshold() == thresholds
+    # Nothing was frozen. (The count may fall: frozen objects of earlier tests in this process that are
+    # freed leave the permanent generation.)
+    assert gc.get_freeze_count() <= frozen
