@@ -1,5 +1,6 @@
 """Audiences (lists) and their merge fields, and batch subscribe (``POST /lists/{list_id}``)."""
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,11 +10,11 @@ from connector.core import transitions
 from connector.core.remote import RemoteMember, subscriber_hash
 from connector.sandbox import render
 from connector.sandbox.assumptions import MAX_BATCH_SUBSCRIBE_MEMBERS
-from connector.sandbox.context import audience_of, member_document, member_latency, runtime_of
-from connector.sandbox.member_input import merge_values, status_field, tag_names, with_details
+from connector.sandbox.context import audience_of, member_latency, runtime_of
+from connector.sandbox.member_input import MergeFieldCheck, status_field, tag_names, with_details
 from connector.sandbox.problems import ApiProblemError, invalid, not_found
 from connector.sandbox.runtime import SandboxRuntime
-from connector.sandbox.shaping import answer, flag, json_body, links, no_content, page
+from connector.sandbox.shaping import answer, flag, json_answer, json_body, links, no_content, page
 from connector.sandbox.state import Audience, MergeFieldRecord, short_id
 
 router = APIRouter(prefix="/3.0/lists")
@@ -77,15 +78,28 @@ async def batch_subscribe(list_id: str, request: Request) -> Response:
         )
     await member_latency(runtime, len(items))
     with runtime.state.lock:
-        result = _BatchResult()
-        seen: set[str] = set()
+        call = _BatchCall(runtime, audience, request, body)
         for item in items:
-            _subscribe_one(runtime, audience, request, body, item, seen, result)
-        return answer(request, result.document(runtime, audience))
+            call.subscribe_one(item)
+        return call.answer(request)
 
 
-class _BatchResult:
-    def __init__(self) -> None:
+class _BatchCall:
+    """One ``POST /lists/{id}``: its options read once, its members applied one by one, its answer.
+
+    The whole batch is applied at one moment (``now``), as one call: Mailchimp's timestamps are to the
+    second, and a 500-member call takes well under one."""
+
+    def __init__(self, runtime: SandboxRuntime, audience: Audience, request: Request, body: dict[str, Any]):
+        self.runtime = runtime
+        self.audience = audience
+        self.now = runtime.now()
+        self.update_existing = bool(body.get("update_existing", False))
+        self.sync_tags = bool(body.get("sync_tags", False))
+        self.skip_duplicate_check = flag(request, "skip_duplicate_check")
+        self.skip_merge_validation = flag(request, "skip_merge_validation")
+        self.merge_fields = MergeFieldCheck(audience)
+        self.seen: set[str] = set()
         self.created: list[RemoteMember] = []
         self.updated: list[RemoteMember] = []
         self.errors: list[dict[str, str]] = []
@@ -99,10 +113,59 @@ class _BatchResult:
             error |= {"field": problem.field, "field_message": problem.detail}
         self.errors.append(error)
 
-    def document(self, runtime: SandboxRuntime, audience: Audience) -> dict[str, Any]:
+    def subscribe_one(self, item: Any) -> None:
+        email = item.get("email_address") if isinstance(item, dict) else None
+        if not isinstance(email, str) or not email.strip():
+            self.fail(
+                str(email or ""), transitions.invalid_field("email_address", "An e-mail address is required.")
+            )
+            return
+        key = subscriber_hash(email)
+        if key in self.seen:
+            if not self.skip_duplicate_check:
+                self.fail(
+                    email,
+                    transitions.Rejection("Invalid Resource", f"{email} is a duplicate in this request."),
+                )
+            return
+        self.seen.add(key)
+        try:
+            self._apply(item, email, key)
+        except ApiProblemError as problem:
+            self.fail(email, problem)
+
+    def _apply(self, item: dict[str, Any], email: str, key: str) -> None:
+        audience = self.audience
+        before = audience.members.get(key)
+        creating = before is None or not before.is_present
+        merges = self.merge_fields.values(item, creating=creating, skip_validation=self.skip_merge_validation)
+        outcome = transitions.batch_subscribe_item(
+            before,
+            email,
+            status=status_field(item, "status"),
+            merge_fields=merges,
+            tags=tag_names(item),
+            update_existing=self.update_existing,
+            sync_tags=self.sync_tags,
+            now=self.now,
+            rules=self.runtime.rules,
+        )
+        if isinstance(outcome, transitions.Rejection):
+            self.fail(email, outcome)
+            return
+        saved = self.runtime.commit(audience, before, with_details(outcome, item), transitions.Source.API)
+        (self.created if before is None else self.updated).append(saved)
+
+    def answer(self, request: Request) -> Response:
+        """The call's answer; encoded member by member (:meth:`render.MemberDocuments.member_json`)
+        unless ``fields`` or ``exclude_fields`` shape it."""
+        query = request.query_params
+        if query.get("fields") or query.get("exclude_fields"):
+            return answer(request, self.document())
+        return json_answer(self.document_json())
+
+    def _totals(self) -> dict[str, Any]:
         return {
-            "new_members": [member_document(runtime, audience, m) for m in self.created],
-            "updated_members": [member_document(runtime, audience, m) for m in self.updated],
             "errors": self.errors,
             "total_created": len(self.created),
             "total_updated": len(self.updated),
@@ -110,65 +173,29 @@ class _BatchResult:
             "_links": links(),
         }
 
+    def document(self) -> dict[str, Any]:
+        documents = render.MemberDocuments(self.audience)
+        extras, audience = self.runtime.extras, self.audience
+        return {
+            "new_members": [documents.member(m, extras(audience, m.subscriber_hash)) for m in self.created],
+            "updated_members": [
+                documents.member(m, extras(audience, m.subscriber_hash)) for m in self.updated
+            ],
+            **self._totals(),
+        }
 
-def _subscribe_one(
-    runtime: SandboxRuntime,
-    audience: Audience,
-    request: Request,
-    body: dict[str, Any],
-    item: Any,
-    seen: set[str],
-    result: _BatchResult,
-) -> None:
-    email = item.get("email_address") if isinstance(item, dict) else None
-    if not isinstance(email, str) or not email.strip():
-        result.fail(
-            str(email or ""), transitions.invalid_field("email_address", "An e-mail address is required.")
+    def document_json(self) -> str:
+        """``json.dumps(self.document())``, byte for byte."""
+        documents = render.MemberDocuments(self.audience)
+        extras, audience = self.runtime.extras, self.audience
+        created = ", ".join(
+            documents.member_json(m, extras(audience, m.subscriber_hash)) for m in self.created
         )
-        return
-    if subscriber_hash(email) in seen:
-        if not flag(request, "skip_duplicate_check"):
-            result.fail(
-                email, transitions.Rejection("Invalid Resource", f"{email} is a duplicate in this request.")
-            )
-        return
-    seen.add(subscriber_hash(email))
-    try:
-        _apply_item(runtime, audience, request, body, item, email, result)
-    except ApiProblemError as problem:
-        result.fail(email, problem)
-
-
-def _apply_item(
-    runtime: SandboxRuntime,
-    audience: Audience,
-    request: Request,
-    body: dict[str, Any],
-    item: dict[str, Any],
-    email: str,
-    result: _BatchResult,
-) -> None:
-    before = audience.members.get(subscriber_hash(email))
-    creating = before is None or not before.is_present
-    merges = merge_values(
-        audience, item, creating=creating, skip_validation=flag(request, "skip_merge_validation")
-    )
-    outcome = transitions.batch_subscribe_item(
-        before,
-        email,
-        status=status_field(item, "status"),
-        merge_fields=merges,
-        tags=tag_names(item),
-        update_existing=bool(body.get("update_existing", False)),
-        sync_tags=bool(body.get("sync_tags", False)),
-        now=runtime.now(),
-        rules=runtime.rules,
-    )
-    if isinstance(outcome, transitions.Rejection):
-        result.fail(email, outcome)
-        return
-    saved = runtime.commit(audience, before, with_details(outcome, item), transitions.Source.API)
-    (result.created if before is None else result.updated).append(saved)
+        updated = ", ".join(
+            documents.member_json(m, extras(audience, m.subscriber_hash)) for m in self.updated
+        )
+        totals = json.dumps(self._totals())
+        return f'{{"new_members": [{created}], "updated_members": [{updated}], {totals[1:]}'
 
 
 @router.get("/{list_id}/merge-fields")

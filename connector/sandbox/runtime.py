@@ -120,6 +120,8 @@ class SandboxRuntime:
 
     def _track_tags(self, audience: Audience, before: frozenset[str], after: RemoteMember) -> None:
         extras = self.extras(audience, after.subscriber_hash)
+        if after.tags == before:
+            return
         for name in after.tags - before:
             self.tag_segment(audience, name)
             extras.tag_dates[name] = after.last_changed
@@ -143,7 +145,7 @@ class SandboxRuntime:
         source: Source,
         campaign_id: str,
     ) -> None:
-        if not any(hook.enabled for hook in audience.webhooks.values()):
+        if not audience.webhooks or not any(hook.enabled for hook in audience.webhooks.values()):
             return
         short = self.extras(audience, after.subscriber_hash).unique_email_id
         context = EventContext(audience.id, short, self.now(), campaign_id)

@@ -16,7 +16,7 @@ from connector.core.remote import RemoteMember
 
 def short_id(*parts: object, length: int = 10) -> str:
     """A deterministic hex id (Mailchimp's list ids and unique e-mail ids look like this)."""
-    text = ":".join(str(part) for part in parts)
+    text = ":".join(map(str, parts))
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:length]
 
 
@@ -97,7 +97,10 @@ class Audience:
         return found
 
     def merge_field_by_tag(self, tag: str) -> MergeFieldRecord | None:
-        return next((f for f in self.merge_fields.values() if f.tag == tag), None)
+        for found in self.merge_fields.values():  # a handful: a loop beats an index to keep fresh
+            if found.tag == tag:
+                return found
+        return None
 
 
 @dataclass
