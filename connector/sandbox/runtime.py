@@ -20,7 +20,7 @@ from connector.sandbox.state import (
     MemberExtras,
     SandboxState,
     SegmentRecord,
-    short_id,
+    member_ids,
 )
 from connector.sandbox.transactional_state import TransactionalState
 from connector.sandbox.webhook_events import EventContext, WebhookEvent, encode, events_for
@@ -71,11 +71,8 @@ class SandboxRuntime:
     def extras(self, audience: Audience, subscriber_hash: str) -> MemberExtras:
         found = audience.extras.get(subscriber_hash)
         if found is None:
-            found = MemberExtras(
-                unique_email_id=short_id("unique", audience.id, subscriber_hash),
-                web_id=self.state.next_number(),
-                contact_id=short_id("contact", audience.id, subscriber_hash, length=32),
-            )
+            unique_email_id, contact_id = member_ids(audience.id, subscriber_hash)
+            found = MemberExtras(unique_email_id, self.state.next_number(), contact_id)
             audience.extras[subscriber_hash] = found
         return found
 

@@ -20,6 +20,14 @@ def short_id(*parts: object, length: int = 10) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:length]
 
 
+def member_ids(list_id: str, subscriber_hash: str) -> tuple[str, str]:
+    """A member's ``unique_email_id`` and ``contact_id``: ``short_id("unique", …)`` and
+    ``short_id("contact", …, length=32)``, formatted directly (every new member of a batch needs both)."""
+    unique = hashlib.md5(f"unique:{list_id}:{subscriber_hash}".encode(), usedforsecurity=False)
+    contact = hashlib.md5(f"contact:{list_id}:{subscriber_hash}".encode(), usedforsecurity=False)
+    return unique.hexdigest()[:10], contact.hexdigest()
+
+
 @dataclass
 class MergeFieldRecord:
     merge_id: int

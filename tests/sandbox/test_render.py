@@ -13,7 +13,14 @@ from connector.core import transitions
 from connector.core.remote import MemberStatus, RemoteMember, subscriber_hash
 from connector.sandbox.render import MemberDocuments, member
 from connector.sandbox.server import SandboxHandle
-from connector.sandbox.state import Audience, MemberExtras, MergeFieldRecord, SegmentRecord
+from connector.sandbox.state import (
+    Audience,
+    MemberExtras,
+    MergeFieldRecord,
+    SegmentRecord,
+    member_ids,
+    short_id,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, 7, tzinfo=UTC)
 TEXT = st.text(max_size=12)  # any code point: quotes, backslashes, control characters, non-ASCII
@@ -110,3 +117,11 @@ def test_a_batch_answer_is_the_same_encoded_or_shaped(sandbox: SandboxHandle, li
     assert plain["total_updated"] == 2
     assert plain["errors"] == created["errors"]
     assert shaped.json() == _without_links(plain)
+
+
+def test_member_ids_are_the_short_ids_they_always_were() -> None:
+    key = subscriber_hash("ann@konsert.no")
+    assert member_ids("a1b2c3d4e5", key) == (
+        short_id("unique", "a1b2c3d4e5", key),
+        short_id("contact", "a1b2c3d4e5", key, length=32),
+    )
