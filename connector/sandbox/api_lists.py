@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from connector.collector import collector_paused
 from connector.core import transitions
 from connector.core.remote import RemoteMember, subscriber_hash
 from connector.sandbox import render
@@ -77,7 +78,7 @@ async def batch_subscribe(list_id: str, request: Request) -> Response:
             "members", f"Up to {MAX_BATCH_SUBSCRIBE_MEMBERS} members may be added or updated per call"
         )
     await member_latency(runtime, len(items))
-    with runtime.state.lock:
+    with runtime.state.lock, collector_paused():  # 500 new members: acyclic values, nothing to collect
         call = _BatchCall(runtime, audience, request, body)
         for item in items:
             call.subscribe_one(item)
