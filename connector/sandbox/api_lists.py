@@ -1,6 +1,5 @@
 """Audiences (lists) and their merge fields, and batch subscribe (``POST /lists/{list_id}``)."""
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,11 +10,11 @@ from connector.core import transitions
 from connector.core.remote import RemoteMember, subscriber_hash
 from connector.sandbox import render
 from connector.sandbox.assumptions import MAX_BATCH_SUBSCRIBE_MEMBERS
-from connector.sandbox.context import audience_of, member_latency, runtime_of
+from connector.sandbox.context import audience_of, member_latency, members_answer, runtime_of
 from connector.sandbox.member_input import MergeFieldCheck, status_field, tag_names, with_details
 from connector.sandbox.problems import ApiProblemError, invalid, not_found
 from connector.sandbox.runtime import SandboxRuntime
-from connector.sandbox.shaping import answer, flag, json_answer, json_body, links, no_content, page
+from connector.sandbox.shaping import answer, flag, json_body, links, no_content, page
 from connector.sandbox.state import Audience, MergeFieldRecord, short_id
 
 router = APIRouter(prefix="/3.0/lists")
@@ -158,45 +157,15 @@ class _BatchCall:
         (self.created if before is None else self.updated).append(saved)
 
     def answer(self, request: Request) -> Response:
-        """The call's answer; encoded member by member (:meth:`render.MemberDocuments.member_json`)
-        unless ``fields`` or ``exclude_fields`` shape it."""
-        query = request.query_params
-        if query.get("fields") or query.get("exclude_fields"):
-            return answer(request, self.document())
-        return json_answer(self.document_json())
-
-    def _totals(self) -> dict[str, Any]:
-        return {
+        members = {"new_members": self.created, "updated_members": self.updated}
+        totals = {
             "errors": self.errors,
             "total_created": len(self.created),
             "total_updated": len(self.updated),
             "error_count": len(self.errors),
             "_links": links(),
         }
-
-    def document(self) -> dict[str, Any]:
-        documents = render.MemberDocuments(self.audience)
-        extras, audience = self.runtime.extras, self.audience
-        return {
-            "new_members": [documents.member(m, extras(audience, m.subscriber_hash)) for m in self.created],
-            "updated_members": [
-                documents.member(m, extras(audience, m.subscriber_hash)) for m in self.updated
-            ],
-            **self._totals(),
-        }
-
-    def document_json(self) -> str:
-        """``json.dumps(self.document())``, byte for byte."""
-        documents = render.MemberDocuments(self.audience)
-        extras, audience = self.runtime.extras, self.audience
-        created = ", ".join(
-            documents.member_json(m, extras(audience, m.subscriber_hash)) for m in self.created
-        )
-        updated = ", ".join(
-            documents.member_json(m, extras(audience, m.subscriber_hash)) for m in self.updated
-        )
-        totals = json.dumps(self._totals())
-        return f'{{"new_members": [{created}], "updated_members": [{updated}], {totals[1:]}'
+        return members_answer(request, self.runtime, self.audience, members, totals)
 
 
 @router.get("/{list_id}/merge-fields")

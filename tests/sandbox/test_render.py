@@ -88,10 +88,10 @@ def test_a_new_member_is_a_blank_one_given_its_status() -> None:
         assert made == expected
 
 
-def _without_links(answer: dict[str, Any]) -> dict[str, Any]:
+def _without_links(answer: dict[str, Any], lists: tuple[str, ...], *also: str) -> dict[str, Any]:
     kept = {key: value for key, value in answer.items() if key != "_links"}
-    for key in ("new_members", "updated_members"):
-        kept[key] = [{k: v for k, v in m.items() if k != "_links"} for m in kept[key]]
+    for key in lists:
+        kept[key] = [{k: v for k, v in m.items() if k not in ("_links", *also)} for m in kept[key]]
     return kept
 
 
@@ -111,12 +111,38 @@ def test_a_batch_answer_is_the_same_encoded_or_shaped(sandbox: SandboxHandle, li
         read = requests.get(f"{url}/members/{document['id']}", auth=auth, timeout=30).json()
         assert read == document
     again = {"members": members, "update_existing": True}
-    plain = requests.post(url, json=again, auth=auth, timeout=30).json()
+    sent = requests.post(url, json=again, auth=auth, timeout=30)
+    assert sent.text == json.dumps(sent.json())  # what ``json.dumps`` of the document writes
+    plain = sent.json()
     dropped = {"exclude_fields": "_links,new_members._links,updated_members._links"}
     shaped = requests.post(url, json=again, auth=auth, params=dropped, timeout=30)
     assert plain["total_updated"] == 2
     assert plain["errors"] == created["errors"]
-    assert shaped.json() == _without_links(plain)
+    assert shaped.json() == _without_links(plain, ("new_members", "updated_members"))
+
+
+def test_a_tag_edit_answer_is_the_same_encoded_or_shaped(sandbox: SandboxHandle, list_id: str) -> None:
+    url = f"{sandbox.base_url}/lists/{list_id}"
+    auth = ("test", sandbox.api_key)
+    members = [{"email_address": f"p{i}@konsert.no", "status": "subscribed"} for i in range(3)]
+    requests.post(url, json={"members": members}, auth=auth, timeout=30).raise_for_status()
+    tag = requests.post(f"{url}/segments", json={"name": "cs:x", "static_segment": []}, auth=auth, timeout=30)
+    edit = f"{url}/segments/{tag.json()['id']}"
+    body = {"members_to_add": ["p0@konsert.no", "p1@konsert.no", "nobody@konsert.no"]}
+    added = requests.post(edit, json=body, auth=auth, timeout=30)
+    assert added.text == json.dumps(added.json())
+    assert [m["email_address"] for m in added.json()["members_added"]] == ["p0@konsert.no", "p1@konsert.no"]
+    assert added.json()["members_added"][0]["tags"] == [{"id": tag.json()["id"], "name": "cs:x"}]
+    body = {"members_to_remove": ["p1@konsert.no"], "members_to_add": ["p0@konsert.no", "p2@konsert.no"]}
+    dropped = {"exclude_fields": "_links,members_added._links,members_removed._links"}
+    shaped = requests.post(edit, json=body, auth=auth, params=dropped, timeout=30).json()
+    requests.post(edit, json={"members_to_add": ["p1@konsert.no"]}, auth=auth, timeout=30)
+    requests.post(edit, json={"members_to_remove": ["p2@konsert.no"]}, auth=auth, timeout=30)
+    plain = requests.post(edit, json=body, auth=auth, timeout=30).json()  # the same edit again
+    assert plain["total_removed"] == 1
+    assert _without_links(plain, ("members_added", "members_removed"), "last_changed") == _without_links(
+        shaped, ("members_added", "members_removed"), "last_changed"
+    )
 
 
 def test_member_ids_are_the_short_ids_they_always_were() -> None:
