@@ -14,6 +14,9 @@ PATCH_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending")
 MAX_TEXT_BYTES = 255
 ADDRESS_PARTS = ("addr1", "addr2", "city", "state", "zip", "country")
 _STATUSES = {status.value: status for status in MemberStatus}
+DETAIL_FIELDS = frozenset(
+    {"email_type", "ip_signup", "ip_opt", "timestamp_signup", "timestamp_opt", "interests"}
+)
 
 
 def status_field(
@@ -101,6 +104,8 @@ def tag_names(body: dict[str, Any], name: str = "tags") -> frozenset[str]:
 
 def with_details(member: RemoteMember, body: dict[str, Any]) -> RemoteMember:
     """Apply the descriptive fields Mailchimp stores as sent (e-mail type, opt-in evidence)."""
+    if body.keys().isdisjoint(DETAIL_FIELDS):  # a sync's batch entries carry none
+        return member
     changes: dict[str, Any] = {}
     if body.get("email_type") is not None:
         if body["email_type"] not in ("html", "text"):
