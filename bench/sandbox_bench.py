@@ -9,21 +9,31 @@ Each figure is taken twice: with the client threads in the sandbox's own process
 what an in-process test or benchmark sees), and with them in a separate process (the sandbox's own
 ceiling; on a 2-core machine the client gets the other core).
 
-Run: .venv/bin/python bench/sandbox_bench.py [--seconds 5]
+With ``--cpu-per-call N`` it measures instead the sandbox's own CPU per 500-member batch subscribe: a
+sandbox started with ``serve`` in a process of its own, N sequential calls of 500 new members each as the
+sync sends them (FNAME/LNAME, two or three tags), CPU time (user + sys) of that process from ``/proc``
+divided by N, printed per 40 calls too (the audience grows by 20,000 members every 40 calls).
+
+Run: .venv/bin/python bench/sandbox_bench.py [--seconds 5] [--cpu-per-call 200]
 """
 
 import argparse
 import itertools
+import json
+import multiprocessing
+import os
+import socket
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
 from connector.core.remote import subscriber_hash
 from connector.sandbox.knobs import SandboxKnobs
-from connector.sandbox.server import running_sandbox
+from connector.sandbox.server import running_sandbox, serve
 
 THREADS = 8
 BATCH = 500
@@ -97,12 +107,87 @@ def prepare(base_url: str, api_key: str) -> Target:
     return Target(base_url, api_key, list_id, subscriber_hash(email))
 
 
+def _process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def _batch_body(number: int) -> bytes:
+    members = [
+        {
+            "email_address": f"p{number * BATCH + i}@konsert.no",
+            "status": "subscribed",
+            "merge_fields": {"FNAME": f"P{i}", "LNAME": "Nordmann"},
+            "tags": ["cs:newsletter", "cs:basis-consent"] + (["cs:offers"] if i % 3 == 0 else []),
+        }
+        for i in range(BATCH)
+    ]
+    return json.dumps({"members": members, "update_existing": True, "sync_tags": False}).encode()
+
+
+def cpu_per_call(calls: int) -> None:
+    """The sandbox's own CPU per 500-member batch subscribe, in a process of its own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    knobs = SandboxKnobs(seed=0, request_log_size=5_000)
+    process = multiprocessing.get_context("spawn").Process(
+        target=serve, args=(knobs, "127.0.0.1", port, _silent), daemon=True
+    )
+    process.start()
+    assert process.pid is not None
+    base = f"http://127.0.0.1:{port}/3.0"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        bodies = [_batch_body(number) for number in range(calls + 1)]
+        headers = {"content-type": "application/json"}
+        with requests.Session() as pooled:
+            pooled.auth = ("bench", f"sandbox-{knobs.dc}")
+            list_id = pooled.post(f"{base}/lists", json=AUDIENCE, timeout=30).json()["id"]
+            pooled.post(f"{base}/lists/{list_id}", data=bodies[0], headers=headers, timeout=60)  # warm
+            started = _process_cpu(process.pid)
+            marks = [started]
+            for index, body in enumerate(bodies[1:], start=1):
+                pooled.post(
+                    f"{base}/lists/{list_id}", data=body, headers=headers, timeout=60
+                ).raise_for_status()
+                if index % 40 == 0:
+                    marks.append(_process_cpu(process.pid))
+            spent = _process_cpu(process.pid) - started
+        steps = ", ".join(f"{(b - a) / 40 * 1000:.1f}" for a, b in itertools.pairwise(marks))
+        print(
+            f"sandbox's own CPU per 500-member batch subscribe: {spent / calls * 1000:.1f} ms "
+            f"over {calls} calls "
+            f"(per 40 calls, ms: {steps}); load average {os.getloadavg()[0]:.1f}"
+        )
+    finally:
+        process.terminate()
+        process.join(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
-    seconds = parser.parse_args().seconds
+    parser.add_argument("--cpu-per-call", type=int, default=0, help="N calls: the CPU-per-call measure")
+    args = parser.parse_args()
+    if args.cpu_per_call:
+        cpu_per_call(args.cpu_per_call)
+        return
+    seconds = args.seconds
     with running_sandbox(SandboxKnobs(max_connections=THREADS + 2, seed=0)) as sandbox:
         target = prepare(sandbox.base_url, sandbox.api_key)
         print(

@@ -133,17 +133,20 @@ def new_member(
     tags: frozenset[str] = frozenset(),
     rules: Rules = DEFAULT_RULES,
 ) -> RemoteMember:
-    """A member created by the API with ``status``."""
-    blank = RemoteMember(
+    """A member created by the API with ``status``: what :func:`_with_status` makes of a blank
+    transactional member, built in one step (a batch subscribe creates 500 at a time)."""
+    return RemoteMember(
         subscriber_hash=subscriber_hash(email),
         email=email.strip(),
-        status=MemberStatus.TRANSACTIONAL,
+        status=status,
         merge_fields=merge_fields_of(merge_fields),
         tags=tags,
         last_changed=now,
+        in_compliance_state=_blocks_subscribe(status, Source.API, rules),
+        unsubscribe_reason=API_UNSUBSCRIBE_REASON if status is MemberStatus.UNSUBSCRIBED else None,
         timestamp_signup=now,
+        timestamp_opt=now if status is MemberStatus.SUBSCRIBED else None,
     )
-    return _with_status(blank, status, Source.API, now, rules)
 
 
 def upsert(
@@ -173,11 +176,16 @@ def upsert(
 
 
 def _create(
-    email: str, status: MemberStatus | None, merge_fields: Mapping[str, str], now: datetime, rules: Rules
+    email: str,
+    status: MemberStatus | None,
+    merge_fields: Mapping[str, str],
+    now: datetime,
+    rules: Rules,
+    tags: frozenset[str] = frozenset(),
 ) -> Outcome:
     if status is None or status is MemberStatus.ARCHIVED:
         return invalid_field("status_if_new")
-    return new_member(email, status, merge_fields, now, rules=rules)
+    return new_member(email, status, merge_fields, now, tags=tags, rules=rules)
 
 
 def patch(
@@ -359,8 +367,7 @@ def _create_tagged(
     now: datetime,
     rules: Rules,
 ) -> Outcome:
-    created = _create(email, status, merge_fields, now, rules)
-    return created if isinstance(created, Rejection) else replace(created, tags=tags)
+    return _create(email, status, merge_fields, now, rules, tags)
 
 
 def _exists_rejection(email: str) -> Rejection:

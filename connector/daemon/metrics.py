@@ -3,6 +3,7 @@
 Built in the composition root on a registry it is given; nothing is registered at import time.
 """
 
+import math
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -12,7 +13,48 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
+from connector.sync.progress import SyncProgress
+
 PREFIX = "consent_sync"
+_PROGRESS = (
+    ("planned_contacts", "Contacts the audience's current (or last) sync run has planned so far"),
+    ("planned_operations", "Operations the current (or last) sync run has planned so far"),
+    ("estimated_calls", "Calls the operations planned so far need"),
+    ("sent_calls", "Calls the current (or last) sync run has sent and had answered"),
+    ("sent_operations", "Operations whose call was sent and answered (confirmed, rejected, opted out)"),
+    ("confirmed_operations", "Operations Mailchimp confirmed"),
+    ("planning_done", "1 once the whole audience is planned and the guard has judged the plan"),
+    ("eta_seconds", "Seconds to go at the rate calls went so far (NaN while unknown)"),
+)
+
+
+class ProgressGauges:
+    """``consent_sync_sync_<measure>{audience}``: the live :class:`SyncProgress` of each audience's
+    current sync run, read when scraped; after a run, its last state (until the next run starts)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.gauges = {
+            name: Gauge(f"{PREFIX}_sync_{name}", text, labelnames=("audience",), registry=registry)
+            for name, text in _PROGRESS
+        }
+
+    def watch(self, audience: str, progress: SyncProgress) -> None:
+        values = {
+            "planned_contacts": lambda: float(progress.planned_contacts),
+            "planned_operations": lambda: float(progress.planned_operations),
+            "estimated_calls": lambda: float(progress.estimated_calls),
+            "sent_calls": lambda: float(progress.sent_calls),
+            "sent_operations": lambda: float(progress.sent_operations),
+            "confirmed_operations": lambda: float(progress.confirmed_operations),
+            "planning_done": lambda: float(progress.planning_done),
+            "eta_seconds": lambda: _or_nan(progress.eta_seconds()),
+        }
+        for name, value in values.items():
+            self.gauges[name].labels(audience).set_function(value)
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +71,7 @@ class DaemonMetrics:
     calls: Counter
     errors: Counter
     duration: Histogram
+    progress: ProgressGauges
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> "DaemonMetrics":
@@ -69,6 +112,7 @@ class DaemonMetrics:
                 buckets=(0.5, 1, 5, 15, 60, 300, 900, 3600),
                 registry=registry,
             ),
+            progress=ProgressGauges(registry),
         )
 
 

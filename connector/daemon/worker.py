@@ -18,6 +18,7 @@ from connector.errors import ListMovedError, PlanRefusedError, SyncBusyError
 from connector.mailchimp.gateway import MailchimpGateway
 from connector.services.context import AppContext
 from connector.sync.campaigns import check_audience_campaigns
+from connector.sync.progress import SyncProgress
 from connector.sync.reconcile import reconcile_audience
 from connector.sync.repermission_answers import expire_due
 from connector.sync.run import SyncReport, sync_audience
@@ -46,8 +47,12 @@ class Worker:
 
     def sync(self, audience: str) -> None:
         started = time.monotonic()
+        watch = SyncProgress()
+        self.metrics.progress.watch(audience, watch)
         try:
-            report = sync_audience(self.ctx, self.gateway, audience, should_stop=self.should_stop)
+            report = sync_audience(
+                self.ctx, self.gateway, audience, should_stop=self.should_stop, watch=watch
+            )
         except SyncBusyError:
             log.info("sync.busy", audience=audience)
             request_sync(self.ctx.engine, audience, self.ctx.now())

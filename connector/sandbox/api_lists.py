@@ -5,12 +5,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from connector.collector import collector_paused
 from connector.core import transitions
 from connector.core.remote import RemoteMember, subscriber_hash
 from connector.sandbox import render
 from connector.sandbox.assumptions import MAX_BATCH_SUBSCRIBE_MEMBERS
-from connector.sandbox.context import audience_of, member_document, member_latency, runtime_of
-from connector.sandbox.member_input import merge_values, status_field, tag_names, with_details
+from connector.sandbox.context import audience_of, member_latency, members_answer, runtime_of
+from connector.sandbox.member_input import MergeFieldCheck, status_field, tag_names, with_details
 from connector.sandbox.problems import ApiProblemError, invalid, not_found
 from connector.sandbox.runtime import SandboxRuntime
 from connector.sandbox.shaping import answer, flag, json_body, links, no_content, page
@@ -76,16 +77,29 @@ async def batch_subscribe(list_id: str, request: Request) -> Response:
             "members", f"Up to {MAX_BATCH_SUBSCRIBE_MEMBERS} members may be added or updated per call"
         )
     await member_latency(runtime, len(items))
-    with runtime.state.lock:
-        result = _BatchResult()
-        seen: set[str] = set()
+    with runtime.state.lock, collector_paused():  # 500 new members: acyclic values, nothing to collect
+        call = _BatchCall(runtime, audience, request, body)
         for item in items:
-            _subscribe_one(runtime, audience, request, body, item, seen, result)
-        return answer(request, result.document(runtime, audience))
+            call.subscribe_one(item)
+        return call.answer(request)
 
 
-class _BatchResult:
-    def __init__(self) -> None:
+class _BatchCall:
+    """One ``POST /lists/{id}``: its options read once, its members applied one by one, its answer.
+
+    The whole batch is applied at one moment (``now``), as one call: Mailchimp's timestamps are to the
+    second, and a 500-member call takes well under one."""
+
+    def __init__(self, runtime: SandboxRuntime, audience: Audience, request: Request, body: dict[str, Any]):
+        self.runtime = runtime
+        self.audience = audience
+        self.now = runtime.now()
+        self.update_existing = bool(body.get("update_existing", False))
+        self.sync_tags = bool(body.get("sync_tags", False))
+        self.skip_duplicate_check = flag(request, "skip_duplicate_check")
+        self.skip_merge_validation = flag(request, "skip_merge_validation")
+        self.merge_fields = MergeFieldCheck(audience)
+        self.seen: set[str] = set()
         self.created: list[RemoteMember] = []
         self.updated: list[RemoteMember] = []
         self.errors: list[dict[str, str]] = []
@@ -99,76 +113,59 @@ class _BatchResult:
             error |= {"field": problem.field, "field_message": problem.detail}
         self.errors.append(error)
 
-    def document(self, runtime: SandboxRuntime, audience: Audience) -> dict[str, Any]:
-        return {
-            "new_members": [member_document(runtime, audience, m) for m in self.created],
-            "updated_members": [member_document(runtime, audience, m) for m in self.updated],
+    def subscribe_one(self, item: Any) -> None:
+        email = item.get("email_address") if isinstance(item, dict) else None
+        if not isinstance(email, str) or not email.strip():
+            self.fail(
+                str(email or ""), transitions.invalid_field("email_address", "An e-mail address is required.")
+            )
+            return
+        key = subscriber_hash(email)
+        if key in self.seen:
+            if not self.skip_duplicate_check:
+                self.fail(
+                    email,
+                    transitions.Rejection("Invalid Resource", f"{email} is a duplicate in this request."),
+                )
+            return
+        self.seen.add(key)
+        try:
+            self._apply(item, email, key)
+        except ApiProblemError as problem:
+            self.fail(email, problem)
+
+    def _apply(self, item: dict[str, Any], email: str, key: str) -> None:
+        audience = self.audience
+        before = audience.members.get(key)
+        creating = before is None or not before.is_present
+        merges = self.merge_fields.values(item, creating=creating, skip_validation=self.skip_merge_validation)
+        outcome = transitions.batch_subscribe_item(
+            before,
+            email,
+            status=status_field(item, "status"),
+            merge_fields=merges,
+            tags=tag_names(item),
+            update_existing=self.update_existing,
+            sync_tags=self.sync_tags,
+            now=self.now,
+            rules=self.runtime.rules,
+        )
+        if isinstance(outcome, transitions.Rejection):
+            self.fail(email, outcome)
+            return
+        saved = self.runtime.commit(audience, before, with_details(outcome, item), transitions.Source.API)
+        (self.created if before is None else self.updated).append(saved)
+
+    def answer(self, request: Request) -> Response:
+        members = {"new_members": self.created, "updated_members": self.updated}
+        totals = {
             "errors": self.errors,
             "total_created": len(self.created),
             "total_updated": len(self.updated),
             "error_count": len(self.errors),
             "_links": links(),
         }
-
-
-def _subscribe_one(
-    runtime: SandboxRuntime,
-    audience: Audience,
-    request: Request,
-    body: dict[str, Any],
-    item: Any,
-    seen: set[str],
-    result: _BatchResult,
-) -> None:
-    email = item.get("email_address") if isinstance(item, dict) else None
-    if not isinstance(email, str) or not email.strip():
-        result.fail(
-            str(email or ""), transitions.invalid_field("email_address", "An e-mail address is required.")
-        )
-        return
-    if subscriber_hash(email) in seen:
-        if not flag(request, "skip_duplicate_check"):
-            result.fail(
-                email, transitions.Rejection("Invalid Resource", f"{email} is a duplicate in this request.")
-            )
-        return
-    seen.add(subscriber_hash(email))
-    try:
-        _apply_item(runtime, audience, request, body, item, email, result)
-    except ApiProblemError as problem:
-        result.fail(email, problem)
-
-
-def _apply_item(
-    runtime: SandboxRuntime,
-    audience: Audience,
-    request: Request,
-    body: dict[str, Any],
-    item: dict[str, Any],
-    email: str,
-    result: _BatchResult,
-) -> None:
-    before = audience.members.get(subscriber_hash(email))
-    creating = before is None or not before.is_present
-    merges = merge_values(
-        audience, item, creating=creating, skip_validation=flag(request, "skip_merge_validation")
-    )
-    outcome = transitions.batch_subscribe_item(
-        before,
-        email,
-        status=status_field(item, "status"),
-        merge_fields=merges,
-        tags=tag_names(item),
-        update_existing=bool(body.get("update_existing", False)),
-        sync_tags=bool(body.get("sync_tags", False)),
-        now=runtime.now(),
-        rules=runtime.rules,
-    )
-    if isinstance(outcome, transitions.Rejection):
-        result.fail(email, outcome)
-        return
-    saved = runtime.commit(audience, before, with_details(outcome, item), transitions.Source.API)
-    (result.created if before is None else result.updated).append(saved)
+        return members_answer(request, self.runtime, self.audience, members, totals)
 
 
 @router.get("/{list_id}/merge-fields")

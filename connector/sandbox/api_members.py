@@ -8,7 +8,14 @@ from starlette.responses import Response
 
 from connector.core import transitions
 from connector.core.remote import MemberStatus, RemoteMember, subscriber_hash
-from connector.sandbox.context import audience_of, hash_of, member_document, stored_member, visible_member
+from connector.sandbox.context import (
+    audience_of,
+    hash_of,
+    member_document,
+    member_documents,
+    stored_member,
+    visible_member,
+)
 from connector.sandbox.member_input import (
     PATCH_STATUSES,
     email_field,
@@ -31,7 +38,7 @@ async def list_members(list_id: str, request: Request) -> Response:
     runtime, audience = audience_of(request, list_id)
     with runtime.state.lock:
         selected = _sorted(request, _filtered(request, audience))
-        documents = [member_document(runtime, audience, m) for m in page(request, selected)]
+        documents = member_documents(runtime, audience, page(request, selected))
     return answer(
         request, {"members": documents, "list_id": list_id, "total_items": len(selected), "_links": links()}
     )

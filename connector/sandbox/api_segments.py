@@ -9,7 +9,14 @@ from connector.core import transitions
 from connector.core.remote import RemoteMember, subscriber_hash
 from connector.sandbox import render
 from connector.sandbox.assumptions import MAX_SEGMENT_BULK_EMAILS, SEGMENT_MEMBERS_DEFAULT_STATUSES
-from connector.sandbox.context import audience_of, member_document, member_latency, visible_member
+from connector.sandbox.context import (
+    audience_of,
+    member_document,
+    member_documents,
+    member_latency,
+    members_answer,
+    visible_member,
+)
 from connector.sandbox.problems import ApiProblemError, invalid, not_found
 from connector.sandbox.runtime import SandboxRuntime
 from connector.sandbox.segments import check_conditions, segment_members
@@ -197,16 +204,15 @@ async def bulk_edit_segment(list_id: str, segment_id: str, request: Request) -> 
             for unknown in (unknown_added, unknown_removed)
             if unknown
         ]
-        document = {
-            "members_added": [member_document(runtime, audience, m) for m in added],
-            "members_removed": [member_document(runtime, audience, m) for m in removed],
+        totals = {
             "errors": errors,
             "total_added": len(added),
             "total_removed": len(removed),
             "error_count": len(unknown_added) + len(unknown_removed),
             "_links": links(),
         }
-    return answer(request, document)
+        members = {"members_added": added, "members_removed": removed}
+        return members_answer(request, runtime, audience, members, totals)
 
 
 @router.get("/{segment_id}/members")
@@ -218,7 +224,7 @@ async def segment_member_list(list_id: str, segment_id: str, request: Request) -
             statuses.add(status)
     with runtime.state.lock:
         found = segment_members(audience, _segment(audience, segment_id), statuses)
-        documents = [member_document(runtime, audience, m) for m in page(request, found)]
+        documents = member_documents(runtime, audience, page(request, found))
     return answer(request, {"members": documents, "total_items": len(found), "_links": links()})
 
 

@@ -13,6 +13,10 @@ CREATE_STATUSES = tuple(s.value for s in MemberStatus if s is not MemberStatus.A
 PATCH_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending")
 MAX_TEXT_BYTES = 255
 ADDRESS_PARTS = ("addr1", "addr2", "city", "state", "zip", "country")
+_STATUSES = {status.value: status for status in MemberStatus}
+DETAIL_FIELDS = frozenset(
+    {"email_type", "ip_signup", "ip_opt", "timestamp_signup", "timestamp_opt", "interests"}
+)
 
 
 def status_field(
@@ -23,7 +27,7 @@ def status_field(
         return None
     if raw not in allowed:
         raise invalid(name, f"Value must be one of: {', '.join(allowed)}")
-    return MemberStatus(raw)
+    return _STATUSES[raw]
 
 
 def email_field(body: dict[str, Any], *, required: bool = True) -> str | None:
@@ -49,44 +53,59 @@ def merge_values(
     audience: Audience, body: dict[str, Any], *, creating: bool, skip_validation: bool = False
 ) -> dict[str, str]:
     """Merge-field values keyed by tag; 400 'Your merge fields were invalid.' naming each bad field."""
-    raw = body.get("merge_fields") or {}
-    if not isinstance(raw, dict):
-        raise invalid("merge_fields", "merge_fields must be an object")
-    values: dict[str, str] = {}
-    errors: list[dict[str, str]] = []
-    for tag, value in raw.items():
-        field = audience.merge_field_by_tag(str(tag).upper())
-        text = _text(value)
-        if field is None:
-            errors.append({"field": f"merge_fields.{tag}", "message": f"Merge field {tag} does not exist."})
-        elif len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-            errors.append({"field": f"merge_fields.{tag}", "message": "Value exceeds 255 bytes."})
-        else:
-            values[field.tag] = text
-    if creating and not skip_validation:
-        errors += _missing_required(audience, values)
-    if errors:
-        raise ApiProblemError(400, "Invalid Resource", "Your merge fields were invalid.", errors)
-    return values
+    return MergeFieldCheck(audience).values(body, creating=creating, skip_validation=skip_validation)
 
 
-def _missing_required(audience: Audience, values: dict[str, str]) -> list[dict[str, str]]:
-    return [
-        {"field": f"merge_fields.{field.tag}", "message": "This value should not be blank."}
-        for field in audience.merge_fields.values()
-        if field.required and not values.get(field.tag) and not field.default_value
-    ]
+class MergeFieldCheck:
+    """:func:`merge_values` for many members of one audience (a batch subscribe): the audience's merge
+    fields indexed once. Used while the audience's fields do not change (under the state lock)."""
+
+    def __init__(self, audience: Audience) -> None:
+        self._by_tag = {f.tag: f for f in audience.merge_fields.values()}
+        self._required = [f for f in audience.merge_fields.values() if f.required and not f.default_value]
+
+    def values(
+        self, body: dict[str, Any], *, creating: bool, skip_validation: bool = False
+    ) -> dict[str, str]:
+        raw = body.get("merge_fields") or {}
+        if not isinstance(raw, dict):
+            raise invalid("merge_fields", "merge_fields must be an object")
+        values: dict[str, str] = {}
+        errors: list[dict[str, str]] = []
+        for tag, value in raw.items():
+            field = self._by_tag.get(str(tag).upper())
+            text = value if type(value) is str else _text(value)
+            if field is None:
+                errors.append(
+                    {"field": f"merge_fields.{tag}", "message": f"Merge field {tag} does not exist."}
+                )
+            elif len(text) * 4 > MAX_TEXT_BYTES and len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+                errors.append({"field": f"merge_fields.{tag}", "message": "Value exceeds 255 bytes."})
+            else:
+                values[field.tag] = text
+        if creating and not skip_validation and self._required:
+            errors += [
+                {"field": f"merge_fields.{field.tag}", "message": "This value should not be blank."}
+                for field in self._required
+                if not values.get(field.tag)
+            ]
+        if errors:
+            raise ApiProblemError(400, "Invalid Resource", "Your merge fields were invalid.", errors)
+        return values
 
 
 def tag_names(body: dict[str, Any], name: str = "tags") -> frozenset[str]:
     raw = body.get(name) or []
-    if not isinstance(raw, list) or not all(isinstance(tag, str) and tag.strip() for tag in raw):
+    names = [tag.strip() if isinstance(tag, str) else "" for tag in raw] if isinstance(raw, list) else [""]
+    if "" in names:
         raise invalid(name, f"{name} must be an array of tag names")
-    return frozenset(tag.strip() for tag in raw)
+    return frozenset(names)
 
 
 def with_details(member: RemoteMember, body: dict[str, Any]) -> RemoteMember:
     """Apply the descriptive fields Mailchimp stores as sent (e-mail type, opt-in evidence)."""
+    if body.keys().isdisjoint(DETAIL_FIELDS):  # a sync's batch entries carry none
+        return member
     changes: dict[str, Any] = {}
     if body.get("email_type") is not None:
         if body["email_type"] not in ("html", "text"):

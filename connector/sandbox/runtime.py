@@ -20,7 +20,7 @@ from connector.sandbox.state import (
     MemberExtras,
     SandboxState,
     SegmentRecord,
-    short_id,
+    member_ids,
 )
 from connector.sandbox.transactional_state import TransactionalState
 from connector.sandbox.webhook_events import EventContext, WebhookEvent, encode, events_for
@@ -71,11 +71,8 @@ class SandboxRuntime:
     def extras(self, audience: Audience, subscriber_hash: str) -> MemberExtras:
         found = audience.extras.get(subscriber_hash)
         if found is None:
-            found = MemberExtras(
-                unique_email_id=short_id("unique", audience.id, subscriber_hash),
-                web_id=self.state.next_number(),
-                contact_id=short_id("contact", audience.id, subscriber_hash, length=32),
-            )
+            unique_email_id, contact_id = member_ids(audience.id, subscriber_hash)
+            found = MemberExtras(unique_email_id, self.state.next_number(), contact_id)
             audience.extras[subscriber_hash] = found
         return found
 
@@ -120,6 +117,8 @@ class SandboxRuntime:
 
     def _track_tags(self, audience: Audience, before: frozenset[str], after: RemoteMember) -> None:
         extras = self.extras(audience, after.subscriber_hash)
+        if after.tags == before:
+            return
         for name in after.tags - before:
             self.tag_segment(audience, name)
             extras.tag_dates[name] = after.last_changed
@@ -143,7 +142,7 @@ class SandboxRuntime:
         source: Source,
         campaign_id: str,
     ) -> None:
-        if not any(hook.enabled for hook in audience.webhooks.values()):
+        if not audience.webhooks or not any(hook.enabled for hook in audience.webhooks.values()):
             return
         short = self.extras(audience, after.subscriber_hash).unique_email_id
         context = EventContext(audience.id, short, self.now(), campaign_id)

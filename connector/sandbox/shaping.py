@@ -94,6 +94,11 @@ def answer(request: Request, document: dict[str, Any], status: int = 200) -> Res
     return Response(json.dumps(body), status_code=status, media_type="application/json; charset=utf-8")
 
 
+def json_answer(body: str, status: int = 200) -> Response:
+    """An answer already encoded (what :func:`answer` sends for an unshaped document)."""
+    return Response(body, status_code=status, media_type="application/json; charset=utf-8")
+
+
 def no_content() -> Response:
     return Response(status_code=204)
 

@@ -16,8 +16,16 @@ from connector.core.remote import RemoteMember
 
 def short_id(*parts: object, length: int = 10) -> str:
     """A deterministic hex id (Mailchimp's list ids and unique e-mail ids look like this)."""
-    text = ":".join(str(part) for part in parts)
+    text = ":".join(map(str, parts))
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:length]
+
+
+def member_ids(list_id: str, subscriber_hash: str) -> tuple[str, str]:
+    """A member's ``unique_email_id`` and ``contact_id``: ``short_id("unique", …)`` and
+    ``short_id("contact", …, length=32)``, formatted directly (every new member of a batch needs both)."""
+    unique = hashlib.md5(f"unique:{list_id}:{subscriber_hash}".encode(), usedforsecurity=False)
+    contact = hashlib.md5(f"contact:{list_id}:{subscriber_hash}".encode(), usedforsecurity=False)
+    return unique.hexdigest()[:10], contact.hexdigest()
 
 
 @dataclass
@@ -97,7 +105,10 @@ class Audience:
         return found
 
     def merge_field_by_tag(self, tag: str) -> MergeFieldRecord | None:
-        return next((f for f in self.merge_fields.values() if f.tag == tag), None)
+        for found in self.merge_fields.values():  # a handful: a loop beats an index to keep fresh
+            if found.tag == tag:
+                return found
+        return None
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""How far a sync run is: members planned, calls sent, operations Mailchimp confirmed, and an ETA.
+"""How far a sync run is: members planned, calls and members sent, operations Mailchimp confirmed, an ETA.
 
 A streamed run updates one :class:`SyncProgress` as it goes (planning thread and sender thread each own
 their counters); the CLI draws it, the run report keeps its last state, the daemon exports it as metrics.
@@ -17,6 +17,8 @@ class SyncProgress:
     """The calls the operations planned so far need (grows while planning)."""
     planning_done: bool = False
     sent_calls: int = 0
+    sent_operations: int = 0
+    """Operations whose call was sent and answered (confirmed, rejected or found opted out)."""
     confirmed_operations: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -33,7 +35,8 @@ class SyncProgress:
         planned = "planned" if self.planning_done else "planning"
         return (
             f"{planned} {self.planned_contacts:,} contacts ({self.planned_operations:,} operations); "
-            f"sent {self.sent_calls:,} of ~{self.estimated_calls:,} calls; "
+            f"sent {self.sent_calls:,} of ~{self.estimated_calls:,} calls "
+            f"({self.sent_operations:,} operations); "
             f"confirmed {self.confirmed_operations:,} operations"
             + (f"; ETA {eta:,.0f} s" if eta is not None else "")
         )
@@ -43,7 +46,10 @@ class SyncProgress:
             "planned_contacts": self.planned_contacts,
             "planned_operations": self.planned_operations,
             "estimated_calls": self.estimated_calls,
+            "planning_done": self.planning_done,
             "sent_calls": self.sent_calls,
+            "sent_operations": self.sent_operations,
             "confirmed_operations": self.confirmed_operations,
+            "eta_seconds": None if (eta := self.eta_seconds()) is None else round(eta, 1),
             "seconds": round(time.monotonic() - self.started, 3),
         }

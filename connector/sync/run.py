@@ -288,8 +288,10 @@ def _stream(
     advance = progress(0) if progress is not None else None
 
     def sent(calls: int) -> None:
+        answered = applier.recorder.report
         watching.sent_calls += calls
-        watching.confirmed_operations = applier.recorder.report.done
+        watching.sent_operations = answered.done + answered.rejected + answered.opted_out
+        watching.confirmed_operations = answered.done
         if advance is not None:
             advance(calls)
 
@@ -315,6 +317,7 @@ def _stream(
         return SyncReport(run_id, audience.name, not new, {}, applied, timings)
     with timings.timed("finish"):
         watching.confirmed_operations = applied.done
+        watching.sent_operations = applied.done + applied.rejected + applied.opted_out
         report = _finish(ctx, run_id, applied, not new, timings, {"progress": watching.document()})
     if streamed.refusal is not None:
         raise PlanRefusedError(streamed.refusal)
