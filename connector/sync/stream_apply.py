@@ -101,6 +101,9 @@ class StreamSender:
         chunk, self._upserts = self._upserts[:whole], self._upserts[whole:]
         with self.applier.timings.timed("apply: grouping steps into calls"):
             calls = self.applier.upsert_calls(group(chunk))
+        carried = self.applier.carried
+        for step in chunk:  # its entry is built and its recorder has its tags: a streamed run forgets them
+            carried.pop(step.op.subscriber_hash, None)
         self.applier.perform("upserts", calls)
 
     def _send_tags(self, *, final: bool) -> None:
