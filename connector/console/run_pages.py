@@ -131,12 +131,10 @@ async def _step(request: Request, work: Any) -> Response:
     try:
         planned = await run_in_threadpool(work, who, form)
     except ConsentSyncError as exc:
-        await run_in_threadpool(record, who, request, 422)
-        return render(request, who.session, "problem.html", status=422, user=who.user, message=str(exc))
-    note = f"audience={planned['audience']}"
-    if planned["destructive"]:
-        note += f" allow-destructive reason={planned['reason']}"
-    await run_in_threadpool(record, who, request, 200, note)
+        return await _refused(request, who, exc)
+    await run_in_threadpool(
+        record, who, request, 200, _audit_note(planned, f"audience={planned['audience']}")
+    )
     runs = await run_in_threadpool(_history, who)
     return render(
         request,
@@ -169,11 +167,8 @@ async def apply(request: Request) -> Response:
     try:
         queued = await run_in_threadpool(_queue, who, form, worker)
     except ConsentSyncError as exc:
-        await run_in_threadpool(record, who, request, 422)
-        return render(request, who.session, "problem.html", status=422, user=who.user, message=str(exc))
-    note = f"audience={queued['audience']} run={queued['run_id']}"
-    if queued["destructive"]:
-        note += f" allow-destructive reason={queued['reason']}"
+        return await _refused(request, who, exc)
+    note = _audit_note(queued, f"audience={queued['audience']} run={queued['run_id']}")
     await run_in_threadpool(record, who, request, 303, note)
     return RedirectResponse(f"/console/runs/jobs/{queued['run_id']}", status_code=303)
 
@@ -217,3 +212,16 @@ async def job_state(request: Request, run_id: str) -> Response:
     state["facts"] = [[word(key, who.lang), value] for key, value in state["facts"]]
     state["status_text"] = word(f"status_{job.status}", who.lang)
     return JSONResponse(state, headers={"Cache-Control": "no-store"})
+
+
+async def _refused(request: Request, who: Viewer, exc: ConsentSyncError) -> Response:
+    """A resync step the services refused: audited as 422, and the reason shown."""
+    await run_in_threadpool(record, who, request, 422)
+    return render(request, who.session, "problem.html", status=422, user=who.user, message=str(exc))
+
+
+def _audit_note(step: dict[str, Any], note: str) -> str:
+    """The audit log's note of a resync step; a destructive one names its reason."""
+    if step["destructive"]:
+        note += f" allow-destructive reason={step['reason']}"
+    return note

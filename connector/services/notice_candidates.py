@@ -20,6 +20,7 @@ and no conversion per value by the column types; a date-time is parsed once per 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -174,17 +175,7 @@ def _holders_of_item(
         id_, email, phone, first, last, restricted, rel_id, kind, started, reference, served, ended = row
         if id_ not in contacts:
             contacts[id_] = _Contact(id_, email, phone, first, last, bool(restricted))
-        grouped[id_].append(
-            Relationship(
-                rel_id,
-                kinds[kind],
-                utc_moment(started),
-                reference,
-                service_date=utc_moment_or_none(served),
-                ended_at=utc_moment_or_none(ended),
-                item=item,
-            )
-        )
+        grouped[id_].append(_relationship(rel_id, kinds[kind], started, reference, served, ended, item))
     found = sorted(contacts.values(), key=lambda contact: contact.id)
     return found, {owner: tuple(held) for owner, held in grouped.items()}
 
@@ -203,18 +194,29 @@ def _relationships(
         for owner, id_, kind, started, reference, served, ended, item in session.connection().execute(
             query.where(condition)
         ):
-            grouped[owner].append(
-                Relationship(
-                    id_,
-                    kinds[kind],
-                    utc_moment(started),
-                    reference,
-                    service_date=utc_moment_or_none(served),
-                    ended_at=utc_moment_or_none(ended),
-                    item=item,
-                )
-            )
+            grouped[owner].append(_relationship(id_, kinds[kind], started, reference, served, ended, item))
     return {owner: tuple(found) for owner, found in grouped.items()}
+
+
+def _relationship(
+    id_: str,
+    kind: RelationshipKind,
+    started: str | datetime,
+    reference: str | None,
+    served: str | datetime | None,
+    ended: str | datetime | None,
+    item: str | None,
+) -> Relationship:
+    """A relationship from the plain column values P4 reads (date-times as the driver returns them)."""
+    return Relationship(
+        id_,
+        kind,
+        utc_moment(started),
+        reference,
+        service_date=utc_moment_or_none(served),
+        ended_at=utc_moment_or_none(ended),
+        item=item,
+    )
 
 
 def _suppressions(session: Session, hashes: set[str]) -> dict[str, tuple[Suppression, ...]]:
